@@ -1,0 +1,28 @@
+//! An alert raised by a violation whose action asks for one.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "alerts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub violation_id: Uuid,
+    pub event_id: Uuid,
+    pub integration_id: i64,
+    pub issue_id: Option<i64>,
+    pub policy: String,
+    pub severity: String,
+    pub configured_action: String,
+    pub user_id: String,
+    pub user_email: String,
+    pub event_time: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,29 @@
+//! A backfill of an integration's history, split into batch jobs.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "backfills")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub integration_id: i64,
+    pub range_start: DateTimeUtc,
+    pub range_end: DateTimeUtc,
+    pub batch_width_seconds: i64,
+    pub status: String,
+    pub batches_total: i32,
+    pub batches_done: i32,
+    pub batches_failed: i32,
+    pub synced_up_to: Option<DateTimeUtc>,
+    pub created_by: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,35 @@
+//! One connection to a Compliance API organisation. `api_key_ciphertext` is AES-256-GCM under the master key; it is never returned by any interface.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "integrations")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub name: String,
+    pub kind: String,
+    pub project_id: i64,
+    pub data_plane_id: i64,
+    #[sea_orm(column_type = "Text")]
+    pub api_key_ciphertext: String,
+    pub api_key_last4: String,
+    #[sea_orm(column_type = "Text")]
+    pub base_url: String,
+    pub organization_uuid: Option<String>,
+    pub status: String,
+    pub sync_watermark: Option<DateTimeUtc>,
+    pub last_synced_at: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text")]
+    pub last_error: Option<String>,
+    pub last_error_class: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,25 @@
+//! One attempt at a job, with its outcome and error, for the Jobs view.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "job_attempts")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub job_id: i64,
+    pub attempt: i32,
+    pub worker_name: String,
+    pub outcome: String,
+    pub error_class: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub error_message: Option<String>,
+    pub started_at: DateTimeUtc,
+    pub finished_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,32 @@
+//! One policy finding on an event.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "violations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub integration_id: i64,
+    pub policy: String,
+    pub rule: String,
+    pub direction: String,
+    pub span_start: i32,
+    pub span_end: i32,
+    #[sea_orm(column_type = "Text")]
+    pub evidence: String,
+    pub severity: String,
+    pub configured_action: String,
+    pub effective_action: String,
+    pub user_id: String,
+    pub event_time: DateTimeUtc,
+    pub policy_set_version: Option<i32>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

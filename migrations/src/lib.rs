@@ -1,0 +1,54 @@
+//! The logwarden schema as SeaORM migrations. Every migration runs unchanged on PostgreSQL and
+//! on SQLite (the embedded default), so both storage paths stay first-class.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_projects_and_data_planes;
+mod m20261125_000002_create_integrations;
+mod m20261125_000003_create_policy_sets;
+mod m20261125_000004_create_backfills_and_jobs;
+mod m20261125_000005_create_events_and_sessions;
+mod m20261125_000006_create_violations_alerts_issues;
+mod m20261125_000007_create_api_tokens;
+
+pub use sea_orm_migration::MigratorTrait;
+
+/// The ordered list of every migration.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_projects_and_data_planes::Migration),
+            Box::new(m20261125_000002_create_integrations::Migration),
+            Box::new(m20261125_000003_create_policy_sets::Migration),
+            Box::new(m20261125_000004_create_backfills_and_jobs::Migration),
+            Box::new(m20261125_000005_create_events_and_sessions::Migration),
+            Box::new(m20261125_000006_create_violations_alerts_issues::Migration),
+            Box::new(m20261125_000007_create_api_tokens::Migration),
+        ]
+    }
+}
+
+/// Creates `name` on `table(columns)`; index names carry the table name so they stay unique
+/// across the schema, which SQLite requires.
+pub(crate) fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index
+        .name(format!("idx_{table}_{name}"))
+        .table(table.to_owned());
+    for column in columns {
+        index.col(ToString::to_string(column));
+    }
+    index.to_owned()
+}
+
+/// A foreign key from `table.column` to `parent.id`.
+pub(crate) fn references(table: &str, column: &str, parent: &str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{table}_{column}"))
+        .from(table.to_owned(), column.to_owned())
+        .to(parent.to_owned(), "id")
+        .to_owned()
+}
