@@ -128,6 +128,7 @@ impl IntegrationStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use JobStatus::{Canceled, Enqueued, Failed, Pending, Processing, Succeeded};
 
     #[test]
     fn a_bad_job_status_names_the_field_and_lists_every_valid_value() {
@@ -177,7 +178,6 @@ mod tests {
 
     #[test]
     fn a_job_walks_the_happy_path() {
-        use JobStatus::*;
         assert!(Pending.can_transition_to(Enqueued));
         assert!(Enqueued.can_transition_to(Processing));
         assert!(Processing.can_transition_to(Succeeded));
@@ -185,7 +185,6 @@ mod tests {
 
     #[test]
     fn finished_jobs_cannot_be_reopened_except_failed_ones_by_an_operator() {
-        use JobStatus::*;
         for next in JobStatus::ALL {
             assert!(!Succeeded.can_transition_to(*next), "succeeded -> {next}");
             assert!(!Canceled.can_transition_to(*next), "canceled -> {next}");
@@ -198,7 +197,6 @@ mod tests {
 
     #[test]
     fn a_job_cannot_skip_the_queue_or_finish_without_running() {
-        use JobStatus::*;
         assert!(!Pending.can_transition_to(Processing));
         assert!(!Pending.can_transition_to(Succeeded));
         assert!(!Enqueued.can_transition_to(Succeeded));

@@ -46,13 +46,18 @@ impl JobPayload {
     /// fields of the `jobs` unique key (integration, kind, window start). Suitable as a queue
     /// idempotency key; the database's unique key stays the real guard.
     pub fn idempotency_key(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.integration_id,
-            self.kind,
-            self.window_start.timestamp_millis()
-        )
+        job_dedupe_key(self.integration_id, self.kind, self.window_start)
     }
+}
+
+/// The `jobs.dedupe_key` of the unit of work (integration, kind, window start):
+/// `<integration_id>:<kind>:<window start in Unix milliseconds>`. The scheduler computes it
+/// before the row exists, so every replica inserting the same window collides on it.
+pub fn job_dedupe_key(integration_id: i64, kind: JobKind, window_start: DateTime<Utc>) -> String {
+    format!(
+        "{integration_id}:{kind}:{}",
+        window_start.timestamp_millis()
+    )
 }
 
 text_enum! {
@@ -309,6 +314,10 @@ mod tests {
             ..first.clone()
         };
         assert_ne!(first.idempotency_key(), other_kind.idempotency_key());
+        assert_eq!(
+            first.idempotency_key(),
+            format!("7:sync:{}", first.window_start.timestamp_millis())
+        );
     }
 
     proptest! {

@@ -246,10 +246,19 @@ mod tests {
 
     #[test]
     fn class_is_the_api_error_type_or_derived_from_status() {
-        assert_eq!(api(401, "authentication_error", None).class(), "authentication_error");
-        assert_eq!(api(529, "overloaded_error", None).class(), "overloaded_error");
+        assert_eq!(
+            api(401, "authentication_error", None).class(),
+            "authentication_error"
+        );
+        assert_eq!(
+            api(529, "overloaded_error", None).class(),
+            "overloaded_error"
+        );
         assert_eq!(api(503, "brand_new_error", None).class(), "api_error");
-        assert_eq!(api(403, "brand_new_error", None).class(), "permission_error");
+        assert_eq!(
+            api(403, "brand_new_error", None).class(),
+            "permission_error"
+        );
         let timeout = Error::Transport {
             endpoint: "GET /x".into(),
             timeout: true,

@@ -90,7 +90,10 @@ pub(crate) enum Cursor {
     Before(String),
 }
 
-fn cursor_of(after_id: &Option<String>, before_id: &Option<String>) -> Result<Option<Cursor>, Error> {
+fn cursor_of(
+    after_id: &Option<String>,
+    before_id: &Option<String>,
+) -> Result<Option<Cursor>, Error> {
     match (after_id, before_id) {
         (Some(_), Some(_)) => Err(Error::invalid(
             "after_id",
@@ -242,7 +245,11 @@ impl ActivityQuery {
         let mut pairs = QueryPairs::new();
         self.created_at.push_pairs("created_at", &mut pairs);
         push_list("activity_types", &self.activity_types, &mut pairs);
-        push_list("exclude_activity_types", &self.exclude_activity_types, &mut pairs);
+        push_list(
+            "exclude_activity_types",
+            &self.exclude_activity_types,
+            &mut pairs,
+        );
         push_list("actor_ids", &self.actor_ids, &mut pairs);
         push_list("organization_ids", &self.organization_ids, &mut pairs);
         push_opt("limit", self.limit, &mut pairs);
@@ -482,6 +489,22 @@ impl MessageQuery {
         self.created_at.lt = Some(at);
         self
     }
+    pub fn updated_at_gte(mut self, at: DateTime<Utc>) -> Self {
+        self.updated_at.gte = Some(at);
+        self
+    }
+    pub fn updated_at_gt(mut self, at: DateTime<Utc>) -> Self {
+        self.updated_at.gt = Some(at);
+        self
+    }
+    pub fn updated_at_lte(mut self, at: DateTime<Utc>) -> Self {
+        self.updated_at.lte = Some(at);
+        self
+    }
+    pub fn updated_at_lt(mut self, at: DateTime<Utc>) -> Self {
+        self.updated_at.lt = Some(at);
+        self
+    }
     pub fn order(mut self, order: SortOrder) -> Self {
         self.order = Some(order);
         self
@@ -506,7 +529,9 @@ impl MessageQuery {
                 if value != -1 && value < 1 {
                     return Err(Error::invalid(
                         field,
-                        format!("must be a positive character count or -1 for no limit, got {value}"),
+                        format!(
+                            "must be a positive character count or -1 for no limit, got {value}"
+                        ),
                     ));
                 }
             }
@@ -529,8 +554,16 @@ impl MessageQuery {
         self.updated_at.push_pairs("updated_at", &mut pairs);
         push_opt("limit", self.limit, &mut pairs);
         push_opt("order", self.order.map(SortOrder::as_str), &mut pairs);
-        push_opt("tool_result_max_chars", self.tool_result_max_chars, &mut pairs);
-        push_opt("tool_use_input_max_chars", self.tool_use_input_max_chars, &mut pairs);
+        push_opt(
+            "tool_result_max_chars",
+            self.tool_result_max_chars,
+            &mut pairs,
+        );
+        push_opt(
+            "tool_use_input_max_chars",
+            self.tool_use_input_max_chars,
+            &mut pairs,
+        );
         Ok((pairs, cursor))
     }
 }
@@ -601,7 +634,10 @@ mod tests {
 
     #[test]
     fn an_empty_activity_query_sends_nothing() {
-        assert!(ActivityQuery::new().to_query_pairs().expect("valid").is_empty());
+        assert!(ActivityQuery::new()
+            .to_query_pairs()
+            .expect("valid")
+            .is_empty());
     }
 
     #[test]
@@ -609,10 +645,16 @@ mod tests {
         let too_many = ActivityQuery::new().limit(5001).validate();
         assert_eq!(
             too_many,
-            Err(Error::invalid("limit", "must be between 1 and 5000, got 5001"))
+            Err(Error::invalid(
+                "limit",
+                "must be between 1 and 5000, got 5001"
+            ))
         );
         assert!(ActivityQuery::new().limit(0).validate().is_err());
-        let chats = ChatQuery::new().limit(1001).validate().expect_err("too big");
+        let chats = ChatQuery::new()
+            .limit(1001)
+            .validate()
+            .expect_err("too big");
         assert!(chats.to_string().contains("between 1 and 1000"), "{chats}");
         assert!(MessageQuery::new().limit(1001).validate().is_err());
         assert!(token_pairs(Some(1001), None).is_err());
@@ -630,7 +672,11 @@ mod tests {
             .validate()
             .expect_err("both cursors");
         assert!(matches!(&error, Error::InvalidArgument { field, .. } if field == "after_id"));
-        assert!(MessageQuery::new().after_id("a").before_id("b").validate().is_err());
+        assert!(MessageQuery::new()
+            .after_id("a")
+            .before_id("b")
+            .validate()
+            .is_err());
     }
 
     #[test]
@@ -646,24 +692,44 @@ mod tests {
     #[test]
     fn chat_queries_enforce_the_org_wide_and_per_user_rules() {
         let eleven = (0..11).fold(ChatQuery::new(), |q, i| q.user_id(format!("user_{i}")));
-        assert!(eleven.validate().expect_err("11 users").to_string().contains("user_ids[]"));
+        assert!(eleven
+            .validate()
+            .expect_err("11 users")
+            .to_string()
+            .contains("user_ids[]"));
         let ten = (0..10).fold(ChatQuery::new(), |q, i| q.user_id(format!("user_{i}")));
         assert!(ten.validate().is_ok());
 
         let per_user_by_update = ChatQuery::new().user_id("u").order_by(ChatOrder::UpdatedAt);
-        assert!(matches!(per_user_by_update.validate(), Err(Error::InvalidArgument { field, .. }) if field == "order_by"));
+        assert!(
+            matches!(per_user_by_update.validate(), Err(Error::InvalidArgument { field, .. }) if field == "order_by")
+        );
 
         let org_wide_project = ChatQuery::new().project_id("claude_proj_1");
-        assert!(matches!(org_wide_project.validate(), Err(Error::InvalidArgument { field, .. }) if field == "project_ids[]"));
-        assert!(ChatQuery::new().user_id("u").project_id("claude_proj_1").validate().is_ok());
+        assert!(
+            matches!(org_wide_project.validate(), Err(Error::InvalidArgument { field, .. }) if field == "project_ids[]")
+        );
+        assert!(ChatQuery::new()
+            .user_id("u")
+            .project_id("claude_proj_1")
+            .validate()
+            .is_ok());
 
         let org_wide_backwards = ChatQuery::new().before_id("c");
-        assert!(matches!(org_wide_backwards.validate(), Err(Error::InvalidArgument { field, .. }) if field == "before_id"));
+        assert!(
+            matches!(org_wide_backwards.validate(), Err(Error::InvalidArgument { field, .. }) if field == "before_id")
+        );
 
         let mismatched = ChatQuery::new().updated_at_gte(at(1));
-        assert!(matches!(mismatched.validate(), Err(Error::InvalidArgument { field, .. }) if field == "updated_at"));
-        let mismatched = ChatQuery::new().order_by(ChatOrder::UpdatedAt).created_at_gte(at(1));
-        assert!(matches!(mismatched.validate(), Err(Error::InvalidArgument { field, .. }) if field == "created_at"));
+        assert!(
+            matches!(mismatched.validate(), Err(Error::InvalidArgument { field, .. }) if field == "updated_at")
+        );
+        let mismatched = ChatQuery::new()
+            .order_by(ChatOrder::UpdatedAt)
+            .created_at_gte(at(1));
+        assert!(
+            matches!(mismatched.validate(), Err(Error::InvalidArgument { field, .. }) if field == "created_at")
+        );
     }
 
     #[test]
@@ -705,12 +771,19 @@ mod tests {
             tool_result_max_chars: Some(0),
             ..MessageQuery::default()
         };
-        assert!(zero.validate().expect_err("zero").to_string().contains("tool_result_max_chars"));
+        assert!(zero
+            .validate()
+            .expect_err("zero")
+            .to_string()
+            .contains("tool_result_max_chars"));
     }
 
     #[test]
     fn queries_round_trip_through_json_for_job_records() {
-        let query = ActivityQuery::new().created_at_gte(at(1)).activity_type("x").limit(10);
+        let query = ActivityQuery::new()
+            .created_at_gte(at(1))
+            .activity_type("x")
+            .limit(10);
         let encoded = serde_json::to_string(&query).expect("serialise");
         let decoded: ActivityQuery = serde_json::from_str(&encoded).expect("parse");
         assert_eq!(decoded, query);

@@ -23,6 +23,7 @@ pub trait Identified {
 /// Cursor-paginated list (activities, chats): pass `last_id` as `after_id` for the next page in
 /// the list's order, `first_id` as `before_id` for the other direction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct CursorPage<T> {
     #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub data: Vec<T>,
@@ -36,6 +37,7 @@ pub struct CursorPage<T> {
 
 /// Page-token list (users, groups, group members): pass `next_page` as `page`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct TokenPage<T> {
     #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub data: Vec<T>,
@@ -461,7 +463,8 @@ impl Identified for Message {
 }
 
 /// One content block of a message, discriminated by `type`. A block of a kind this crate does
-/// not know, or that does not match its documented shape, is kept whole in `Unknown`.
+/// not know, or that does not match its documented shape, is kept whole in `Unknown`; known
+/// kinds default missing or null fields so their text is not demoted to `Unknown`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContentBlock {
     Text(TextBlock),
@@ -511,6 +514,7 @@ impl Serialize for ContentBlock {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextBlock {
+    #[serde(default, deserialize_with = "null_as_default")]
     pub text: String,
     /// Reasoning-tag content was removed from `text` on export.
     #[serde(default)]
@@ -526,6 +530,7 @@ pub struct ToolUseBlock {
     /// `toolu_…`; may be null.
     #[serde(default)]
     pub id: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// The tool's arguments as a JSON-encoded string (possibly shortened, see `truncated`).
     /// An object sent instead of a string is re-encoded so no input is lost.
@@ -552,7 +557,7 @@ impl ToolUseBlock {
 pub struct ToolResultBlock {
     #[serde(default)]
     pub tool_use_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub content: Vec<ToolResultContent>,
@@ -862,7 +867,10 @@ mod tests {
         .expect("parse");
 
         assert!(page.has_more);
-        assert_eq!(page.last_id.as_deref(), Some("activity_01XyDMpzjS89pFZXqSFUBDr6"));
+        assert_eq!(
+            page.last_id.as_deref(),
+            Some("activity_01XyDMpzjS89pFZXqSFUBDr6")
+        );
         let activity = &page.data[0];
         assert_eq!(activity.activity_type, "claude_chat_created");
         assert_eq!(
@@ -905,16 +913,37 @@ mod tests {
     #[test]
     fn every_documented_actor_type_parses_into_its_variant() {
         let cases = [
-            (json!({"type": "admin_api_key_actor", "admin_api_key_id": "k", "ip_address": "1.2.3.4", "user_agent": "ua"}), "admin_api_key_actor"),
-            (json!({"type": "unauthenticated_user_actor", "unauthenticated_email_address": "x@example.com", "ip_address": "1.2.3.4", "user_agent": "ua"}), "unauthenticated_user_actor"),
-            (json!({"type": "anthropic_actor", "email_address": null}), "anthropic_actor"),
-            (json!({"type": "system_actor", "service": "retention"}), "system_actor"),
-            (json!({"type": "service_account_actor", "service_account_id": "sa_1", "ip_address": "1.2.3.4", "user_agent": "ua"}), "service_account_actor"),
-            (json!({"type": "scim_directory_sync_actor", "directory_id": "d", "workos_event_id": "e", "idp_connection_type": "OktaSCIMV2"}), "scim_directory_sync_actor"),
+            (
+                json!({"type": "admin_api_key_actor", "admin_api_key_id": "k", "ip_address": "1.2.3.4", "user_agent": "ua"}),
+                "admin_api_key_actor",
+            ),
+            (
+                json!({"type": "unauthenticated_user_actor", "unauthenticated_email_address": "x@example.com", "ip_address": "1.2.3.4", "user_agent": "ua"}),
+                "unauthenticated_user_actor",
+            ),
+            (
+                json!({"type": "anthropic_actor", "email_address": null}),
+                "anthropic_actor",
+            ),
+            (
+                json!({"type": "system_actor", "service": "retention"}),
+                "system_actor",
+            ),
+            (
+                json!({"type": "service_account_actor", "service_account_id": "sa_1", "ip_address": "1.2.3.4", "user_agent": "ua"}),
+                "service_account_actor",
+            ),
+            (
+                json!({"type": "scim_directory_sync_actor", "directory_id": "d", "workos_event_id": "e", "idp_connection_type": "OktaSCIMV2"}),
+                "scim_directory_sync_actor",
+            ),
         ];
         for (raw, kind) in cases {
             let actor: Actor = serde_json::from_value(raw.clone()).expect("parse");
-            assert!(!matches!(actor, Actor::Other(_)), "{kind} fell back to Other");
+            assert!(
+                !matches!(actor, Actor::Other(_)),
+                "{kind} fell back to Other"
+            );
             assert_eq!(actor.kind(), Some(kind));
             assert_eq!(serde_json::to_value(&actor).expect("serialise"), raw);
         }
@@ -997,7 +1026,10 @@ mod tests {
         let chat: ChatMessages = serde_json::from_value(raw.clone()).expect("parse");
 
         assert_eq!(chat.chat.id, "claude_chat_01H5CWunD7RpVJ5bHa8RCkja");
-        assert_eq!(chat.chat.extra.get("organization_id"), Some(&json!("org_abc123")));
+        assert_eq!(
+            chat.chat.extra.get("organization_id"),
+            Some(&json!("org_abc123"))
+        );
         assert!(!chat.chat.extra.contains_key("chat_messages"));
         assert_eq!(chat.chat_messages.len(), 2);
 
@@ -1015,17 +1047,26 @@ mod tests {
         assert_eq!(tool_uses.len(), 1);
         assert_eq!(tool_uses[0].name, "get_weather");
         assert_eq!(tool_uses[0].input_json(), Some(json!({"city": "Paris"})));
-        assert_eq!(tool_uses[0].mcp_server_url.as_deref(), Some("https://mcp.example.com/sse"));
+        assert_eq!(
+            tool_uses[0].mcp_server_url.as_deref(),
+            Some("https://mcp.example.com/sse")
+        );
         let results: Vec<_> = assistant.tool_results().collect();
         assert_eq!(results[0].tool_use_id.as_deref(), Some("toolu_01AbC"));
         assert_eq!(results[0].text(), "18C\nsunny");
         assert!(matches!(&assistant.content[1], ContentBlock::ToolUse(_)));
         assert!(matches!(&assistant.content[0], ContentBlock::Text(t) if t.thinking_redacted));
-        assert_eq!(assistant.content[4], ContentBlock::Unknown(json!({"type": "hologram", "frames": 24})));
+        assert_eq!(
+            assistant.content[4],
+            ContentBlock::Unknown(json!({"type": "hologram", "frames": 24}))
+        );
         assert_eq!(assistant.content[4].kind(), Some("hologram"));
         assert_eq!(assistant.extra.get("sentiment"), Some(&json!("cheerful")));
         assert_eq!(
-            assistant.artifacts.as_ref().map(|a| a[0].version_id.as_str()),
+            assistant
+                .artifacts
+                .as_ref()
+                .map(|a| a[0].version_id.as_str()),
             Some("claude_artifact_version_01Km")
         );
 
@@ -1066,7 +1107,10 @@ mod tests {
         let message = &chat.chat_messages[0];
         assert!(message.content.is_empty());
         assert_eq!(message.text(), "");
-        assert_eq!((message.files.is_none(), message.artifacts.is_none()), (true, true));
+        assert_eq!(
+            (message.files.is_none(), message.artifacts.is_none()),
+            (true, true)
+        );
         round_trip(&chat);
     }
 
@@ -1081,12 +1125,30 @@ mod tests {
         }))
         .expect("parse");
 
-        assert!(matches!(&message.content[0], ContentBlock::Text(t) if !t.truncated && !t.thinking_redacted));
+        assert!(
+            matches!(&message.content[0], ContentBlock::Text(t) if !t.truncated && !t.thinking_redacted)
+        );
         let tool_use = message.tool_uses().next().expect("tool use");
         assert_eq!(tool_use.id, None);
         assert_eq!(tool_use.input_json(), Some(json!({"q": "rust"})));
         assert_eq!(message.files, None);
         assert!(!message.is_truncated());
+    }
+
+    #[test]
+    fn a_text_block_with_null_text_stays_a_text_block() {
+        let block: ContentBlock =
+            serde_json::from_value(json!({"type": "text", "text": null, "citations": []}))
+                .expect("parse");
+        assert!(
+            matches!(&block, ContentBlock::Text(t) if t.text.is_empty() && t.extra.contains_key("citations"))
+        );
+        let odd: ContentBlock =
+            serde_json::from_value(json!({"type": "tool_use", "name": 7})).expect("parse");
+        assert_eq!(
+            odd,
+            ContentBlock::Unknown(json!({"type": "tool_use", "name": 7}))
+        );
     }
 
     #[test]
@@ -1122,7 +1184,10 @@ mod tests {
         .expect("parse");
         let chat = &page.data[0];
         assert_eq!(chat.deleted_at, None);
-        assert_eq!(chat.user.as_ref().map(|u| u.id.as_str()), Some("user_xyz456"));
+        assert_eq!(
+            chat.user.as_ref().map(|u| u.id.as_str()),
+            Some("user_xyz456")
+        );
         assert_eq!(chat.project_id.as_deref(), Some("claude_proj_xyz789"));
         round_trip(&page);
     }
@@ -1136,7 +1201,10 @@ mod tests {
             "next_page": "cGFnZV90b2tlbl9leGFtcGxlXzE3MzQ1Njc4OTA="
         }))
         .expect("users");
-        assert_eq!(users.next_page.as_deref(), Some("cGFnZV90b2tlbl9leGFtcGxlXzE3MzQ1Njc4OTA="));
+        assert_eq!(
+            users.next_page.as_deref(),
+            Some("cGFnZV90b2tlbl9leGFtcGxlXzE3MzQ1Njc4OTA=")
+        );
         assert_eq!(users.data[0].organization_role.as_deref(), Some("admin"));
 
         let groups: TokenPage<Group> = serde_json::from_value(json!({
@@ -1148,7 +1216,10 @@ mod tests {
         }))
         .expect("groups");
         let expected = DateTime::parse_from_rfc3339("2025-03-12T18:22:41.123456Z").expect("ts");
-        assert_eq!(groups.data[0].created_at, Some(expected.with_timezone(&Utc)));
+        assert_eq!(
+            groups.data[0].created_at,
+            Some(expected.with_timezone(&Utc))
+        );
         assert_eq!(groups.data[0].updated_at, None);
 
         let members: TokenPage<GroupMember> = serde_json::from_value(json!({
