@@ -1,8 +1,16 @@
 //! logwarden: pulls Claude Enterprise activity from the Anthropic Compliance API, evaluates it
 //! against runtime policies and stores the result for investigators; one binary, several roles.
 
+pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod crypto;
+pub mod ingest;
+pub mod policy_eval;
+pub mod queue;
+pub mod scheduler;
 pub mod secret;
+pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

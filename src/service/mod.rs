@@ -1,0 +1,82 @@
+//! The service layer: every operation the CLI and the HTTP API offer, with its validation.
+//! Neither interface holds logic of its own; both call these methods.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+
+pub mod backfills;
+pub mod integrations;
+pub mod jobs;
+
+/// A failed operation. Each variant maps to one stable error code of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input: names the field and what it accepts (HTTP 400, `invalid_request`).
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// HTTP 404, `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation does not fit the current state (HTTP 409, `conflict`).
+    #[error("{0}")]
+    Conflict(String),
+    /// The Compliance API refused or failed (HTTP 502, `upstream_error`).
+    #[error("the Compliance API answered: {0}")]
+    Upstream(#[from] crate::compliance::Error),
+    /// The master key is missing or cannot decrypt (HTTP 500, `configuration_error`).
+    #[error("{0}")]
+    Configuration(String),
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code of the API's error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Upstream(_) => "upstream_error",
+            Self::Configuration(_) => "configuration_error",
+            Self::Db(_) => "internal_error",
+        }
+    }
+}
+
+/// What the operations need: the database and the settings.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+}
+
+impl Services {
+    pub fn new(db: DatabaseConnection, settings: Arc<Settings>) -> Self {
+        Self { db, settings }
+    }
+
+    /// The master key, or a message saying how to set one.
+    pub fn master_key(&self) -> Result<MasterKey, Error> {
+        let encoded = self.settings.master_key.as_ref().ok_or_else(|| {
+            Error::Configuration(
+                "no master_key is set: set LOGWARDEN_MASTER_KEY (or master_key in the config file) to 32 random bytes in base64, e.g. from `openssl rand -base64 32`".to_owned(),
+            )
+        })?;
+        MasterKey::from_base64(encoded).map_err(|err| Error::Configuration(err.to_string()))
+    }
+}
