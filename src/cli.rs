@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{parse_duration, Settings, SettingsArgs};
 use crate::policy_eval::EvaluatorProvider;
 use crate::queue::{MemoryTransport, RedisTransport, Transport};
+use crate::ratelimit::{LocalRateLimiter, RateLimit, RedisLimiterOptions, RedisRateLimiter};
 use crate::scheduler::Scheduler;
 use crate::secret::Secret;
 use crate::service::backfills::NewBackfill;
@@ -54,6 +55,70 @@ pub enum Command {
     /// Inspect and repair jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Run everything in one process on SQLite against the built-in fake Compliance API.
+    Demo(crate::demo::DemoArgs),
+    /// Serve the fake Compliance API (for tests, demos and load).
+    FakeApi(FakeApiArgs),
+    /// Pull one window through the client (no database) and print its counts.
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FakeApiArgs {
+    #[arg(long, default_value_t = 8181)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Seed of the generated organisation.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 12)]
+    pub users: u32,
+    #[arg(long, default_value_t = 3)]
+    pub chats_per_user_per_day: u32,
+    #[arg(long, default_value_t = 3)]
+    pub turns_per_chat: u32,
+    /// First instant of the generated history (default 2026-04-01T00:00:00Z).
+    #[arg(long)]
+    pub start: Option<String>,
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Share of prompts that carry a planted policy hit.
+    #[arg(long, default_value_t = 0.08)]
+    pub plant_rate: f64,
+    /// Accepted key, `VALUE[:scope,scope...]` (repeatable). Default: the documented test key
+    /// with every read scope.
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// Requests per minute for the organisation.
+    #[arg(long, default_value_t = 600)]
+    pub rate_limit: u32,
+    /// Switch the rate limit off.
+    #[arg(long)]
+    pub no_rate_limit: bool,
+    /// New chats and messages keep arriving as real time passes.
+    #[arg(long)]
+    pub live: bool,
+    /// Faults in force at start, as the JSON of `POST /_fake/faults`.
+    #[arg(long)]
+    pub faults: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[arg(long)]
+    pub base_url: String,
+    #[arg(long, env = "LOGWARDEN_API_KEY", hide_env_values = true)]
+    pub api_key: Secret,
+    /// RFC 3339, inclusive.
+    #[arg(long)]
+    pub from: String,
+    /// RFC 3339, exclusive.
+    #[arg(long)]
+    pub to: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +157,9 @@ pub enum IntegrationCommand {
         /// Default: https://api.anthropic.com
         #[arg(long)]
         base_url: Option<String>,
+        /// RFC 3339 time where syncing starts (default: initial_lookback before now).
+        #[arg(long)]
+        sync_from: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -188,7 +256,13 @@ pub fn parse_time(field: &str, value: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 /// Runs the CLI; returns the process exit code.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Demo(_)) {
+        // The demo draws a progress line; job-by-job logs would scroll it away.
+        cli.settings
+            .log_level
+            .get_or_insert_with(|| "warn".to_owned());
+    }
     let settings = Arc::new(Settings::load(&cli.settings)?);
     crate::telemetry::init(settings.log_format, &settings.log_level);
     match cli.command {
@@ -218,6 +292,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Integration(command) => integration(&settings, command).await,
         Command::Backfill(command) => backfill(&settings, command).await,
         Command::Jobs(command) => jobs(&settings, command).await,
+        Command::Demo(args) => crate::demo::run(args, &cli.settings, shutdown_on_signal()).await,
+        Command::FakeApi(args) => fake_api(args).await,
+        Command::Pull(args) => pull(&settings, args).await,
     }
 }
 
@@ -249,7 +326,38 @@ pub async fn build_worker(
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         )
     });
-    let gates: Option<GateFactory> = None;
+    let rate = RateLimit::per_minute(services.settings.rate_limit_per_minute)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    // Every worker of the fleet shares one budget per organisation in Redis; the embedded
+    // mode has one process, whose own budget is the whole budget.
+    let gates: GateFactory = match &transport {
+        Transport::Redis(redis) => {
+            let limiter = RedisRateLimiter::new(
+                redis.conn.clone(),
+                RedisLimiterOptions::new(redis.prefix.clone(), rate),
+                "default",
+            )
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let local =
+                LocalRateLimiter::new(rate, "default").map_err(|err| anyhow::anyhow!("{err}"))?;
+            Arc::new(move |org: &str| {
+                limiter
+                    .for_org(org)
+                    .or_else(|_| local.for_org("default"))
+                    .unwrap_or_else(|_| Arc::new(local.clone()))
+            })
+        }
+        Transport::Memory(_) => {
+            let local =
+                LocalRateLimiter::new(rate, "default").map_err(|err| anyhow::anyhow!("{err}"))?;
+            Arc::new(move |org: &str| {
+                local
+                    .for_org(org)
+                    .unwrap_or_else(|_| Arc::new(local.clone()))
+            })
+        }
+    };
+    let gates = Some(gates);
     Ok(Worker {
         services,
         transport,
@@ -285,6 +393,73 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+async fn fake_api(args: FakeApiArgs) -> anyhow::Result<()> {
+    let keys = args
+        .keys
+        .iter()
+        .map(|spec| spec.parse::<crate::fake_api::ApiKeySpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| anyhow::anyhow!("invalid --key: {err}"))?;
+    let faults = match &args.faults {
+        Some(json) => {
+            serde_json::from_str(json).map_err(|err| anyhow::anyhow!("invalid --faults: {err}"))?
+        }
+        None => Default::default(),
+    };
+    let config = crate::fake_api::FakeConfig {
+        seed: args.seed,
+        users: args.users,
+        chats_per_user_per_day: args.chats_per_user_per_day,
+        turns_per_chat: args.turns_per_chat,
+        start: args
+            .start
+            .as_deref()
+            .map(|s| parse_time("start", s))
+            .transpose()?,
+        days: args.days,
+        plant_rate: args.plant_rate,
+        keys,
+        rate_limit: (!args.no_rate_limit).then_some(args.rate_limit),
+        live: args.live,
+        faults,
+    };
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    if config.keys.is_empty() {
+        eprintln!(
+            "accepting the default test key {}",
+            crate::fake_api::DEFAULT_TEST_KEY
+        );
+    }
+    eprintln!("fake Compliance API on http://{addr}");
+    crate::fake_api::serve(config, addr).await?;
+    Ok(())
+}
+
+async fn pull(settings: &Settings, args: PullArgs) -> anyhow::Result<()> {
+    let from = parse_time("from", &args.from)?;
+    let to = parse_time("to", &args.to)?;
+    if from >= to {
+        anyhow::bail!(
+            "invalid --from {}: must be before --to {}",
+            args.from,
+            args.to
+        );
+    }
+    let client = crate::service::integrations::client_for(settings, &args.base_url, &args.api_key)?;
+    let counts = crate::pull::pull(&client, from, to, false)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    if args.json {
+        print_json(&counts)?;
+    } else {
+        println!(
+            "activities {}\nchats {}\nmessages {}\nprompt events {}",
+            counts.activities, counts.chats, counts.messages, counts.prompt_events
+        );
+    }
+    Ok(())
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
@@ -301,8 +476,10 @@ async fn integration(settings: &Arc<Settings>, command: IntegrationCommand) -> a
             data_plane,
             api_key,
             base_url,
+            sync_from,
             json,
         } => {
+            let sync_from = sync_from.map(|t| parse_time("sync-from", &t)).transpose()?;
             let view = services
                 .add_integration(NewIntegration {
                     name,
@@ -310,6 +487,7 @@ async fn integration(settings: &Arc<Settings>, command: IntegrationCommand) -> a
                     data_plane,
                     api_key,
                     base_url,
+                    sync_from,
                 })
                 .await?;
             if json {

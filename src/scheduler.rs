@@ -428,7 +428,8 @@ async fn on_tick(
     Ok(())
 }
 
-pub(crate) fn payload(row: &job::Model) -> JobPayload {
+/// The queue payload of a job row (its next attempt).
+pub fn payload(row: &job::Model) -> JobPayload {
     JobPayload {
         job_id: row.id,
         kind: row.kind.parse().unwrap_or(JobKind::Sync),

@@ -71,7 +71,7 @@ pub enum Outcome {
 }
 
 enum Run {
-    Done(Result<IngestReport, JobError>),
+    Done(Box<Result<IngestReport, JobError>>),
     Canceled,
     Shutdown,
 }
@@ -134,21 +134,23 @@ impl Worker {
         let timeout = self.services.settings.job_timeout;
         let work = AssertUnwindSafe(self.ingest(&row)).catch_unwind();
         let run = tokio::select! {
-            result = tokio::time::timeout(timeout, work) => Run::Done(match result {
+            result = tokio::time::timeout(timeout, work) => Run::Done(Box::new(match result {
                 Ok(Ok(result)) => result,
                 Ok(Err(panic)) => Err(JobError::new(ErrorClass::Panic, panic_message(&panic))),
                 Err(_) => Err(JobError::new(
                     ErrorClass::TimeoutError,
                     format!("the attempt ran longer than job_timeout ({}s)", timeout.as_secs()),
                 )),
-            }),
+            })),
             _ = cancel.cancelled() => Run::Canceled,
             _ = self.shutdown.cancelled() => Run::Shutdown,
         };
         heartbeat.abort();
         match run {
-            Run::Done(Ok(report)) => self.finish_success(&row, now, report).await,
-            Run::Done(Err(err)) => self.finish_failure(&row, now, err).await,
+            Run::Done(result) => match *result {
+                Ok(report) => self.finish_success(&row, now, report).await,
+                Err(err) => self.finish_failure(&row, now, err).await,
+            },
             Run::Canceled => Outcome::Abandoned,
             Run::Shutdown => self.release(&row).await,
         }

@@ -356,6 +356,156 @@ mod tests {
         }
     }
 
+    fn luhn_valid(digits: &[u32]) -> bool {
+        let sum: u32 = digits
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, d)| match (i % 2, d * 2) {
+                (1, doubled) if doubled > 9 => doubled - 9,
+                (1, doubled) => doubled,
+                _ => *d,
+            })
+            .sum();
+        sum % 10 == 0
+    }
+
+    /// Digit runs joined across single spaces (how cards are usually written).
+    fn spaced_digit_runs(text: &str) -> Vec<Vec<u32>> {
+        let mut runs = Vec::new();
+        let mut current = Vec::new();
+        let chars: Vec<char> = text.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            if let Some(d) = c.to_digit(10) {
+                current.push(d);
+            } else if *c == ' '
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit())
+                && !current.is_empty()
+            {
+                continue;
+            } else if !current.is_empty() {
+                runs.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            runs.push(current);
+        }
+        runs
+    }
+
+    #[test]
+    fn card_numbers_in_pii_plants_pass_the_luhn_check() {
+        let cards: Vec<Vec<u32>> = PLANTS
+            .iter()
+            .filter(|p| p.policy == "pii" && (p.text.contains("card") || p.text.contains("Amex")))
+            .flat_map(|p| spaced_digit_runs(p.text))
+            .filter(|run| (15..=16).contains(&run.len()))
+            .collect();
+        assert_eq!(cards.len(), 2);
+        assert!(cards.iter().all(|c| luhn_valid(c)));
+    }
+
+    #[test]
+    fn ibans_in_pii_plants_pass_the_mod_97_check() {
+        let mut checked = 0;
+        for plant in PLANTS.iter().filter(|p| p.policy == "pii") {
+            let words: Vec<&str> = plant.text.split(' ').collect();
+            for (i, word) in words.iter().enumerate() {
+                let bytes = word.as_bytes();
+                let looks_like_country = bytes.len() == 4
+                    && bytes[..2].iter().all(u8::is_ascii_uppercase)
+                    && bytes[2..].iter().all(u8::is_ascii_digit);
+                if !looks_like_country {
+                    continue;
+                }
+                let iban: String = words[i..]
+                    .iter()
+                    .take_while(|w| {
+                        w.len() <= 4
+                            && w.chars()
+                                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                    })
+                    .copied()
+                    .collect();
+                let rearranged = format!("{}{}", &iban[4..], &iban[..4]);
+                let remainder = rearranged.chars().fold(0u64, |acc, c| {
+                    let value = c.to_digit(36).unwrap_or(0) as u64;
+                    if value >= 10 {
+                        (acc * 100 + value) % 97
+                    } else {
+                        (acc * 10 + value) % 97
+                    }
+                });
+                assert_eq!(remainder, 1, "{iban}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 2);
+    }
+
+    fn decode_base64(text: &str) -> Option<Vec<u8>> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut bits = 0u32;
+        let mut count = 0;
+        let mut out = Vec::new();
+        for byte in text.trim_end_matches('=').bytes() {
+            let value = ALPHABET.iter().position(|a| *a == byte)? as u32;
+            bits = (bits << 6) | value;
+            count += 6;
+            if count >= 8 {
+                count -= 8;
+                out.push((bits >> count) as u8);
+                bits &= (1 << count) - 1;
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn encoded_plants_decode_to_an_instruction_override_absent_from_the_raw_text() {
+        for plant in PLANTS.iter().filter(|p| p.policy == "encoded_attacks") {
+            let run = plant
+                .text
+                .split(|c: char| c.is_whitespace())
+                .find(|w| w.len() >= 40)
+                .unwrap_or_else(|| panic!("no encoded run in {}", plant.text));
+            let decoded = String::from_utf8(decode_base64(run).unwrap())
+                .unwrap()
+                .to_lowercase();
+            assert!(
+                ["ignore", "disregard", "forget", "override"]
+                    .iter()
+                    .any(|w| decoded.contains(w)),
+                "{decoded}"
+            );
+            let raw = plant.text.to_lowercase();
+            assert!(
+                !raw.contains("ignore")
+                    && !raw.contains("disregard")
+                    && !raw.contains("instructions")
+            );
+        }
+    }
+
+    #[test]
+    fn obfuscated_plants_hide_their_trigger_from_a_plain_match() {
+        for plant in PLANTS.iter().filter(|p| p.policy == "obfuscated_attacks") {
+            let lower = plant.text.to_lowercase();
+            for trigger in [
+                "ignore all previous",
+                "disregard all prior",
+                "developer mode",
+                "you are now dan",
+            ] {
+                assert!(
+                    !lower.contains(trigger),
+                    "{trigger} readable in {}",
+                    plant.text
+                );
+            }
+        }
+    }
+
     #[test]
     fn only_obfuscated_plants_contain_non_ascii_characters() {
         for plant in PLANTS.iter().filter(|p| p.policy != "obfuscated_attacks") {

@@ -30,6 +30,9 @@ pub struct NewIntegration {
     pub data_plane: String,
     pub api_key: Secret,
     pub base_url: Option<String>,
+    /// Where syncing starts (default: `initial_lookback` before now); older history is for
+    /// backfills.
+    pub sync_from: Option<DateTime<Utc>>,
 }
 
 /// An integration as people see it (never the key).
@@ -87,6 +90,9 @@ impl Services {
         if new.api_key.expose().trim().is_empty() {
             return Err(Error::invalid("api_key", "must not be empty"));
         }
+        if new.sync_from.is_some_and(|from| from > Utc::now()) {
+            return Err(Error::invalid("sync_from", "must not be in the future"));
+        }
         let base_url = new
             .base_url
             .clone()
@@ -130,7 +136,7 @@ impl Services {
             base_url: Set(base_url),
             organization_uuid: Set(organization_uuid),
             status: Set(IntegrationStatus::Active.as_str().to_owned()),
-            sync_watermark: Set(Some(now - initial_lookback)),
+            sync_watermark: Set(Some(new.sync_from.unwrap_or(now - initial_lookback))),
             last_synced_at: Set(None),
             last_error: Set(None),
             last_error_class: Set(None),
@@ -244,6 +250,29 @@ impl Services {
             )));
         }
         self.integration(&row.id.to_string()).await
+    }
+
+    /// Points an integration at another base URL (a moved proxy, the demo's fake server).
+    pub async fn set_integration_base_url(&self, id: i64, base_url: &str) -> Result<(), Error> {
+        url::Url::parse(base_url).map_err(|err| {
+            Error::invalid("base_url", format!("{base_url:?} is not a URL: {err}"))
+        })?;
+        integration::Entity::update_many()
+            .col_expr(integration::Column::BaseUrl, Expr::value(base_url))
+            .col_expr(integration::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(integration::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Prompt events stored for an integration.
+    pub async fn count_events(&self, id: i64) -> Result<u64, Error> {
+        use sea_orm::PaginatorTrait;
+        Ok(logwarden_entities::event::Entity::find()
+            .filter(logwarden_entities::event::Column::IntegrationId.eq(id))
+            .count(&self.db)
+            .await?)
     }
 
     /// A client for a stored integration (decrypts its key).

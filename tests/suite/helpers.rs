@@ -62,3 +62,128 @@ impl TestDb {
         }
     }
 }
+
+/// The whole pipeline in one test: a database of its own, the fake Compliance API on a
+/// random port with a settable clock, the service layer, a scheduler and a worker. `drain`
+/// steps them deterministically instead of waiting on timers.
+pub struct Pipeline {
+    pub test: TestDb,
+    pub fake: logwarden::fake_api::FakeServer,
+    pub services: logwarden::service::Services,
+    pub scheduler: logwarden::scheduler::Scheduler,
+    pub worker: logwarden::worker::Worker,
+    pub integration_id: i64,
+}
+
+/// Settings for tests: fast retries, a generated master key, everything else default.
+pub fn test_settings(
+    tweak: impl FnOnce(&mut logwarden::config::SettingsArgs),
+) -> std::sync::Arc<logwarden::config::Settings> {
+    let mut args = logwarden::config::SettingsArgs {
+        master_key: Some(logwarden::crypto::MasterKey::generate_base64()),
+        retry_base: Some("10ms".into()),
+        retry_cap: Some("50ms".into()),
+        redis_prefix: Some(unique_name("lwtest")),
+        ..Default::default()
+    };
+    tweak(&mut args);
+    std::sync::Arc::new(logwarden::config::Settings::load(&args).expect("test settings"))
+}
+
+/// 2026-04-08T00:00:00Z, a day inside the fake's default history.
+pub fn day() -> chrono::DateTime<chrono::Utc> {
+    "2026-04-08T00:00:00Z".parse().unwrap()
+}
+
+impl Pipeline {
+    /// Starts everything on PostgreSQL with an in-process transport; the integration syncs
+    /// from `sync_from`.
+    pub async fn start(
+        fake: logwarden::fake_api::FakeConfig,
+        sync_from: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self::start_with(TestDb::postgres().await, fake, sync_from, |_| {}).await
+    }
+
+    pub async fn start_with(
+        test: TestDb,
+        fake: logwarden::fake_api::FakeConfig,
+        sync_from: chrono::DateTime<chrono::Utc>,
+        tweak: impl FnOnce(&mut logwarden::config::SettingsArgs),
+    ) -> Self {
+        let fake = logwarden::fake_api::spawn(fake).await.expect("fake API");
+        fake.set_now(sync_from);
+        let settings = test_settings(tweak);
+        let services = logwarden::service::Services::new(test.db.clone(), settings);
+        let transport = logwarden::queue::Transport::Memory(Default::default());
+        let integration = services
+            .add_integration(logwarden::service::integrations::NewIntegration {
+                name: "acme".into(),
+                project: "security".into(),
+                data_plane: "default".into(),
+                api_key: Secret::new(logwarden::fake_api::DEFAULT_TEST_KEY),
+                base_url: Some(fake.base_url()),
+                sync_from: Some(sync_from),
+            })
+            .await
+            .expect("add integration");
+        let scheduler = logwarden::scheduler::Scheduler::new(services.clone(), transport.clone());
+        let worker = logwarden::cli::build_worker(
+            services.clone(),
+            transport,
+            Some(unique_name("worker")),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .expect("worker");
+        Self {
+            test,
+            fake,
+            services,
+            scheduler,
+            worker,
+            integration_id: integration.id,
+        }
+    }
+
+    /// Runs every job that can run now, pumping between rounds, until nothing is left to
+    /// run. Returns how many deliveries were processed.
+    pub async fn drain(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        use logwarden_entities::job;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let mut processed = 0;
+        for _ in 0..10_000 {
+            self.scheduler.pump(now).await.expect("pump");
+            let ready = job::Entity::find()
+                .filter(job::Column::Status.eq("enqueued"))
+                .all(&self.test.db)
+                .await
+                .expect("enqueued jobs");
+            if ready.is_empty() {
+                return processed;
+            }
+            for row in ready {
+                self.worker
+                    .process(logwarden::scheduler::payload(&row))
+                    .await;
+                processed += 1;
+            }
+        }
+        panic!("jobs kept coming back after 10,000 rounds");
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .test
+            .db
+            .query_one_raw(Statement::from_string(
+                self.test.db.get_database_backend(),
+                format!("SELECT COUNT(*) FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
