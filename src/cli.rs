@@ -3,6 +3,7 @@
 //! printing.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,12 +56,63 @@ pub enum Command {
     /// Inspect and repair jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Evaluate text against policy sets; edit and install an integration's policy set.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Run everything in one process on SQLite against the built-in fake Compliance API.
     Demo(crate::demo::DemoArgs),
     /// Serve the fake Compliance API (for tests, demos and load).
     FakeApi(FakeApiArgs),
     /// Pull one window through the client (no database) and print its counts.
     Pull(PullArgs),
+    /// Measure the pipeline.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// End-to-end ingestion throughput against the in-process fake API, with its baselines.
+    Ingest(crate::bench::IngestBenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Read JSON lines {"id", "role": "user"|"assistant"|"tool", "text"} on stdin and write one
+    /// JSON line of findings and tags per input.
+    Eval {
+        /// A template: default, data-protection, prompt-attacks or strict.
+        #[arg(long, conflicts_with_all = ["integration", "file"])]
+        template: Option<String>,
+        /// The installed policy set of an integration (id or name).
+        #[arg(long, conflicts_with = "file")]
+        integration: Option<String>,
+        /// A policy set in TOML.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// List the templates.
+    Templates,
+    /// Show an integration's draft, installed version and pending changes.
+    Show { integration: String },
+    /// Replace an integration's draft with a template or a TOML file.
+    Draft {
+        integration: String,
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        template: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Install the draft as the next version.
+    Install { integration: String },
+    /// Re-run the installed set over stored events of a time range (a `reevaluate` job).
+    Reevaluate {
+        integration: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -257,7 +309,7 @@ pub fn parse_time(field: &str, value: &str) -> anyhow::Result<DateTime<Utc>> {
 
 /// Runs the CLI; returns the process exit code.
 pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
-    if matches!(cli.command, Command::Demo(_)) {
+    if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
         // The demo draws a progress line; job-by-job logs would scroll it away.
         cli.settings
             .log_level
@@ -292,9 +344,20 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Integration(command) => integration(&settings, command).await,
         Command::Backfill(command) => backfill(&settings, command).await,
         Command::Jobs(command) => jobs(&settings, command).await,
+        Command::Policy(command) => policy(&settings, command).await,
         Command::Demo(args) => crate::demo::run(args, &cli.settings, shutdown_on_signal()).await,
         Command::FakeApi(args) => fake_api(args).await,
         Command::Pull(args) => pull(&settings, args).await,
+        Command::Bench(BenchCommand::Ingest(args)) => {
+            let json = args.json;
+            let report = crate::bench::run_ingest(args).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -391,6 +454,120 @@ pub fn shutdown_on_signal() -> CancellationToken {
         trigger.cancel();
     });
     token
+}
+
+fn read_policy_file(path: &std::path::Path) -> anyhow::Result<crate::policy::PolicySetConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy set file {}", path.display()))?;
+    crate::policy::PolicySetConfig::from_toml_str(&text)
+        .map_err(|err| anyhow::anyhow!("policy set file {}: {err}", path.display()))
+}
+
+async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Result<()> {
+    use crate::policy::{template, templates, CompiledPolicySet};
+    match command {
+        PolicyCommand::Eval {
+            template: name,
+            integration,
+            file,
+        } => {
+            let config = match (name, integration, file) {
+                (_, _, Some(path)) => read_policy_file(&path)?,
+                (_, Some(key), None) => {
+                    let services = services(settings).await?;
+                    let row = services.find_integration(&key).await?;
+                    crate::service::policies::installed(&services.db, row.id)
+                        .await?
+                        .map(|(_, config)| config)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("integration {key:?} has no installed policy set")
+                        })?
+                }
+                (name, None, None) => {
+                    let name = name.unwrap_or_else(|| "default".to_owned());
+                    template(&name).ok_or_else(|| {
+                        let known: Vec<&str> = templates().iter().map(|t| t.id).collect();
+                        anyhow::anyhow!(
+                            "invalid --template {name:?}: expected one of default, {}",
+                            known.join(", ")
+                        )
+                    })?
+                }
+            };
+            let set =
+                CompiledPolicySet::compile(&config).map_err(|err| anyhow::anyhow!("{err}"))?;
+            let summary =
+                crate::policy::run_eval(std::io::stdin().lock(), std::io::stdout().lock(), &set)?;
+            eprintln!(
+                "{} lines, {} flagged, {} errors",
+                summary.lines, summary.flagged, summary.errors
+            );
+        }
+        PolicyCommand::Templates => {
+            println!("{:<16} {:<18} DESCRIPTION", "ID", "NAME");
+            println!(
+                "{:<16} {:<18} What a new integration gets.",
+                "default", "Default"
+            );
+            for info in templates() {
+                println!("{:<16} {:<18} {}", info.id, info.name, info.description);
+            }
+        }
+        PolicyCommand::Show { integration } => {
+            let services = services(settings).await?;
+            print_json(&services.policy_set(&integration).await?)?;
+        }
+        PolicyCommand::Draft {
+            integration,
+            template,
+            file,
+        } => {
+            let services = services(settings).await?;
+            let view = match (template, file) {
+                (_, Some(path)) => {
+                    services
+                        .set_draft(&integration, &read_policy_file(&path)?)
+                        .await?
+                }
+                (Some(name), None) => services.draft_from_template(&integration, &name).await?,
+                (None, None) => anyhow::bail!("give --template NAME or --file policy-set.toml"),
+            };
+            eprintln!(
+                "draft saved; {} pending changes",
+                view.pending_changes.len()
+            );
+            print_json(&view.pending_changes)?;
+        }
+        PolicyCommand::Reevaluate {
+            integration,
+            from,
+            to,
+        } => {
+            let services = services(settings).await?;
+            let job = services
+                .start_reevaluation(
+                    &integration,
+                    parse_time("from", &from)?,
+                    parse_time("to", &to)?,
+                )
+                .await?;
+            println!("{}", job.id);
+            eprintln!(
+                "re-evaluation job {} recorded with policy set version {}",
+                job.id,
+                job.policy_set_version.unwrap_or_default()
+            );
+        }
+        PolicyCommand::Install { integration } => {
+            let services = services(settings).await?;
+            let view = services.install_policy_set(&integration, "cli").await?;
+            eprintln!(
+                "installed version {}",
+                view.installed_version.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn fake_api(args: FakeApiArgs) -> anyhow::Result<()> {

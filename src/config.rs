@@ -392,7 +392,13 @@ impl Settings {
                 invalid(
                     "sync_schedule",
                     &self.sync_schedule,
-                    format!("a cron expression with seconds, e.g. \"0 */5 * * * *\" ({err})"),
+                    format!(
+                        "a cron expression with seconds, e.g. \"0 */5 * * * *\" ({})",
+                        err.to_string()
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                 )
             })?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|_| {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, SettingsArgs};
 use crate::crypto::MasterKey;
-use crate::fake_api::{self, FakeConfig};
+use crate::fake_api::{self, FakeConfig, FaultConfig};
 use crate::queue::{MemoryTransport, Transport};
 use crate::scheduler::Scheduler;
 use crate::secret::Secret;
@@ -35,6 +35,10 @@ pub struct DemoArgs {
     /// Exit once the backfill has completed and one sync has succeeded (for scripts).
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Delay every response of the fake API by this many milliseconds, to watch progress
+    /// slowly (or to stop the demo mid-backfill and see it resume).
+    #[arg(long, default_value_t = 0)]
+    pub api_delay_ms: u64,
 }
 
 /// Runs the demo until Ctrl-C (or until done with `--exit-when-done`).
@@ -71,11 +75,19 @@ pub async fn run(
         .get_or_insert_with(|| "1m".to_owned());
     let settings = Arc::new(Settings::load(&settings_args)?);
 
+    let faults = if args.api_delay_ms > 0 {
+        serde_json::from_value(serde_json::json!({
+            "slow": {"trigger": "always", "delay_ms": args.api_delay_ms}
+        }))?
+    } else {
+        FaultConfig::default()
+    };
     let fake = fake_api::spawn(FakeConfig {
         users: args.users,
         days: 3,
         live: true,
         rate_limit: None,
+        faults,
         ..FakeConfig::default()
     })
     .await?;
@@ -137,6 +149,10 @@ pub async fn run(
 
     let transport = Transport::Memory(MemoryTransport::default());
     let scheduler = Scheduler::new(services.clone(), transport.clone());
+    let recovered = scheduler.recover_embedded().await?;
+    if recovered > 0 {
+        eprintln!("resumed {recovered} jobs that were running when the demo last stopped");
+    }
     // One sync right away rather than at the first cron tick.
     scheduler.tick(Utc::now()).await?;
     let worker = crate::cli::build_worker(

@@ -36,9 +36,6 @@ pub fn queue_name(prefix: &str, plane: &str, priority: Priority) -> String {
     format!("{{{prefix}:{plane}}}:{priority}")
 }
 
-/// How long Redis keeps a push's idempotency key.
-const IDEMPOTENCY_TTL: Duration = Duration::from_secs(3600);
-
 /// The transport shared by the scheduler (push) and the workers (claim).
 #[derive(Clone)]
 pub enum Transport {
@@ -71,6 +68,26 @@ impl Transport {
                 memory.claimed(job_id);
                 Ok(())
             }
+        }
+    }
+
+    /// Takes the fleet-wide idempotency key of one scheduler action for `ttl`; false when
+    /// another replica holds it. The in-process transport has one scheduler: always true.
+    pub async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, QueueError> {
+        match self {
+            Self::Redis(redis) => {
+                let mut conn = redis.conn.clone();
+                let taken: Option<String> = redis::cmd("SET")
+                    .arg(format!("{}:once:{key}", redis.prefix))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl.as_millis() as u64)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(taken.is_some())
+            }
+            Self::Memory(_) => Ok(true),
         }
     }
 
@@ -109,24 +126,24 @@ impl RedisTransport {
     }
 
     /// The apalis storage of one queue, configured for logwarden: results are not kept (the
-    /// row holds them), idempotency keys expire, and the Redis-side attempt budget is one
-    /// (attempts are counted in the row).
+    /// row holds them) and the Redis-side attempt budget is one (attempts are counted in the
+    /// row).
     pub fn storage(&self, plane: &str, priority: Priority) -> RedisStorage<JobPayload> {
         let config = RedisQueueConfig::default()
             .queue(queue_name(&self.prefix, plane, priority))
             .persist_results(false)
             .emit_events(false)
-            .heartbeat_interval(Duration::from_secs(10))
-            .idempotency_ttl(Some(IDEMPOTENCY_TTL));
+            .heartbeat_interval(Duration::from_secs(10));
         RedisStorage::new(self.conn.clone()).with_config(config)
     }
 
     async fn push(&self, plane: &str, payload: &JobPayload) -> Result<(), QueueError> {
         let mut storage = self.storage(plane, payload.priority());
-        let task = TaskBuilder::new(payload.clone())
-            .idempotency_key(format!("{}:{}", payload.job_id, payload.attempt))
-            .max_attempts(1)
-            .build();
+        // No idempotency key: a job is pushed again with the same attempt number after a
+        // release (shutdown, pause) or when the repair pass finds it lost, and apalis would
+        // silently drop such a push while the first one's key lives. A duplicate delivery is
+        // harmless instead: only one worker's conditional claim succeeds.
+        let task = TaskBuilder::new(payload.clone()).max_attempts(1).build();
         storage
             .push_task(task)
             .await

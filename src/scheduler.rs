@@ -27,6 +27,9 @@ use crate::service::{Error, Services};
 
 /// An enqueued row older than this and absent from the transport is re-pushed.
 const LOST_GRACE: TimeDelta = TimeDelta::seconds(5);
+/// Lifetime of a tick's Redis idempotency key: longer than replicas' clock skew, shorter than
+/// the tick interval.
+const TICK_KEY_TTL: Duration = Duration::from_secs(60);
 /// Most rows one pump pass looks at per step, so one pass stays short.
 const PUMP_BATCH: u64 = 1_000;
 
@@ -93,7 +96,24 @@ impl Scheduler {
                 window,
                 status: JobStatus::Enqueued,
                 max_attempts: self.services.settings.job_max_attempts,
+                policy_set_version: None,
             };
+            // Replicas ticking together: the first to take the window's key records it; the
+            // key expires well before the next tick, and the unique key stays the real guard.
+            match self
+                .transport
+                .claim_once(&new.dedupe_key(), TICK_KEY_TTL)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.already_recorded += 1;
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "idempotency key unavailable; relying on the jobs unique key")
+                }
+            }
             match insert_unique(db, new, now).await? {
                 Some(created) => {
                     job::Entity::update_many()
@@ -117,7 +137,9 @@ impl Scheduler {
     /// One pump pass: takeovers, lost jobs, then pending jobs under flow control.
     pub async fn pump(&self, now: DateTime<Utc>) -> Result<PumpReport, Error> {
         let mut report = PumpReport {
-            taken_over: self.take_over_orphans(now).await?,
+            taken_over: self
+                .take_over_orphans(now, now - self.orphan_timeout())
+                .await?,
             repushed_lost: self.repush_lost(now).await?,
             ..Default::default()
         };
@@ -278,15 +300,17 @@ impl Scheduler {
         Ok(repushed)
     }
 
-    /// Processing rows whose worker stopped sending heartbeats go back to the queue (or fail
-    /// when that was their last attempt); the lost attempt is recorded.
-    async fn take_over_orphans(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+    /// Processing rows whose last heartbeat is older than `stale_before` go back to the queue
+    /// (or fail when that was their last attempt); the lost attempt is recorded.
+    async fn take_over_orphans(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<usize, Error> {
         let db = &self.services.db;
-        let timeout = TimeDelta::from_std(self.services.settings.orphan_timeout)
-            .unwrap_or(TimeDelta::minutes(2));
         let rows = job::Entity::find()
             .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
-            .filter(job::Column::HeartbeatAt.lt(now - timeout))
+            .filter(job::Column::HeartbeatAt.lt(stale_before))
             .limit(PUMP_BATCH)
             .all(db)
             .await?;
@@ -348,6 +372,19 @@ impl Scheduler {
             taken += 1;
         }
         Ok(taken)
+    }
+
+    /// For the embedded single-process mode at start: every `processing` row belonged to
+    /// this process before it stopped, so it is taken over at once instead of after the
+    /// orphan timeout.
+    pub async fn recover_embedded(&self) -> Result<usize, Error> {
+        let now = Utc::now();
+        self.take_over_orphans(now, now + TimeDelta::seconds(1))
+            .await
+    }
+
+    fn orphan_timeout(&self) -> TimeDelta {
+        TimeDelta::from_std(self.services.settings.orphan_timeout).unwrap_or(TimeDelta::minutes(2))
     }
 
     async fn refresh_open_backfills(&self) -> Result<(), Error> {

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::compliance::RequestGate;
+use crate::ingest::reevaluate::reevaluate_window;
 use crate::ingest::sink::{db_error, DbSink};
 use crate::ingest::source::ApiSource;
 use crate::policy_eval::EvaluatorProvider;
@@ -200,12 +201,14 @@ impl Worker {
             project_id: integration.project_id,
             policy_set_version: evaluator.version(),
             issue_window: TimeDelta::hours(24),
-            tags: evaluator.tagger(),
         };
         let window = logwarden_jobs::window::Window {
             start: row.window_start,
             end: row.window_end,
         };
+        if row.kind == JobKind::Reevaluate.as_str() {
+            return reevaluate_window(&sink, window, &evaluator).await;
+        }
         run_ingest_window(
             window,
             &ApiSource::new(&client),

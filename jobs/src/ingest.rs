@@ -259,16 +259,23 @@ where
         self.hashes.add(hash);
         self.messages += paired.session.message_count;
         for event in paired.events {
-            let findings = evaluator.evaluate(&event)?;
-            if let Some(findings) = &findings {
-                self.events_evaluated += 1;
-                self.violations += findings.len() as u64;
-            }
+            let (findings, tags) = match evaluator.evaluate(&event)? {
+                Some(verdict) => {
+                    self.events_evaluated += 1;
+                    self.violations += verdict.findings.len() as u64;
+                    (Some(verdict.findings), verdict.tags)
+                }
+                None => (None, Vec::new()),
+            };
             self.event_count += 1;
             if !event.complete {
                 self.incomplete_events += 1;
             }
-            self.events.push(EvaluatedEvent { event, findings });
+            self.events.push(EvaluatedEvent {
+                event,
+                findings,
+                tags,
+            });
         }
         self.sessions.push(paired.session);
         self.flush_events(false).await
@@ -339,7 +346,7 @@ mod tests {
     use super::*;
     use crate::pairing::tests::{at, message, transcript};
     use crate::pairing::{ChatTranscript, MessageRole, PromptEvent};
-    use crate::source::{ChatRef, Fetched, NoEvaluation};
+    use crate::source::{ChatRef, Fetched, NoEvaluation, Verdict};
     use futures::executor::block_on;
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -492,13 +499,16 @@ mod tests {
             Some(3)
         }
 
-        fn evaluate(&self, event: &PromptEvent) -> Result<Option<Vec<String>>, JobError> {
+        fn evaluate(&self, event: &PromptEvent) -> Result<Option<Verdict<String>>, JobError> {
             let findings = if event.input_text.contains("password") {
                 vec![format!("secret_in_input:{}", event.user_message_id)]
             } else {
                 Vec::new()
             };
-            Ok(Some(findings))
+            Ok(Some(Verdict {
+                tags: findings.iter().map(|_| "Secret".to_owned()).collect(),
+                findings,
+            }))
         }
     }
 

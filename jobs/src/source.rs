@@ -100,9 +100,17 @@ pub trait Evaluator {
     /// installed. Recorded with the job.
     fn policy_set_version(&self) -> Option<i32>;
 
-    /// The violations `event` raises, or `None` when nothing evaluated it (no policy set
-    /// installed). CPU-only; called once per event.
-    fn evaluate(&self, event: &PromptEvent) -> Result<Option<Vec<Self::Finding>>, JobError>;
+    /// The violations `event` raises and its tags, or `None` when nothing evaluated it (no
+    /// policy set installed). CPU-only; called once per event.
+    fn evaluate(&self, event: &PromptEvent) -> Result<Option<Verdict<Self::Finding>>, JobError>;
+}
+
+/// What evaluating one event found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict<F> {
+    pub findings: Vec<F>,
+    /// Labels for the event (quality tags, one per policy that fired), stored with it.
+    pub tags: Vec<String>,
 }
 
 /// An evaluator for integrations without an installed policy set: evaluates nothing, and
@@ -129,7 +137,7 @@ impl<F: Send> Evaluator for NoEvaluation<F> {
         None
     }
 
-    fn evaluate(&self, _event: &PromptEvent) -> Result<Option<Vec<F>>, JobError> {
+    fn evaluate(&self, _event: &PromptEvent) -> Result<Option<Verdict<F>>, JobError> {
         Ok(None)
     }
 }
@@ -140,6 +148,8 @@ pub struct EvaluatedEvent<F> {
     pub event: PromptEvent,
     /// `None`: not evaluated. `Some(empty)`: evaluated, clean.
     pub findings: Option<Vec<F>>,
+    /// The evaluator's tags; empty when not evaluated.
+    pub tags: Vec<String>,
 }
 
 /// What one sink call persists, in one transaction.

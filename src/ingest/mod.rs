@@ -2,5 +2,6 @@
 //! its sink, and the installed policy set as its evaluator. The algorithm itself lives in the
 //! `logwarden-jobs` crate.
 
+pub mod reevaluate;
 pub mod sink;
 pub mod source;

@@ -65,8 +65,6 @@ pub struct DbSink {
     pub policy_set_version: Option<i32>,
     /// Alerts of one user and policy closer than this join the same issue.
     pub issue_window: TimeDelta,
-    /// Derives an event's tags from its findings.
-    pub tags: fn(Option<&[StoredFinding]>) -> Vec<String>,
 }
 
 impl EventSink<StoredFinding> for DbSink {
@@ -168,7 +166,7 @@ impl DbSink {
             responded_at: Set(e.responded_at),
             ingested_at: Set(now),
             updated_at: Set(now),
-            tags: Set(serde_json::json!((self.tags)(findings))),
+            tags: Set(serde_json::json!(evaluated.tags)),
             violation_summary: Set(summary),
             policy_set_version: Set(self.policy_set_version),
             content_hash: Set(e.content_hash().unwrap_or_default()),
@@ -202,6 +200,32 @@ impl DbSink {
             self.findings(db, e, findings, now).await?;
         }
         Ok(())
+    }
+
+    /// Replaces a stored event's findings and tags with a new verdict (re-evaluation).
+    pub async fn apply_verdict(
+        &self,
+        db: &impl ConnectionTrait,
+        e: &PromptEvent,
+        findings: &[StoredFinding],
+        tags: &[String],
+    ) -> Result<(), DbErr> {
+        let now = Utc::now();
+        event::Entity::update_many()
+            .col_expr(event::Column::Tags, Expr::value(serde_json::json!(tags)))
+            .col_expr(
+                event::Column::ViolationSummary,
+                Expr::value(violation_summary(Some(findings))),
+            )
+            .col_expr(
+                event::Column::PolicySetVersion,
+                Expr::value(self.policy_set_version),
+            )
+            .col_expr(event::Column::UpdatedAt, Expr::value(now))
+            .filter(event::Column::Id.eq(e.id))
+            .exec(db)
+            .await?;
+        self.findings(db, e, findings, now).await
     }
 
     /// Replaces the event's violations with `findings`; alerts of new violations join or

@@ -112,6 +112,7 @@ impl Services {
                     window: *window,
                     status: JobStatus::Pending,
                     max_attempts: self.settings.job_max_attempts,
+                    policy_set_version: None,
                 }
                 .into_active(now)
             });

@@ -146,6 +146,7 @@ impl Services {
         })
         .exec_with_returning(&txn)
         .await?;
+        super::policies::install_default(&txn, row.id).await?;
         txn.commit().await?;
         self.integration_view(row).await
     }

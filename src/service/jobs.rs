@@ -25,16 +25,28 @@ pub struct NewJob {
     pub window: Window,
     pub status: JobStatus,
     pub max_attempts: u32,
+    /// For re-evaluation: the installed version it applies.
+    pub policy_set_version: Option<i32>,
 }
 
 impl NewJob {
-    /// The unique key: (integration, kind, window start), plus the backfill for batches.
+    /// The unique key: (integration, kind, window start), plus the backfill for batches
+    /// (two backfills may cover the same hour) and the policy version for re-evaluations
+    /// (each new version may re-evaluate the same range).
     pub fn dedupe_key(&self) -> String {
-        let start = self.window.start.timestamp();
-        match self.backfill_id {
-            Some(backfill) => format!("{}:{}:{start}:b{backfill}", self.integration_id, self.kind),
-            None => format!("{}:{}:{start}", self.integration_id, self.kind),
+        let mut key = format!(
+            "{}:{}:{}",
+            self.integration_id,
+            self.kind,
+            self.window.start.timestamp()
+        );
+        if let Some(backfill) = self.backfill_id {
+            key.push_str(&format!(":b{backfill}"));
         }
+        if self.kind == JobKind::Reevaluate {
+            key.push_str(&format!(":v{}", self.policy_set_version.unwrap_or(0)));
+        }
+        key
     }
 
     pub(crate) fn into_active(self, now: DateTime<Utc>) -> job::ActiveModel {
@@ -54,7 +66,7 @@ impl NewJob {
             last_error_class: Set(None),
             worker_name: Set(None),
             heartbeat_at: Set(None),
-            policy_set_version: Set(None),
+            policy_set_version: Set(self.policy_set_version),
             created_at: Set(now),
             enqueued_at: Set(None),
             started_at: Set(None),

@@ -11,6 +11,7 @@ use crate::crypto::MasterKey;
 pub mod backfills;
 pub mod integrations;
 pub mod jobs;
+pub mod policies;
 
 /// A failed operation. Each variant maps to one stable error code of the API.
 #[derive(Debug, thiserror::Error)]

@@ -114,8 +114,15 @@ impl Pipeline {
         let fake = logwarden::fake_api::spawn(fake).await.expect("fake API");
         fake.set_now(sync_from);
         let settings = test_settings(tweak);
-        let services = logwarden::service::Services::new(test.db.clone(), settings);
-        let transport = logwarden::queue::Transport::Memory(Default::default());
+        let services = logwarden::service::Services::new(test.db.clone(), settings.clone());
+        let transport = match &settings.redis_url {
+            Some(url) => logwarden::queue::Transport::Redis(
+                logwarden::queue::RedisTransport::connect(url, &settings.redis_prefix)
+                    .await
+                    .expect("redis"),
+            ),
+            None => logwarden::queue::Transport::Memory(Default::default()),
+        };
         let integration = services
             .add_integration(logwarden::service::integrations::NewIntegration {
                 name: "acme".into(),

@@ -1,7 +1,13 @@
 //! The integration suite: one test binary with shared helpers, against real PostgreSQL,
 //! real Redis and the fake Compliance API over real HTTP.
 
+mod cli;
+mod compliance_contract;
+mod embedded;
+mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part
 mod helpers;
 mod pipeline;
+mod policies;
+mod services;
 mod store;

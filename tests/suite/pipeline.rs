@@ -168,6 +168,22 @@ async fn running_every_job_twice_stores_nothing_twice() {
 async fn two_scheduler_replicas_for_three_ticks_create_exactly_three_sync_jobs() {
     let start = day() + TimeDelta::hours(10);
     let pipeline = Pipeline::start(unlimited(), start).await;
+    three_ticks_of_two_replicas(&pipeline, start).await;
+}
+
+#[tokio::test]
+async fn two_scheduler_replicas_on_redis_for_three_ticks_create_exactly_three_sync_jobs() {
+    let start = day() + TimeDelta::hours(10);
+    let test = crate::helpers::TestDb::postgres().await;
+    let pipeline = Pipeline::start_with(test, unlimited(), start, |args| {
+        args.redis_url = Some(logwarden::secret::Secret::new(crate::helpers::redis_url()));
+    })
+    .await;
+    assert!(pipeline.scheduler.transport.redis().is_some());
+    three_ticks_of_two_replicas(&pipeline, start).await;
+}
+
+async fn three_ticks_of_two_replicas(pipeline: &Pipeline, start: DateTime<Utc>) {
     let replica = logwarden::scheduler::Scheduler::new(
         pipeline.services.clone(),
         pipeline.scheduler.transport.clone(),
@@ -322,4 +338,69 @@ async fn a_500_marked_do_not_retry_fails_the_job_and_an_operator_retry_succeeds(
         .await
         .unwrap();
     assert_eq!(succeeded.len(), 1);
+}
+
+#[tokio::test]
+async fn ingested_events_carry_the_planted_violations_of_the_manifest_and_alerts_group_into_issues()
+{
+    let pipeline = Pipeline::start(unlimited(), day() + TimeDelta::days(1)).await;
+    pipeline
+        .services
+        .start_backfill(NewBackfill {
+            integration: "acme".into(),
+            from: day(),
+            to: day() + TimeDelta::days(1),
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    pipeline.drain(day() + TimeDelta::days(1) + LAG).await;
+
+    let manifest = pipeline.fake.manifest(day(), day() + TimeDelta::days(1));
+    let violations = logwarden_entities::violation::Entity::find()
+        .filter(logwarden_entities::violation::Column::Direction.eq("input"))
+        .all(&pipeline.test.db)
+        .await
+        .unwrap();
+    let mut planted_total = 0;
+    for (policy, planted) in &manifest.planted {
+        let events: std::collections::HashSet<_> = violations
+            .iter()
+            .filter(|v| &v.policy == policy)
+            .map(|v| v.event_id)
+            .collect();
+        let allowed = (*planted as f64 * manifest.tolerance).ceil() as usize;
+        assert!(
+            events.len().abs_diff(*planted as usize) <= allowed,
+            "{policy}: {} events flagged, {planted} planted (tolerance {})",
+            events.len(),
+            manifest.tolerance
+        );
+        planted_total += planted;
+    }
+    assert!(planted_total > 0, "the day has planted hits");
+
+    // Every violation of an alerting policy raised one alert, and every alert sits in an
+    // issue of the same user and policy.
+    let alerts = pipeline.count("alerts").await;
+    assert!(alerts > 0);
+    let orphan_alerts = logwarden_entities::alert::Entity::find()
+        .filter(logwarden_entities::alert::Column::IssueId.is_null())
+        .all(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert!(orphan_alerts.is_empty());
+    let issues = logwarden_entities::issue::Entity::find()
+        .all(&pipeline.test.db)
+        .await
+        .unwrap();
+    let grouped: i64 = issues.iter().map(|i| i.alert_count).sum();
+    assert_eq!(grouped, alerts);
+    let job = job::Entity::find()
+        .filter(job::Column::Kind.eq("backfill_batch"))
+        .all(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert!(job.iter().all(|j| j.policy_set_version == Some(1)));
 }

@@ -1,0 +1,755 @@
+//! `detect_languages`: the language of each paragraph of natural text (code blocks and URLs
+//! skipped), by script for non-Latin scripts and by function-word frequency for Latin-script
+//! languages, checked against an allowed or denied list of ISO 639-1 codes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use crate::policy::config::DetectLanguagesParams;
+use crate::policy::content_types::is_code_line;
+use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+
+/// Supported languages: code, name, and for Latin-script languages their frequent function
+/// words (the most common short words of each language's frequency lists).
+const LANGUAGES: &[(&str, &str, &[&str])] = &[
+    (
+        "en",
+        "English",
+        &[
+            "the", "and", "is", "are", "of", "to", "in", "that", "it", "for", "you", "with",
+            "this", "have", "be", "on", "not", "what", "can", "how", "was", "please", "would",
+            "from", "my", "we", "they", "an", "or", "will",
+        ],
+    ),
+    (
+        "fr",
+        "French",
+        &[
+            "le", "la", "les", "et", "est", "des", "une", "un", "du", "que", "pour", "dans", "pas",
+            "qui", "sur", "avec", "vous", "nous", "je", "ce", "il", "au", "sont", "mais", "ou",
+            "mon", "votre", "cette", "très", "être",
+        ],
+    ),
+    (
+        "de",
+        "German",
+        &[
+            "der", "die", "und", "das", "ist", "nicht", "ich", "sie", "es", "mit", "den", "ein",
+            "eine", "zu", "auf", "für", "von", "dem", "sich", "auch", "wie", "wir", "bitte",
+            "kann", "oder", "aber", "haben", "wird", "sind", "mein",
+        ],
+    ),
+    (
+        "es",
+        "Spanish",
+        &[
+            "el",
+            "la",
+            "los",
+            "las",
+            "de",
+            "que",
+            "y",
+            "en",
+            "es",
+            "por",
+            "con",
+            "para",
+            "una",
+            "un",
+            "del",
+            "se",
+            "lo",
+            "como",
+            "más",
+            "pero",
+            "sus",
+            "muy",
+            "está",
+            "son",
+            "yo",
+            "mi",
+            "puedes",
+            "por favor",
+            "también",
+            "hola",
+        ],
+    ),
+    (
+        "it",
+        "Italian",
+        &[
+            "il", "di", "che", "è", "e", "la", "per", "un", "una", "non", "sono", "del", "della",
+            "con", "gli", "le", "mi", "si", "ho", "come", "anche", "questo", "ma", "più", "io",
+            "puoi", "grazie", "nel", "alla", "essere",
+        ],
+    ),
+    (
+        "pt",
+        "Portuguese",
+        &[
+            "o", "a", "os", "as", "de", "que", "e", "do", "da", "em", "um", "uma", "para", "com",
+            "não", "por", "mais", "se", "como", "mas", "foi", "ao", "seu", "sua", "você", "isso",
+            "está", "obrigado", "são", "nos",
+        ],
+    ),
+    (
+        "nl",
+        "Dutch",
+        &[
+            "de",
+            "het",
+            "een",
+            "en",
+            "van",
+            "is",
+            "dat",
+            "niet",
+            "ik",
+            "je",
+            "op",
+            "te",
+            "zijn",
+            "voor",
+            "met",
+            "die",
+            "maar",
+            "ook",
+            "er",
+            "wat",
+            "kan",
+            "wij",
+            "deze",
+            "naar",
+            "bij",
+            "heb",
+            "dit",
+            "hoe",
+            "alstublieft",
+            "graag",
+        ],
+    ),
+    (
+        "sv",
+        "Swedish",
+        &[
+            "och", "att", "det", "som", "en", "är", "jag", "på", "för", "med", "inte", "av",
+            "till", "den", "har", "de", "ett", "om", "vi", "kan", "du", "men", "så", "var", "hur",
+            "från", "eller", "också", "mycket", "tack",
+        ],
+    ),
+    (
+        "da",
+        "Danish",
+        &[
+            "og", "at", "det", "er", "en", "til", "på", "jeg", "for", "med", "ikke", "af", "den",
+            "har", "de", "et", "som", "vi", "kan", "du", "men", "så", "var", "hvordan", "fra",
+            "eller", "også", "meget", "tak", "mig",
+        ],
+    ),
+    (
+        "no",
+        "Norwegian",
+        &[
+            "og", "i", "det", "er", "en", "til", "på", "jeg", "for", "med", "ikke", "av", "den",
+            "har", "de", "et", "som", "vi", "kan", "du", "men", "så", "var", "hvordan", "fra",
+            "eller", "også", "veldig", "takk", "meg",
+        ],
+    ),
+    (
+        "fi",
+        "Finnish",
+        &[
+            "ja", "on", "ei", "se", "että", "oli", "hän", "mutta", "kun", "niin", "kuin", "myös",
+            "tai", "minä", "sinä", "me", "he", "ovat", "mitä", "miten", "voit", "kiitos", "tämä",
+            "joka", "jos", "vain", "nyt", "ole", "olla", "siitä",
+        ],
+    ),
+    (
+        "pl",
+        "Polish",
+        &[
+            "i",
+            "w",
+            "nie",
+            "na",
+            "to",
+            "jest",
+            "że",
+            "się",
+            "z",
+            "do",
+            "co",
+            "jak",
+            "ale",
+            "po",
+            "tak",
+            "za",
+            "od",
+            "o",
+            "już",
+            "mnie",
+            "czy",
+            "tylko",
+            "jestem",
+            "proszę",
+            "dla",
+            "być",
+            "może",
+            "ten",
+            "ta",
+            "dziękuję",
+        ],
+    ),
+    (
+        "cs",
+        "Czech",
+        &[
+            "a", "je", "to", "že", "se", "na", "v", "s", "z", "do", "jak", "ale", "o", "jsem",
+            "mi", "by", "tak", "co", "jsou", "pro", "prosím", "děkuji", "také", "jeho", "její",
+            "nebo", "když", "už", "není", "být",
+        ],
+    ),
+    (
+        "tr",
+        "Turkish",
+        &[
+            "ve",
+            "bir",
+            "bu",
+            "da",
+            "de",
+            "için",
+            "ile",
+            "ne",
+            "çok",
+            "ben",
+            "sen",
+            "o",
+            "mi",
+            "değil",
+            "var",
+            "yok",
+            "gibi",
+            "daha",
+            "ama",
+            "nasıl",
+            "lütfen",
+            "teşekkür",
+            "olarak",
+            "kadar",
+            "sonra",
+            "şey",
+            "her",
+            "ya",
+            "ki",
+            "bana",
+        ],
+    ),
+    (
+        "ro",
+        "Romanian",
+        &[
+            "și",
+            "în",
+            "de",
+            "la",
+            "este",
+            "nu",
+            "cu",
+            "pe",
+            "un",
+            "o",
+            "care",
+            "sunt",
+            "din",
+            "pentru",
+            "mai",
+            "ce",
+            "să",
+            "se",
+            "am",
+            "dar",
+            "ca",
+            "sau",
+            "vă",
+            "rog",
+            "mulțumesc",
+            "acest",
+            "această",
+            "fi",
+            "foarte",
+            "eu",
+        ],
+    ),
+    (
+        "id",
+        "Indonesian",
+        &[
+            "dan",
+            "yang",
+            "di",
+            "ini",
+            "itu",
+            "dengan",
+            "untuk",
+            "tidak",
+            "dari",
+            "dalam",
+            "akan",
+            "ke",
+            "ada",
+            "saya",
+            "anda",
+            "bisa",
+            "juga",
+            "atau",
+            "kami",
+            "mereka",
+            "tolong",
+            "terima",
+            "kasih",
+            "apa",
+            "bagaimana",
+            "sudah",
+            "karena",
+            "pada",
+            "adalah",
+            "sangat",
+        ],
+    ),
+    ("ru", "Russian", &[]),
+    ("uk", "Ukrainian", &[]),
+    ("bg", "Bulgarian", &[]),
+    ("el", "Greek", &[]),
+    ("ar", "Arabic", &[]),
+    ("fa", "Persian", &[]),
+    ("he", "Hebrew", &[]),
+    ("hi", "Hindi", &[]),
+    ("th", "Thai", &[]),
+    ("zh", "Chinese", &[]),
+    ("ja", "Japanese", &[]),
+    ("ko", "Korean", &[]),
+];
+
+/// The language name of a supported ISO 639-1 code.
+pub fn language_name(code: &str) -> Option<&'static str> {
+    LANGUAGES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, n, _)| *n)
+}
+
+/// Every supported code.
+pub fn supported_codes() -> Vec<&'static str> {
+    LANGUAGES.iter().map(|(c, _, _)| *c).collect()
+}
+
+const BULGARIAN_WORDS: &[&str] = &[
+    "и",
+    "на",
+    "да",
+    "се",
+    "за",
+    "от",
+    "не",
+    "е",
+    "са",
+    "като",
+    "това",
+    "но",
+    "съм",
+    "със",
+    "ще",
+    "във",
+    "към",
+    "който",
+    "какво",
+];
+const RUSSIAN_WORDS: &[&str] = &[
+    "и",
+    "в",
+    "не",
+    "на",
+    "что",
+    "я",
+    "с",
+    "он",
+    "как",
+    "это",
+    "по",
+    "но",
+    "они",
+    "к",
+    "у",
+    "же",
+    "вы",
+    "за",
+    "бы",
+    "так",
+    "от",
+    "мне",
+    "есть",
+    "пожалуйста",
+];
+
+/// Function word -> bit set of the Latin-script languages (indexes into `LANGUAGES`) it
+/// belongs to.
+static FUNCTION_WORDS: LazyLock<HashMap<&'static str, u32, BuildHasherDefault<Fnv>>> =
+    LazyLock::new(|| {
+        let mut map: HashMap<&'static str, u32, BuildHasherDefault<Fnv>> = HashMap::default();
+        for (i, (_, _, words)) in LANGUAGES.iter().enumerate() {
+            for w in *words {
+                *map.entry(w).or_insert(0) |= 1 << i;
+            }
+        }
+        map
+    });
+
+/// FNV-1a: short keys, no adversarial input concerns for a read-only table of function
+/// words, and much cheaper than SipHash per word.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Detects the language of a stretch of natural text, or `None` when it cannot tell.
+pub(crate) fn detect(text: &str) -> Option<&'static str> {
+    if text.is_ascii() {
+        return detect_ascii(text);
+    }
+    let (
+        mut latin,
+        mut cyr,
+        mut greek,
+        mut arabic,
+        mut hebrew,
+        mut deva,
+        mut thai,
+        mut han,
+        mut kana,
+        mut hangul,
+    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    let mut ukr = 0;
+    let mut persian = 0;
+    for c in text.chars() {
+        let u = c as u32;
+        match u {
+            0x41..=0x5A | 0x61..=0x7A | 0xC0..=0x24F => latin += 1,
+            0x400..=0x4FF => {
+                cyr += 1;
+                if matches!(c, 'і' | 'ї' | 'є' | 'ґ' | 'І' | 'Ї' | 'Є' | 'Ґ') {
+                    ukr += 1;
+                }
+            }
+            0x370..=0x3FF => greek += 1,
+            0x600..=0x6FF => {
+                arabic += 1;
+                if matches!(c, 'پ' | 'چ' | 'ژ' | 'گ' | 'ک' | 'ی') {
+                    persian += 1;
+                }
+            }
+            0x590..=0x5FF => hebrew += 1,
+            0x900..=0x97F => deva += 1,
+            0xE00..=0xE7F => thai += 1,
+            0x4E00..=0x9FFF => han += 1,
+            0x3040..=0x30FF => kana += 1,
+            0xAC00..=0xD7AF | 0x1100..=0x11FF => hangul += 1,
+            _ => {}
+        }
+    }
+    let scripts = [
+        (cyr, "cyr"),
+        (greek, "el"),
+        (arabic, "ar"),
+        (hebrew, "he"),
+        (deva, "hi"),
+        (thai, "th"),
+        (han + kana, "cjk"),
+        (hangul, "ko"),
+        (latin, "latin"),
+    ];
+    let total: usize = scripts.iter().map(|s| s.0).sum();
+    if total == 0 {
+        return None;
+    }
+    let (count, script) = scripts.iter().copied().max_by_key(|s| s.0)?;
+    if count * 2 < total {
+        return None;
+    }
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphabetic() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    Some(match script {
+        "cyr" => {
+            if ukr > 0 {
+                "uk"
+            } else {
+                let bg = words.iter().filter(|w| BULGARIAN_WORDS.contains(w)).count();
+                let ru = words.iter().filter(|w| RUSSIAN_WORDS.contains(w)).count();
+                if bg > ru {
+                    "bg"
+                } else {
+                    "ru"
+                }
+            }
+        }
+        "ar" => {
+            if persian * 20 > arabic {
+                "fa"
+            } else {
+                "ar"
+            }
+        }
+        "cjk" => {
+            if kana > 0 {
+                "ja"
+            } else {
+                "zh"
+            }
+        }
+        "latin" => {
+            let mut counts = [0usize; 32];
+            for w in &words {
+                if let Some(mask) = FUNCTION_WORDS.get(w) {
+                    for (i, count) in counts.iter_mut().enumerate().take(LANGUAGES.len()) {
+                        if mask & (1 << i) != 0 {
+                            *count += 1;
+                        }
+                    }
+                }
+            }
+            let mut ranked: Vec<(usize, usize)> = counts
+                .iter()
+                .copied()
+                .enumerate()
+                .take(LANGUAGES.len())
+                .map(|(i, c)| (c, i))
+                .collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let best = Some((LANGUAGES[ranked[0].1].0, ranked[0].0));
+            let second = ranked[1].0;
+            let (code, hits) = best?;
+            // Few function words, or a near tie, is too little to judge.
+            if hits < 2 || hits * 10 < words.len() || hits <= second {
+                return None;
+            }
+            code
+        }
+        other => other,
+    })
+}
+
+/// Latin-script detection for ASCII text without allocating: words lowercased into a
+/// stack buffer and looked up in the function-word table.
+fn detect_ascii(text: &str) -> Option<&'static str> {
+    let mut counts = [0usize; 32];
+    let mut words = 0usize;
+    let mut buf = [0u8; 16];
+    for word in text
+        .as_bytes()
+        .split(|b| !b.is_ascii_alphabetic() && *b != b'\'')
+    {
+        if word.is_empty() {
+            continue;
+        }
+        words += 1;
+        if word.len() > buf.len() {
+            continue;
+        }
+        for (d, s) in buf.iter_mut().zip(word) {
+            *d = s.to_ascii_lowercase();
+        }
+        let Ok(lower) = std::str::from_utf8(&buf[..word.len()]) else {
+            continue;
+        };
+        if let Some(mask) = FUNCTION_WORDS.get(lower) {
+            for (i, count) in counts.iter_mut().enumerate().take(LANGUAGES.len()) {
+                if mask & (1 << i) != 0 {
+                    *count += 1;
+                }
+            }
+        }
+    }
+    let mut best = (0usize, 0usize);
+    let mut second = 0usize;
+    for (i, &c) in counts.iter().enumerate().take(LANGUAGES.len()) {
+        if c > best.0 {
+            second = best.0;
+            best = (c, i);
+        } else if c > second {
+            second = c;
+        }
+    }
+    let (hits, idx) = best;
+    if hits < 2 || hits * 10 < words || hits <= second {
+        return None;
+    }
+    Some(LANGUAGES[idx].0)
+}
+
+/// Paragraphs of natural text with code blocks, code lines and URLs left out.
+fn prose_paragraphs(text: &str, code: &[Range<usize>]) -> Vec<(Range<usize>, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize, String)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let in_code = code.iter().any(|c| c.start <= start && start < c.end);
+        let content = line.trim();
+        if content.is_empty() || in_code || is_code_line(line) {
+            if let Some((s, e, p)) = current.take() {
+                out.push((s..e, p));
+            }
+            continue;
+        }
+        let cleaned: String = content
+            .split_whitespace()
+            .filter(|w| !w.contains("://") && !w.starts_with("www.") && !w.contains('@'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let entry = current.get_or_insert((start, start, String::new()));
+        entry.1 = start + line.trim_end().len();
+        entry.2.push(' ');
+        entry.2.push_str(&cleaned);
+    }
+    if let Some((s, e, p)) = current.take() {
+        out.push((s..e, p));
+    }
+    out
+}
+
+/// The compiled policy.
+pub(crate) struct DetectLanguages {
+    params: DetectLanguagesParams,
+}
+
+impl DetectLanguages {
+    pub fn compile(params: &DetectLanguagesParams) -> DetectLanguages {
+        DetectLanguages {
+            params: params.clone(),
+        }
+    }
+}
+
+impl Detector for DetectLanguages {
+    fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
+        let code: Vec<Range<usize>> = text.code_regions(3).map(|r| r.span.clone()).collect();
+        for (span, paragraph) in prose_paragraphs(text.text, &code) {
+            // A CJK character carries about as much text as a short word.
+            let letters: usize = paragraph
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .map(|c| {
+                    if matches!(c as u32, 0x3040..=0x30FF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF) {
+                        3
+                    } else {
+                        1
+                    }
+                })
+                .sum();
+            if letters < self.params.min_letters {
+                continue;
+            }
+            let Some(code) = detect(&paragraph) else {
+                continue;
+            };
+            let denied = self.params.denied.iter().any(|d| d == code);
+            let not_allowed =
+                !self.params.allowed.is_empty() && !self.params.allowed.iter().any(|a| a == code);
+            if denied || not_allowed {
+                out.push(Hit {
+                    rule: if denied {
+                        format!("language_denied:{code}")
+                    } else {
+                        format!("language_not_allowed:{code}")
+                    },
+                    evidence: format!(
+                        "{} paragraph ({letters} letters)",
+                        language_name(code).unwrap_or(code)
+                    ),
+                    span,
+                    severity: Severity::Low,
+                });
+            }
+        }
+    }
+
+    fn scans_decoded(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::content_types::code_regions;
+
+    #[test]
+    fn common_languages_are_told_apart() {
+        assert_eq!(
+            detect("Could you please tell me how the weather is going to be this weekend?"),
+            Some("en")
+        );
+        assert_eq!(
+            detect("Pouvez-vous me dire quel temps il fera ce week-end dans la région?"),
+            Some("fr")
+        );
+        assert_eq!(
+            detect(
+                "Kannst du mir bitte sagen, wie das Wetter am Wochenende wird und ob es regnet?"
+            ),
+            Some("de")
+        );
+        assert_eq!(
+            detect("¿Puedes decirme qué tiempo hará este fin de semana en la ciudad y por qué?"),
+            Some("es")
+        );
+        assert_eq!(
+            detect("Скажите, пожалуйста, какая погода будет на выходных в Москве?"),
+            Some("ru")
+        );
+        assert_eq!(
+            detect("今週末の天気はどうなりますか？教えてください。"),
+            Some("ja")
+        );
+        assert_eq!(detect("这个周末的天气怎么样？请告诉我。"), Some("zh"));
+    }
+
+    #[test]
+    fn unknown_codes_are_not_supported() {
+        assert!(language_name("xx").is_none());
+        assert_eq!(language_name("fr"), Some("French"));
+    }
+
+    #[test]
+    fn code_is_skipped_when_judging_language() {
+        let text = "```\nfn main() { let x = 1; }\n```\nWhat does this do?";
+        let code: Vec<Range<usize>> = code_regions(text, 3).into_iter().map(|r| r.span).collect();
+        let paragraphs = prose_paragraphs(text, &code);
+        assert_eq!(paragraphs.len(), 1);
+        assert!(paragraphs[0].1.contains("What does this do"));
+    }
+}

@@ -1,0 +1,398 @@
+//! The `logwarden` binary as an operator runs it: `pull` against an in-process fake Compliance
+//! API, `fake-api` as a child process, `--help` on every subcommand, and bad input refused with
+//! a message naming the flag or setting.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use logwarden::fake_api::{spawn, FakeConfig, FakeServer, DEFAULT_TEST_KEY};
+use serde_json::{json, Value};
+
+use crate::helpers::{day, unique_name};
+
+const BIN: &str = env!("CARGO_BIN_EXE_logwarden");
+const FROM: &str = "2026-04-08T00:00:00Z";
+const TO: &str = "2026-04-09T00:00:00Z";
+
+/// A temporary directory of this test's own, with the SQLite URL commands use; removed on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique_name("lwcli"));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self { dir }
+    }
+
+    fn database_url(&self) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.join("logwarden.db").display()
+        )
+    }
+
+    /// The binary with a clean environment (nothing inherited can change the settings), run
+    /// from the scratch directory against its own database.
+    fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(BIN);
+        command
+            .env_clear()
+            .env("DATABASE_URL", self.database_url())
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn the_day() -> (DateTime<Utc>, DateTime<Utc>) {
+    (day(), day() + chrono::Duration::days(1))
+}
+
+async fn pull(scratch: &Scratch, fake: &FakeServer, key: &str, from: &str, to: &str) -> Output {
+    scratch
+        .command()
+        .args(["pull", "--base-url", &fake.base_url(), "--api-key", key])
+        .args(["--from", from, "--to", to, "--json"])
+        .output()
+        .await
+        .expect("run logwarden pull")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_json_of_a_day_equals_the_fake_manifest_of_that_day() {
+    let fake = spawn(FakeConfig::default()).await.expect("fake API");
+    let scratch = Scratch::new();
+
+    let output = pull(&scratch, &fake, DEFAULT_TEST_KEY, FROM, TO).await;
+
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    let (from, to) = the_day();
+    let manifest = fake.manifest(from, to);
+    assert!(manifest.prompt_events > 0, "the day must hold prompts");
+    assert_eq!(printed["activities"], json!(manifest.activities));
+    assert_eq!(printed["chats"], json!(manifest.chats));
+    assert_eq!(printed["messages"], json!(manifest.messages));
+    assert_eq!(printed["prompt_events"], json!(manifest.prompt_events));
+    // Every request the fake served is accounted for, and the last one is quotable.
+    assert_eq!(printed["requests"], json!(fake.stats().requests));
+    assert!(printed["final_request_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("req_")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_with_a_wrong_key_exits_non_zero_with_one_line_naming_authentication_error() {
+    let fake = spawn(FakeConfig::default()).await.expect("fake API");
+    let scratch = Scratch::new();
+    let key = "sk-ant-api01-revoked-key-for-cli-test-4f2a";
+
+    let output = pull(&scratch, &fake, key, FROM, TO).await;
+
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("authentication_error"), "{stderr}");
+    assert!(!stderr.contains(key), "{stderr}");
+    assert!(!stderr.contains("revoked-key-for-cli-test"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(fake.stats().requests, 1, "a 401 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_refuses_a_reversed_window_and_a_bare_date_naming_the_flag() {
+    let fake = spawn(FakeConfig::default()).await.expect("fake API");
+    let scratch = Scratch::new();
+    let cases = [
+        (TO, FROM, "--from"),
+        ("2026-04-08", TO, "--from"),
+        (FROM, "2026-04-09", "--to"),
+        (FROM, FROM, "--from"),
+    ];
+
+    for (from, to, flag) in cases {
+        let output = pull(&scratch, &fake, DEFAULT_TEST_KEY, from, to).await;
+
+        assert!(!output.status.success(), "--from {from} --to {to}");
+        let stderr = stderr_of(&output);
+        assert!(stderr.contains(flag), "--from {from} --to {to}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+    let bare = pull(&scratch, &fake, DEFAULT_TEST_KEY, "2026-04-08", TO).await;
+    assert!(
+        stderr_of(&bare).contains("RFC 3339"),
+        "{}",
+        stderr_of(&bare)
+    );
+    assert_eq!(fake.stats().requests, 0, "refused before any request");
+}
+
+/// A child process killed (by its own handle) and reaped when the test ends, pass or fail.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_api_as_a_child_process_serves_the_manifest_and_the_activity_feed() {
+    let scratch = Scratch::new();
+    let port = free_port();
+    let log = std::fs::File::create(scratch.dir.join("fake-api.log")).expect("log file");
+    let child = std::process::Command::new(BIN)
+        .args(["fake-api", "--port", &port.to_string(), "--seed", "7"])
+        .env_clear()
+        .env("DATABASE_URL", scratch.database_url())
+        .current_dir(&scratch.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start logwarden fake-api");
+    let mut child = ChildGuard(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
+
+    // Generating the organisation takes a moment; poll until the port answers.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.0.try_wait().expect("child status") {
+            let log = std::fs::read_to_string(scratch.dir.join("fake-api.log")).unwrap_or_default();
+            panic!("fake-api exited early with {status}: {log}");
+        }
+        match http.get(format!("{base}/_fake/info")).send().await {
+            Ok(response) if response.status().is_success() => break,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("fake-api did not answer within 60 s: {other:?}"),
+        }
+    }
+
+    // The same seed in process is the ground truth the child must match.
+    let reference = spawn(FakeConfig::default()).await.expect("in-process fake");
+    let (from, to) = the_day();
+    let manifest: Value = http
+        .get(format!("{base}/_fake/manifest"))
+        .query(&[("from", FROM), ("to", TO)])
+        .send()
+        .await
+        .expect("manifest")
+        .json()
+        .await
+        .expect("manifest JSON");
+    assert_eq!(
+        manifest,
+        serde_json::to_value(reference.manifest(from, to)).expect("manifest as JSON")
+    );
+    assert!(manifest["activities"].as_u64().is_some_and(|n| n > 0));
+
+    let feed = |base: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/v1/compliance/activities"))
+                .header("x-api-key", DEFAULT_TEST_KEY)
+                .header("anthropic-version", "2023-06-01")
+                .query(&[("limit", "5")])
+                .send()
+                .await
+                .expect("activities")
+        }
+    };
+    let response = feed(base.clone()).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(response.headers().contains_key("request-id"));
+    let served: Value = response.json().await.expect("activities JSON");
+    let expected: Value = feed(reference.base_url())
+        .await
+        .json()
+        .await
+        .expect("reference JSON");
+    assert_eq!(served["data"].as_array().map(Vec::len), Some(5));
+    assert_eq!(served, expected);
+
+    let anonymous = http
+        .get(format!("{base}/v1/compliance/activities"))
+        .send()
+        .await
+        .expect("unauthenticated request");
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let body: Value = anonymous.json().await.expect("error JSON");
+    assert_eq!(body["error"]["type"], "authentication_error");
+
+    drop(child);
+    assert!(
+        http.get(format!("{base}/_fake/info")).send().await.is_err(),
+        "the port is closed once the child is killed"
+    );
+}
+
+#[test]
+fn help_works_on_every_subcommand() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["migrate"],
+        &["scheduler"],
+        &["worker"],
+        &["integration"],
+        &["integration", "add"],
+        &["integration", "list"],
+        &["integration", "pause"],
+        &["integration", "resume"],
+        &["integration", "delete"],
+        &["backfill"],
+        &["backfill", "start"],
+        &["backfill", "status"],
+        &["backfill", "list"],
+        &["backfill", "cancel"],
+        &["backfill", "pause"],
+        &["backfill", "resume"],
+        &["backfill", "retry-failed"],
+        &["jobs"],
+        &["jobs", "list"],
+        &["jobs", "retry"],
+        &["jobs", "cancel"],
+        &["demo"],
+        &["fake-api"],
+        &["pull"],
+    ];
+    for path in commands {
+        let output = std::process::Command::new(BIN)
+            .args(*path)
+            .arg("--help")
+            .env_clear()
+            .output()
+            .expect("run --help");
+        let shown = path.join(" ");
+        assert!(
+            output.status.success(),
+            "{shown} --help: {}",
+            stderr_of(&output)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let usage = format!("Usage: {}", ["logwarden", &shown].join(" "));
+        assert!(
+            stdout.contains(usage.trim_end()),
+            "{shown} --help lacks {usage:?}:\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_settings_are_refused_naming_the_field() {
+    let scratch = Scratch::new();
+    let control = scratch
+        .command()
+        .args(["jobs", "list"])
+        .output()
+        .await
+        .expect("run jobs list");
+    assert!(
+        control.status.success(),
+        "good settings must work: {}",
+        stderr_of(&control)
+    );
+
+    let not_base64 = "definitely-not-a-master-key";
+    let cases: &[(&str, &str, &[&str], &str)] = &[
+        ("LOGWARDEN_SYNC_LAG", "30s", &["jobs", "list"], "sync_lag"),
+        (
+            "LOGWARDEN_SYNC_LAG",
+            "soon",
+            &["integration", "list"],
+            "sync_lag",
+        ),
+        (
+            "LOGWARDEN_JOB_MAX_ATTEMPTS",
+            "0",
+            &["backfill", "list"],
+            "job_max_attempts",
+        ),
+        (
+            "LOGWARDEN_LOG_FORMAT",
+            "xml",
+            &["jobs", "list"],
+            "log_format",
+        ),
+        ("LOGWARDEN_RETRY_CAP", "1ms", &["jobs", "list"], "retry_cap"),
+        (
+            "LOGWARDEN_SYNC_SCHEDULE",
+            "every five minutes",
+            &["migrate"],
+            "sync_schedule",
+        ),
+        (
+            "REDIS_URL",
+            "http://127.0.0.1:6379",
+            &["jobs", "list"],
+            "redis_url",
+        ),
+        (
+            "DATABASE_URL",
+            "mysql://root@127.0.0.1/logwarden",
+            &["migrate"],
+            "database_url",
+        ),
+        (
+            "LOGWARDEN_MASTER_KEY",
+            not_base64,
+            &["integration", "list"],
+            "master_key",
+        ),
+    ];
+    for (variable, value, command, field) in cases {
+        let output = scratch
+            .command()
+            .env(variable, value)
+            .args(*command)
+            .output()
+            .await
+            .expect("run logwarden");
+
+        let shown = format!("{variable}={value} logwarden {}", command.join(" "));
+        assert!(!output.status.success(), "{shown} was accepted");
+        let stderr = stderr_of(&output);
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(field),
+            "{shown}: {stderr}"
+        );
+    }
+    let output = scratch
+        .command()
+        .env("LOGWARDEN_MASTER_KEY", not_base64)
+        .args(["jobs", "list"])
+        .output()
+        .await
+        .expect("run logwarden");
+    assert!(
+        !stderr_of(&output).contains(not_base64),
+        "a secret setting is never echoed"
+    );
+}

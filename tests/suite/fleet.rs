@@ -1,0 +1,1054 @@
+//! Fleet reliability with real processes: `logwarden scheduler` and `logwarden worker`
+//! children of this test, real Redis, real PostgreSQL and the fake Compliance API over HTTP.
+//! Each test breaks one thing (a worker killed or stopped, Redis flushed or restarted,
+//! PostgreSQL down, a 429 storm, a very large backfill) and checks the backfill still ends
+//! with every event stored exactly once.
+//!
+//! The tests run one at a time: each starts several processes with connection pools of their
+//! own, and two of them together would crowd the shared PostgreSQL and the machine's cores.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use logwarden::fake_api::{FakeConfig, FakeServer, FaultConfig};
+use logwarden::secret::Secret;
+use logwarden::service::backfills::{BackfillView, NewBackfill};
+use logwarden::service::integrations::NewIntegration;
+use logwarden::service::Services;
+use logwarden_entities::{job, job_attempt, session};
+use logwarden_jobs::kind::JobStatus;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
+
+use crate::helpers::{day, redis_url, test_settings, unique_name, TestDb};
+use crate::services::{PrivatePostgres, PrivateRedis};
+
+/// The fleet's orphan timeout: a worker silent this long loses its job to another. Long by
+/// default, so a process starved of CPU on a busy machine is not taken over where a test
+/// does not mean it to be; the takeover tests set [`SHORT_ORPHAN_TIMEOUT`].
+const ORPHAN_TIMEOUT: &str = "30s";
+const SHORT_ORPHAN_TIMEOUT: (&str, &str) = ("LOGWARDEN_ORPHAN_TIMEOUT", "3s");
+/// How often the tests look at the database while they wait.
+const POLL: Duration = Duration::from_millis(200);
+/// A cron schedule that never fires while a test runs: the tests drive backfills only, so a
+/// sync job must not add events beyond the backfilled range.
+const NO_SYNC_TICKS: &str = "0 0 0 1 1 * 2099";
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A fake organisation with the real API's rate limit switched off.
+fn unlimited_org() -> FakeConfig {
+    FakeConfig {
+        rate_limit: None,
+        ..FakeConfig::default()
+    }
+}
+
+/// Every response of the fake held back `delay_ms`, so a batch takes seconds and a test can
+/// act while it runs.
+fn slow_responses(delay_ms: u64) -> FaultConfig {
+    serde_json::from_value(serde_json::json!({
+        "slow": {"trigger": "always", "delay_ms": delay_ms}
+    }))
+    .expect("slow fault")
+}
+
+/// One child process of the test.
+struct Process {
+    name: String,
+    child: Child,
+    log: PathBuf,
+    /// Set once the test stops the process on purpose; until then an exit is a failure.
+    stopping: bool,
+}
+
+/// The fleet under test: a database and Redis key prefix of its own, the fake API, the
+/// in-process service layer (to add the integration and start backfills, as an operator
+/// would) and the scheduler and worker processes. Dropping it kills every process; when the
+/// test failed it prints the end of each process's log first (`FLEET_TEST_KEEP_LOGS=1`
+/// keeps the logs of every run, `FLEET_TEST_LOG_LEVEL` sets the processes' log filter).
+struct Fleet {
+    test: TestDb,
+    fake: FakeServer,
+    services: Services,
+    redis_url: String,
+    prefix: String,
+    env: Vec<(String, String)>,
+    logs: PathBuf,
+    processes: Mutex<Vec<Process>>,
+}
+
+impl Fleet {
+    /// Starts the fake, records the integration, and prepares the environment of the fleet's
+    /// processes; `settings` are extra `LOGWARDEN_*` variables for them.
+    async fn start(
+        test: TestDb,
+        redis_url: String,
+        org: FakeConfig,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let fake = logwarden::fake_api::spawn(org).await.expect("fake API");
+        let now = fake.history_end();
+        fake.set_now(now);
+        let prefix = unique_name("lwfleet");
+        let in_process = test_settings(|args| args.redis_prefix = Some(prefix.clone()));
+        let master_key = in_process
+            .master_key
+            .as_ref()
+            .map(|key| key.expose().to_owned())
+            .expect("the test settings carry a master key");
+        let services = Services::new(test.db.clone(), in_process);
+        services
+            .add_integration(NewIntegration {
+                name: "acme".into(),
+                project: "security".into(),
+                data_plane: "default".into(),
+                api_key: Secret::new(logwarden::fake_api::DEFAULT_TEST_KEY),
+                base_url: Some(fake.base_url()),
+                sync_from: Some(now),
+            })
+            .await
+            .expect("add integration");
+        fake.reset_stats();
+
+        let mut env: Vec<(String, String)> = [
+            ("DATABASE_URL", test.url.as_str()),
+            ("REDIS_URL", redis_url.as_str()),
+            ("LOGWARDEN_REDIS_PREFIX", prefix.as_str()),
+            ("LOGWARDEN_MASTER_KEY", master_key.as_str()),
+            ("LOGWARDEN_ORPHAN_TIMEOUT", ORPHAN_TIMEOUT),
+            ("LOGWARDEN_RETRY_BASE", "100ms"),
+            ("LOGWARDEN_RETRY_CAP", "1s"),
+            ("LOGWARDEN_SYNC_SCHEDULE", NO_SYNC_TICKS),
+            ("LOGWARDEN_LOG_LEVEL", "info"),
+            ("LOGWARDEN_LOG_FORMAT", "pretty"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+        env.extend(
+            settings
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+        );
+        if let Ok(level) = std::env::var("FLEET_TEST_LOG_LEVEL") {
+            env.push(("LOGWARDEN_LOG_LEVEL".to_owned(), level));
+        }
+        let logs = std::env::temp_dir().join(unique_name("lw_fleet_logs"));
+        std::fs::create_dir_all(&logs).expect("log folder");
+        Self {
+            test,
+            fake,
+            services,
+            redis_url,
+            prefix,
+            env,
+            logs,
+            processes: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn processes(&self) -> std::sync::MutexGuard<'_, Vec<Process>> {
+        self.processes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn(&self, name: &str, args: &[&str]) {
+        let log = self.logs.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_logwarden"));
+        // Settings the test process happens to carry must not leak into the fleet.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("LOGWARDEN_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start logwarden");
+        self.processes().push(Process {
+            name: name.to_owned(),
+            child,
+            log,
+            stopping: false,
+        });
+    }
+
+    fn spawn_scheduler(&self) {
+        self.spawn("scheduler", &["scheduler", "--pump-every", "250ms"]);
+    }
+
+    /// Starts a worker of the `default` data plane; returns its unique name.
+    fn spawn_worker(&self, role: &str, concurrency: usize) -> String {
+        let name = unique_name(role);
+        let concurrency = concurrency.to_string();
+        self.spawn(
+            &name,
+            &[
+                "worker",
+                "--data-plane",
+                "default",
+                "--concurrency",
+                &concurrency,
+                "--name",
+                &name,
+            ],
+        );
+        name
+    }
+
+    fn pid(&self, name: &str) -> u32 {
+        self.processes()
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.child.id())
+            .unwrap_or_else(|| panic!("no process named {name}"))
+    }
+
+    /// Sends `signal` (e.g. `KILL`, `TERM`) to the process named `name`.
+    fn signal(&self, name: &str, signal: &str) {
+        let pid = self.pid(name);
+        if let Some(process) = self.processes().iter_mut().find(|p| p.name == name) {
+            process.stopping = true;
+        }
+        let status = Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {signal} {pid} failed");
+    }
+
+    /// Waits for the process to exit and returns how it ended.
+    async fn wait_exit(&self, name: &str, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let exited = self
+                .processes()
+                .iter_mut()
+                .find(|p| p.name == name)
+                .map(|p| p.child.try_wait().expect("try_wait"))
+                .unwrap_or_else(|| panic!("no process named {name}"));
+            if let Some(status) = exited {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not exit within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Fails the test when a process the test did not stop has exited.
+    fn assert_running(&self) {
+        for process in self.processes().iter_mut() {
+            if process.stopping {
+                continue;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("{} exited on its own: {status}", process.name);
+            }
+        }
+    }
+
+    /// Polls `probe` until it yields a value; fails after `timeout` or when a process dies.
+    async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {timeout:?} waiting for {what}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn start_backfill(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        width: TimeDelta,
+    ) -> BackfillView {
+        self.services
+            .start_backfill(NewBackfill {
+                integration: "acme".into(),
+                from,
+                to,
+                batch_width: Some(width.to_std().expect("positive width")),
+                created_by: "fleet-test".into(),
+            })
+            .await
+            .expect("start backfill")
+    }
+
+    /// The backfill's progress; `None` while the database cannot be reached.
+    async fn backfill(&self, id: i64) -> Option<BackfillView> {
+        self.services.backfill(id).await.ok()
+    }
+
+    /// Waits until the backfill completes; fails at once if it fails.
+    async fn wait_completed(&self, id: i64, timeout: Duration) -> BackfillView {
+        self.wait_for("the backfill to complete", timeout, || async move {
+            let view = self.backfill(id).await?;
+            assert_ne!(view.status, "failed", "the backfill failed: {view:?}");
+            (view.status == "completed").then_some(view)
+        })
+        .await
+    }
+
+    async fn jobs_with_status(&self, status: JobStatus) -> Option<Vec<job::Model>> {
+        job::Entity::find()
+            .filter(job::Column::Status.eq(status.as_str()))
+            .order_by_asc(job::Column::Id)
+            .all(&self.test.db)
+            .await
+            .ok()
+    }
+
+    /// Jobs the worker named `worker` holds in `processing`.
+    async fn processing_by(&self, worker: &str) -> Option<Vec<job::Model>> {
+        let rows = self.jobs_with_status(JobStatus::Processing).await?;
+        Some(
+            rows.into_iter()
+                .filter(|row| row.worker_name.as_deref() == Some(worker))
+                .collect(),
+        )
+    }
+
+    async fn job(&self, id: i64) -> job::Model {
+        job::Entity::find_by_id(id)
+            .one(&self.test.db)
+            .await
+            .expect("read job")
+            .expect("job exists")
+    }
+
+    async fn attempts_of(&self, job_id: i64) -> Vec<job_attempt::Model> {
+        job_attempt::Entity::find()
+            .filter(job_attempt::Column::JobId.eq(job_id))
+            .order_by_asc(job_attempt::Column::Id)
+            .all(&self.test.db)
+            .await
+            .expect("read job attempts")
+    }
+
+    async fn count(&self, table: &str) -> u64 {
+        let row = self
+            .test
+            .db
+            .query_one_raw(Statement::from_string(
+                self.test.db.get_database_backend(),
+                format!("SELECT COUNT(*) FROM {table}"),
+            ))
+            .await
+            .expect("count rows")
+            .expect("one row");
+        row.try_get_by_index::<i64>(0).expect("a count") as u64
+    }
+
+    /// The stored data equals the fake's ground truth for `[from, to)`: every event, access
+    /// event, session and message exactly once (event ids are primary keys, so a duplicate
+    /// could only show as a count above the manifest).
+    async fn assert_stored_exactly(&self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        let manifest = self.fake.manifest(from, to);
+        assert!(manifest.prompt_events > 0, "the range must hold data");
+        assert_eq!(
+            self.count("events").await,
+            manifest.prompt_events,
+            "prompt events"
+        );
+        assert_eq!(
+            self.count("access_events").await,
+            manifest.activities,
+            "activities"
+        );
+        assert_eq!(self.count("sessions").await, manifest.chats, "chats");
+        let messages: i64 = session::Entity::find()
+            .all(&self.test.db)
+            .await
+            .expect("read sessions")
+            .iter()
+            .map(|s| s.message_count)
+            .sum();
+        assert_eq!(messages as u64, manifest.messages, "messages");
+    }
+
+    async fn assert_nothing_left_processing(&self) {
+        let left = self
+            .jobs_with_status(JobStatus::Processing)
+            .await
+            .expect("read jobs");
+        assert!(left.is_empty(), "jobs left processing: {left:?}");
+    }
+
+    /// A Redis connection to the fleet's Redis, for looking at its queues.
+    async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis")
+    }
+}
+
+/// Worker lanes registered on the backfill queue of the fleet with key prefix `prefix`.
+async fn backfill_workers_on_redis(
+    redis: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> u64 {
+    let queue = logwarden::queue::queue_name(
+        prefix,
+        "default",
+        logwarden_jobs::payload::Priority::Backfill,
+    );
+    redis::cmd("ZCARD")
+        .arg(format!("{queue}:workers"))
+        .query_async(redis)
+        .await
+        .unwrap_or_default()
+}
+
+/// Backfill tasks waiting in Redis for a worker of the fleet with key prefix `prefix`:
+/// apalis-redis files every push under the queue's `scheduled` set (due at once) and moves
+/// due tasks to its `active` list as workers fetch.
+async fn backfill_tasks_in_redis(
+    redis: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> u64 {
+    let queue = logwarden::queue::queue_name(
+        prefix,
+        "default",
+        logwarden_jobs::payload::Priority::Backfill,
+    );
+    let (scheduled, active): (u64, u64) = redis::pipe()
+        .cmd("ZCARD")
+        .arg(format!("{queue}:scheduled"))
+        .cmd("LLEN")
+        .arg(format!("{queue}:active"))
+        .query_async(redis)
+        .await
+        .unwrap_or_default();
+    scheduled + active
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        let mut processes = self.processes();
+        for process in processes.iter_mut() {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+            if failed {
+                let log = std::fs::read_to_string(&process.log).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+                eprintln!("----- last lines of {} -----\n{tail}", process.name);
+            }
+        }
+        drop(processes);
+        if std::env::var_os("FLEET_TEST_KEEP_LOGS").is_some() {
+            eprintln!("fleet logs kept in {}", self.logs.display());
+        } else if !failed {
+            let _ = std::fs::remove_dir_all(&self.logs);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_its_batch_to_another_worker_and_every_event_is_stored_once()
+{
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(
+        TestDb::postgres().await,
+        redis_url(),
+        unlimited_org(),
+        &[
+            ("LOGWARDEN_BACKFILL_MAX_IN_FLIGHT", "2"),
+            SHORT_ORPHAN_TIMEOUT,
+        ],
+    )
+    .await;
+    let fleet = &fleet;
+    fleet.fake.set_faults(slow_responses(700)).unwrap();
+    let (from, to) = (day() + TimeDelta::hours(9), day() + TimeDelta::hours(13));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+    fleet.spawn_scheduler();
+    let victim = fleet.spawn_worker("victim", 2);
+    let victim = victim.as_str();
+
+    fleet
+        .wait_for(
+            "the victim to run a batch",
+            Duration::from_secs(60),
+            || async move {
+                let rows = fleet.processing_by(victim).await?;
+                (!rows.is_empty()).then_some(())
+            },
+        )
+        .await;
+    fleet.signal(victim, "KILL");
+    fleet.wait_exit(victim, Duration::from_secs(10)).await;
+    let orphaned = fleet.processing_by(victim).await.expect("read jobs");
+    assert!(
+        !orphaned.is_empty(),
+        "the kill must land while the victim holds a batch"
+    );
+    let survivor = fleet.spawn_worker("survivor", 2);
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(120))
+        .await;
+
+    assert_eq!(done.batches_done, done.batches_total);
+    assert_eq!(done.batches_failed, 0);
+    for lost in &orphaned {
+        let row = fleet.job(lost.id).await;
+        assert_eq!(row.status, "succeeded");
+        assert_eq!(row.worker_name.as_deref(), Some(survivor.as_str()));
+        let attempts = fleet.attempts_of(lost.id).await;
+        let abandoned = attempts
+            .iter()
+            .find(|a| a.outcome == "abandoned")
+            .unwrap_or_else(|| panic!("no abandoned attempt: {attempts:?}"));
+        assert_eq!(abandoned.worker_name, victim);
+        assert_eq!(abandoned.error_class.as_deref(), Some("worker_lost"));
+        let last = attempts.last().expect("attempts");
+        assert_eq!(
+            (last.outcome.as_str(), last.worker_name.as_str()),
+            ("succeeded", survivor.as_str())
+        );
+        assert!(last.attempt > abandoned.attempt, "{attempts:?}");
+    }
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}
+
+/// What happens to Redis in the middle of a backfill.
+enum RedisDisruption {
+    /// FLUSHALL: every queue, marker and lock is gone at once.
+    Flush,
+    /// The server is killed and started again empty on the same port.
+    Restart,
+}
+
+/// Runs a 12-batch backfill on a private Redis and disrupts Redis once batches are done,
+/// running and waiting in the queue; the backfill must still store everything exactly once.
+async fn backfill_survives(disruption: RedisDisruption) {
+    let mut redis = PrivateRedis::start().await;
+    let fleet = Fleet::start(TestDb::postgres().await, redis.url(), unlimited_org(), &[]).await;
+    let fleet = &fleet;
+    fleet.fake.set_faults(slow_responses(300)).unwrap();
+    let (from, to) = (day() + TimeDelta::hours(6), day() + TimeDelta::hours(18));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+    fleet.spawn_scheduler();
+    fleet.spawn_worker("worker-a", 2);
+    fleet.spawn_worker("worker-b", 2);
+
+    let waiting = fleet
+        .wait_for(
+            "batches done, running and queued at once",
+            Duration::from_secs(90),
+            || async move {
+                let view = fleet.backfill(backfill.id).await?;
+                let queued = fleet.jobs_with_status(JobStatus::Enqueued).await?;
+                (view.batches_done >= 2 && !queued.is_empty()).then_some(queued)
+            },
+        )
+        .await;
+    match disruption {
+        RedisDisruption::Flush => redis.flush_all().await,
+        RedisDisruption::Restart => {
+            redis.kill();
+            // The outage itself: long enough for every process to notice Redis is gone.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            redis.start_again().await;
+        }
+    }
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(150))
+        .await;
+    assert_eq!(done.batches_done, done.batches_total);
+    assert_eq!(done.batches_failed, 0);
+    for lost in &waiting {
+        assert_eq!(fleet.job(lost.id).await.status, "succeeded");
+    }
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_flushed_mid_backfill_still_completes_with_every_event_stored_once() {
+    let _serial = SERIAL.lock().await;
+    backfill_survives(RedisDisruption::Flush).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restarted_mid_backfill_still_completes_with_every_event_stored_once() {
+    let _serial = SERIAL.lock().await;
+    backfill_survives(RedisDisruption::Restart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_in_the_middle_of_a_job_costs_a_retry_and_nothing_is_half_written() {
+    let _serial = SERIAL.lock().await;
+    let postgres = PrivatePostgres::start().await;
+    let fleet = Fleet::start(
+        postgres.test_db().await,
+        redis_url(),
+        unlimited_org(),
+        &[SHORT_ORPHAN_TIMEOUT],
+    )
+    .await;
+    let fleet = &fleet;
+    fleet.fake.set_faults(slow_responses(400)).unwrap();
+    let (from, to) = (day() + TimeDelta::hours(8), day() + TimeDelta::hours(14));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+    fleet.spawn_scheduler();
+    fleet.spawn_worker("worker", 2);
+
+    let running = fleet
+        .wait_for("a batch to run", Duration::from_secs(60), || async move {
+            let rows = fleet.jobs_with_status(JobStatus::Processing).await?;
+            (!rows.is_empty()).then_some(rows)
+        })
+        .await;
+    postgres.stop();
+    // The outage outlasts the HTTP part of a batch, so each running batch meets it when it
+    // writes its events.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    postgres.start_again().await;
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(150))
+        .await;
+    assert_eq!(done.batches_done, done.batches_total);
+    assert_eq!(done.batches_failed, 0);
+    let mut interrupted = 0;
+    for hit in &running {
+        let attempts = fleet.attempts_of(hit.id).await;
+        assert_eq!(
+            attempts.last().map(|a| a.outcome.as_str()),
+            Some("succeeded"),
+            "{attempts:?}"
+        );
+        if attempts
+            .iter()
+            .any(|a| a.outcome == "retry" || a.outcome == "abandoned")
+        {
+            interrupted += 1;
+        }
+    }
+    assert!(
+        interrupted > 0,
+        "the outage must have cost a running batch an attempt"
+    );
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_and_5xx_bursts_are_retried_and_the_fleet_stays_under_its_rate_budget() {
+    let _serial = SERIAL.lock().await;
+    // The fleet's configured budget, and the API's own limit above it. Two processes each
+    // keeping a budget of their own could send twice the fleet's budget, over the API's.
+    const BUDGET: u64 = 40;
+    const API_LIMIT: u32 = 50;
+    let fleet = Fleet::start(
+        TestDb::postgres().await,
+        redis_url(),
+        FakeConfig {
+            rate_limit: Some(API_LIMIT),
+            ..FakeConfig::default()
+        },
+        &[("LOGWARDEN_RATE_LIMIT_PER_MINUTE", "40")],
+    )
+    .await;
+    let fleet = &fleet;
+    const STORM: u64 = 8;
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "seed": 11,
+        "rate_limit": {"trigger": {"next": STORM}, "retry_after_secs": 1},
+        "server_error": {"trigger": {"fraction": 0.2}, "status": 502}
+    }))
+    .unwrap();
+    fleet.fake.set_faults(faults).unwrap();
+    fleet.spawn_scheduler();
+    let workers = [
+        fleet.spawn_worker("worker-a", 4),
+        fleet.spawn_worker("worker-b", 4),
+    ];
+    // Both workers wait on the queue before the first batch is pushed, so both get batches.
+    fleet
+        .wait_for(
+            "both workers on the queue",
+            Duration::from_secs(60),
+            || async move {
+                let mut redis = fleet.redis().await;
+                (backfill_workers_on_redis(&mut redis, &fleet.prefix).await >= 2).then_some(())
+            },
+        )
+        .await;
+    let admissions = AdmissionLog::start(fleet).await;
+    let (from, to) = (day() + TimeDelta::hours(8), day() + TimeDelta::hours(18));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(240))
+        .await;
+
+    assert_eq!(done.batches_done, done.batches_total);
+    assert_eq!(done.batches_failed, 0);
+    let stats = fleet.fake.stats();
+    let status = |code: u16| stats.by_status.get(&code).copied().unwrap_or(0);
+    assert_eq!(
+        status(429),
+        STORM,
+        "the storm's 429s and no other: the API's own limit was never hit: {stats:?}"
+    );
+    assert!(status(502) > 0, "5xx bursts happened: {stats:?}");
+    assert!(
+        stats.requests > u64::from(API_LIMIT),
+        "the fleet needed more than a minute of the API's budget: {stats:?}"
+    );
+    assert!(
+        stats.max_requests_in_60s <= u64::from(API_LIMIT),
+        "{stats:?}"
+    );
+    // The limiter admits request starts on Redis's clock; the API counts arrivals, a few
+    // milliseconds later and not all equally late. The budget is exact for the starts.
+    let starts = admissions.stop().await;
+    assert_eq!(
+        starts.len() as u64,
+        stats.requests,
+        "every request was admitted fleet-wide"
+    );
+    let busiest = busiest_minute(&starts);
+    assert!(
+        busiest <= BUDGET as usize,
+        "the fleet started {busiest} requests within 60 s, over its budget of {BUDGET}"
+    );
+    let ran: std::collections::BTreeSet<String> = job::Entity::find()
+        .all(&fleet.test.db)
+        .await
+        .expect("read jobs")
+        .into_iter()
+        .filter_map(|row| row.worker_name)
+        .collect();
+    assert_eq!(
+        ran.len(),
+        workers.len(),
+        "both workers ran batches: {ran:?}"
+    );
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}
+
+/// The request starts the fleet-wide rate limiter admitted, read from its Redis log while a
+/// test runs (an entry stays there for the limiter's 60-second window, far longer than the
+/// sampling interval).
+struct AdmissionLog {
+    seen: Arc<Mutex<std::collections::BTreeMap<String, i64>>>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl AdmissionLog {
+    async fn start(fleet: &Fleet) -> Self {
+        let integration = fleet
+            .services
+            .integration("acme")
+            .await
+            .expect("integration");
+        let org = integration
+            .organization_uuid
+            .unwrap_or_else(|| format!("integration-{}", integration.id));
+        let key = format!("{}:ratelimit:{{{org}}}:log", fleet.prefix);
+        let mut redis = fleet.redis().await;
+        let seen = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let sampler = {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                loop {
+                    let entries: Vec<(String, i64)> = redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query_async(&mut redis)
+                        .await
+                        .unwrap_or_default();
+                    seen.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(entries);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        Self { seen, sampler }
+    }
+
+    /// Stops sampling; returns the admitted starts in microseconds of Redis's clock, sorted.
+    async fn stop(self) -> Vec<i64> {
+        self.sampler.abort();
+        let _ = self.sampler.await;
+        let mut starts: Vec<i64> = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .copied()
+            .collect();
+        starts.sort_unstable();
+        starts
+    }
+}
+
+/// The most of `starts` (sorted microseconds) within any 60-second span.
+fn busiest_minute(starts: &[i64]) -> usize {
+    (0..starts.len())
+        .map(|i| {
+            starts[i..]
+                .iter()
+                .take_while(|t| **t - starts[i] < 60_000_000)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_of_over_20000_batches_completes_without_the_queue_growing_past_its_limit() {
+    let _serial = SERIAL.lock().await;
+    const MAX_IN_FLIGHT: u64 = 64;
+    let fleet = Fleet::start(
+        TestDb::postgres().await,
+        redis_url(),
+        FakeConfig {
+            users: 1,
+            chats_per_user_per_day: 1,
+            rate_limit: None,
+            ..FakeConfig::default()
+        },
+        &[
+            ("LOGWARDEN_BACKFILL_MAX_IN_FLIGHT", "64"),
+            ("LOGWARDEN_ORG_MAX_IN_FLIGHT", "64"),
+            ("LOGWARDEN_RATE_LIMIT_PER_MINUTE", "100000"),
+            ("LOGWARDEN_LOG_LEVEL", "warn"),
+        ],
+    )
+    .await;
+    let fleet = &fleet;
+    let (from, to) = (fleet.fake.history_start(), fleet.fake.history_end());
+    let backfill = fleet.start_backfill(from, to, TimeDelta::minutes(1)).await;
+    assert!(
+        backfill.batches_total > 20_000,
+        "{} batches",
+        backfill.batches_total
+    );
+
+    // Samples the Redis queue depth for the whole run.
+    let deepest = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let deepest = deepest.clone();
+        let mut redis = fleet.redis().await;
+        let prefix = fleet.prefix.clone();
+        tokio::spawn(async move {
+            loop {
+                let depth = backfill_tasks_in_redis(&mut redis, &prefix).await;
+                deepest.fetch_max(depth, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    fleet.spawn_scheduler();
+    fleet.spawn_worker("worker-a", 8);
+    fleet.spawn_worker("worker-b", 8);
+
+    // The queue stays within the limit and progress never stops for long once it started.
+    const FIRST_BATCH: Duration = Duration::from_secs(120);
+    const STALL: Duration = Duration::from_secs(30);
+    let deadline = started + Duration::from_secs(30 * 60);
+    let (mut done, mut progressed_at) = (0, started);
+    let mut most_in_flight = 0;
+    let view = loop {
+        let view = fleet.backfill(backfill.id).await.expect("read backfill");
+        assert_ne!(view.status, "failed", "{view:?}");
+        most_in_flight = most_in_flight.max(view.batches_in_flight as u64);
+        assert!(
+            view.batches_in_flight as u64 <= MAX_IN_FLIGHT,
+            "{} batches in flight, over the limit of {MAX_IN_FLIGHT}",
+            view.batches_in_flight
+        );
+        if view.status == "completed" {
+            break view;
+        }
+        if view.batches_done > done {
+            (done, progressed_at) = (view.batches_done, Instant::now());
+        }
+        let patience = if done == 0 { FIRST_BATCH } else { STALL };
+        assert!(
+            progressed_at.elapsed() < patience,
+            "no batch finished for {patience:?} at {done}/{} batches",
+            view.batches_total
+        );
+        assert!(Instant::now() < deadline, "too slow: {view:?}");
+        fleet.assert_running();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    sampler.abort();
+    eprintln!(
+        "{} batches in {:.0?}; deepest Redis queue {}, most batches in flight {most_in_flight}",
+        view.batches_total,
+        started.elapsed(),
+        deepest.load(Ordering::Relaxed)
+    );
+
+    assert_eq!(view.batches_done, view.batches_total);
+    assert_eq!(view.batches_failed, 0);
+    let deepest = deepest.load(Ordering::Relaxed);
+    assert!(deepest > 0, "the sampler saw the queue in use");
+    assert!(
+        deepest <= MAX_IN_FLIGHT,
+        "Redis held {deepest} tasks, over the limit of {MAX_IN_FLIGHT}"
+    );
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_mid_job_releases_its_batches_to_another_worker() {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(TestDb::postgres().await, redis_url(), unlimited_org(), &[]).await;
+    let fleet = &fleet;
+    fleet.fake.set_faults(slow_responses(700)).unwrap();
+    let (from, to) = (day() + TimeDelta::hours(9), day() + TimeDelta::hours(15));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+    fleet.spawn_scheduler();
+    let leaving = fleet.spawn_worker("leaving", 2);
+    let leaving = leaving.as_str();
+
+    let held = fleet
+        .wait_for(
+            "the worker to run a batch",
+            Duration::from_secs(60),
+            || async move {
+                let rows = fleet.processing_by(leaving).await?;
+                (!rows.is_empty()).then_some(rows)
+            },
+        )
+        .await;
+    fleet.signal(leaving, "TERM");
+    let status = fleet.wait_exit(leaving, Duration::from_secs(20)).await;
+    assert!(status.success(), "the worker exits cleanly: {status}");
+    let still_held = fleet.processing_by(leaving).await.expect("read jobs");
+    assert!(
+        still_held.is_empty(),
+        "an exited worker holds no job: {still_held:?}"
+    );
+    for row in &held {
+        let row = fleet.job(row.id).await;
+        assert_ne!(row.status, "succeeded", "the batch was released unfinished");
+        assert_eq!(row.attempt, 0, "a released batch keeps its attempt");
+    }
+    let successor = fleet.spawn_worker("successor", 2);
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(120))
+        .await;
+    assert_eq!(done.batches_done, done.batches_total);
+    assert_eq!(done.batches_failed, 0);
+    for row in &held {
+        // Releasing records no attempt: every attempt is the successor's.
+        let attempts = fleet.attempts_of(row.id).await;
+        assert!(
+            attempts.iter().all(|a| a.worker_name == successor),
+            "{attempts:?}"
+        );
+        assert_eq!(
+            attempts.last().map(|a| a.outcome.as_str()),
+            Some("succeeded"),
+            "{attempts:?}"
+        );
+    }
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_paused_with_batches_in_the_queue_completes_once_resumed() {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(TestDb::postgres().await, redis_url(), unlimited_org(), &[]).await;
+    let fleet = &fleet;
+    fleet.fake.set_faults(slow_responses(300)).unwrap();
+    let (from, to) = (day() + TimeDelta::hours(6), day() + TimeDelta::hours(18));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+    fleet.spawn_scheduler();
+    fleet.spawn_worker("worker", 2);
+
+    fleet
+        .wait_for(
+            "batches done and queued at once",
+            Duration::from_secs(90),
+            || async move {
+                let view = fleet.backfill(backfill.id).await?;
+                let queued = fleet.jobs_with_status(JobStatus::Enqueued).await?;
+                (view.batches_done >= 1 && !queued.is_empty()).then_some(())
+            },
+        )
+        .await;
+    fleet.services.pause_backfill(backfill.id).await.unwrap();
+    // Running batches finish; the worker hands the queued ones back as it meets them.
+    let paused = fleet
+        .wait_for(
+            "the paused backfill to settle",
+            Duration::from_secs(90),
+            || async move {
+                let view = fleet.backfill(backfill.id).await?;
+                (view.batches_in_flight == 0).then_some(view)
+            },
+        )
+        .await;
+    assert_eq!(paused.status, "paused");
+    assert!(paused.batches_done < paused.batches_total, "{paused:?}");
+    let released: Vec<job::Model> = fleet
+        .jobs_with_status(JobStatus::Pending)
+        .await
+        .expect("read jobs")
+        .into_iter()
+        .filter(|row| row.enqueued_at.is_some())
+        .collect();
+    assert!(
+        !released.is_empty(),
+        "the worker released queued batches of the paused backfill"
+    );
+    fleet.services.resume_backfill(backfill.id).await.unwrap();
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(120))
+        .await;
+    assert_eq!(done.batches_done, done.batches_total);
+    for row in &released {
+        let row = fleet.job(row.id).await;
+        assert_eq!((row.status.as_str(), row.attempt), ("succeeded", 1));
+    }
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, to).await;
+}

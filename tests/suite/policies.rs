@@ -1,0 +1,176 @@
+//! Policy sets per integration: draft, pending changes, install, refusal of invalid drafts,
+//! and re-evaluation of stored events with a newly installed version.
+
+use chrono::TimeDelta;
+use logwarden::fake_api::FakeConfig;
+use logwarden::policy::{template, PolicyId, PolicyParams};
+use logwarden::service::backfills::NewBackfill;
+use logwarden_entities::{event, job, violation};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::helpers::{day, Pipeline};
+
+async fn ingested_day() -> Pipeline {
+    let fake = FakeConfig {
+        rate_limit: None,
+        ..FakeConfig::default()
+    };
+    let pipeline = Pipeline::start(fake, day() + TimeDelta::hours(12)).await;
+    pipeline
+        .services
+        .start_backfill(NewBackfill {
+            integration: "acme".into(),
+            from: day(),
+            to: day() + TimeDelta::hours(12),
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    pipeline.drain(day() + TimeDelta::hours(13)).await;
+    pipeline
+}
+
+#[tokio::test]
+async fn a_new_integration_has_the_default_set_installed_with_nothing_pending() {
+    let pipeline = Pipeline::start(FakeConfig::default(), day()).await;
+    let view = pipeline.services.policy_set("acme").await.unwrap();
+    assert_eq!(view.installed_version, Some(1));
+    assert!(view.installed_at.is_some());
+    assert_eq!(view.draft, template("default").unwrap());
+    assert!(view.pending_changes.is_empty());
+}
+
+#[tokio::test]
+async fn editing_changes_the_draft_only_until_install_makes_it_the_next_version() {
+    let pipeline = Pipeline::start(FakeConfig::default(), day()).await;
+
+    let view = pipeline
+        .services
+        .draft_from_template("acme", "strict")
+        .await
+        .unwrap();
+    assert_eq!(view.installed_version, Some(1), "editing installs nothing");
+    assert_eq!(view.installed, template("default"));
+    assert!(!view.pending_changes.is_empty());
+    assert!(view
+        .pending_changes
+        .iter()
+        .any(|c| c.policy == "banned_substrings" && c.change == "enabled"));
+
+    let view = pipeline
+        .services
+        .install_policy_set("acme", "test")
+        .await
+        .unwrap();
+    assert_eq!(view.installed_version, Some(2));
+    assert_eq!(view.installed, template("strict"));
+    assert!(view.pending_changes.is_empty());
+    let again = pipeline.services.install_policy_set("acme", "test").await;
+    assert!(again
+        .unwrap_err()
+        .to_string()
+        .contains("no pending changes"));
+}
+
+#[tokio::test]
+async fn an_invalid_draft_is_refused_naming_the_field_and_nothing_changes() {
+    let pipeline = Pipeline::start(FakeConfig::default(), day()).await;
+    let mut config = template("strict").unwrap();
+    for policy in &mut config.policies {
+        if let PolicyParams::BannedSubstrings(params) = &mut policy.params {
+            params.substrings.clear();
+        }
+    }
+    assert!(config
+        .policies
+        .iter()
+        .any(|p| p.id == PolicyId::BannedSubstrings));
+
+    let err = pipeline
+        .services
+        .set_draft("acme", &config)
+        .await
+        .unwrap_err();
+
+    let message = err.to_string();
+    assert!(message.contains("substrings"), "{message}");
+    let view = pipeline.services.policy_set("acme").await.unwrap();
+    assert_eq!(view.draft, template("default").unwrap());
+
+    let err = pipeline
+        .services
+        .draft_from_template("acme", "everything")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("strict") && err.contains("data-protection"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_once() {
+    let pipeline = ingested_day().await;
+    let db = &pipeline.test.db;
+    let before = violation::Entity::find().count(db).await.unwrap();
+    let events = event::Entity::find().count(db).await.unwrap();
+    assert!(events > 0);
+
+    pipeline
+        .services
+        .draft_from_template("acme", "strict")
+        .await
+        .unwrap();
+    pipeline
+        .services
+        .install_policy_set("acme", "test")
+        .await
+        .unwrap();
+    let job = pipeline
+        .services
+        .start_reevaluation("acme", day(), day() + TimeDelta::hours(12))
+        .await
+        .unwrap();
+    assert_eq!(job.kind, "reevaluate");
+    pipeline.drain(day() + TimeDelta::hours(13)).await;
+
+    let row = job::Entity::find_by_id(job.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "succeeded", "{:?}", row.last_error);
+    assert_eq!(row.policy_set_version, Some(2));
+    assert_eq!(row.events as u64, events);
+    let on_v2 = event::Entity::find()
+        .filter(event::Column::PolicySetVersion.eq(2))
+        .count(db)
+        .await
+        .unwrap();
+    assert_eq!(on_v2, events);
+    let after = violation::Entity::find().count(db).await.unwrap();
+    assert!(
+        after > before,
+        "strict finds more than the default set: {after} vs {before}"
+    );
+
+    // Running it again changes nothing.
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::Status,
+            sea_orm::sea_query::Expr::value("enqueued"),
+        )
+        .filter(job::Column::Id.eq(job.id))
+        .exec(db)
+        .await
+        .unwrap();
+    pipeline.drain(day() + TimeDelta::hours(13)).await;
+    assert_eq!(violation::Entity::find().count(db).await.unwrap(), after);
+    let duplicate = pipeline
+        .services
+        .start_reevaluation("acme", day(), day() + TimeDelta::hours(12))
+        .await;
+    assert!(duplicate.is_err());
+}
