@@ -505,10 +505,6 @@ async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Res
         }
         PolicyCommand::Templates => {
             println!("{:<16} {:<18} DESCRIPTION", "ID", "NAME");
-            println!(
-                "{:<16} {:<18} What a new integration gets.",
-                "default", "Default"
-            );
             for info in templates() {
                 println!("{:<16} {:<18} {}", info.id, info.name, info.description);
             }

@@ -105,8 +105,12 @@ impl Worker {
                 return Outcome::Skipped;
             }
             Err(err) => {
-                // The row stays enqueued and the marker stays: the repair pass re-pushes it.
+                // This delivery is used up while the row stays enqueued: drop the queued
+                // marker so the repair pass pushes the job again.
                 tracing::warn!(job = payload.job_id, error = %err, "cannot claim the job");
+                if let Err(err) = self.transport.claimed(payload.job_id).await {
+                    tracing::warn!(job = payload.job_id, error = %err, "cannot clear the queued marker");
+                }
                 return Outcome::Skipped;
             }
         }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Why a policy set was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyConfigError {
     /// The document is not valid TOML/JSON or does not have the expected shape; serde's
     /// message names the field and, for enums, the valid values.

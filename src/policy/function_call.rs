@@ -13,8 +13,8 @@ use crate::policy::engine::{
     snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity,
 };
 use crate::policy::evidence::excerpt;
-use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
-use crate::policy::{jailbreak, prompt_injection};
+use crate::policy::prompt_injection;
+use crate::policy::rule_set::{injection_triggers, rule, RuleSet, RuleSpec};
 
 const BUILTIN_ARGUMENT_RULES: &[RuleSpec] = &[
     rule(
@@ -56,7 +56,7 @@ pub(crate) struct FunctionCall {
     params: FunctionCallParams,
     patterns: Vec<CompiledPattern>,
     builtin: RuleSet,
-    injection: RuleSet,
+    injection: &'static RuleSet,
 }
 
 impl FunctionCall {
@@ -78,16 +78,11 @@ impl FunctionCall {
                 })
             })
             .collect::<Result<Vec<_>, PolicyConfigError>>()?;
-        let specs: Vec<RuleSpec> = prompt_injection::RULES
-            .iter()
-            .chain(jailbreak::RULES)
-            .copied()
-            .collect();
         Ok(FunctionCall {
             params: params.clone(),
             patterns,
             builtin: RuleSet::compile(PolicyId::FunctionCall, BUILTIN_ARGUMENT_RULES, &[])?,
-            injection: RuleSet::compile(PolicyId::FunctionCall, &specs, &[])?,
+            injection: injection_triggers()?,
         })
     }
 

@@ -13,8 +13,8 @@ use crate::policy::config::{ObfuscatedAttacksParams, PolicyConfigError, PolicyId
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
 use crate::policy::evidence::excerpt;
 use crate::policy::normalize::{confusable_to_latin, is_bidi_control, is_invisible};
-use crate::policy::rule_set::{RuleSet, RuleSpec};
-use crate::policy::{jailbreak, prompt_injection};
+use crate::policy::prompt_injection;
+use crate::policy::rule_set::{injection_triggers, RuleSet};
 
 /// Trigger phrases matched on the squeezed view (letters and digits only), for splits the
 /// folded view cannot rejoin (`ign ore prev ious`).
@@ -56,7 +56,7 @@ const TRIGGER_WORDS: &[&str] = &[
 /// The compiled policy.
 pub(crate) struct ObfuscatedAttacks {
     params: ObfuscatedAttacksParams,
-    triggers: RuleSet,
+    triggers: &'static RuleSet,
     injection_rules: usize,
     squeezed: AhoCorasick,
 }
@@ -65,11 +65,6 @@ impl ObfuscatedAttacks {
     pub fn compile(
         params: &ObfuscatedAttacksParams,
     ) -> Result<ObfuscatedAttacks, PolicyConfigError> {
-        let specs: Vec<RuleSpec> = prompt_injection::RULES
-            .iter()
-            .chain(jailbreak::RULES)
-            .copied()
-            .collect();
         let squeezed = AhoCorasickBuilder::new()
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .match_kind(MatchKind::LeftmostLongest)
@@ -81,7 +76,7 @@ impl ObfuscatedAttacks {
             })?;
         Ok(ObfuscatedAttacks {
             params: params.clone(),
-            triggers: RuleSet::compile(PolicyId::ObfuscatedAttacks, &specs, &[])?,
+            triggers: injection_triggers()?,
             injection_rules: prompt_injection::RULES.len(),
             squeezed,
         })

@@ -4,8 +4,7 @@
 
 use crate::policy::config::{PolicyConfigError, PolicyId, Role};
 use crate::policy::engine::{CompiledPolicySet, Finding, MessageInput, ScanText, Severity, Tag};
-use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
-use crate::policy::{jailbreak, prompt_injection};
+use crate::policy::rule_set::{injection_triggers, rule, RuleSet, RuleSpec};
 
 /// Insults, threats and harassment aimed at a person (phrase families from the Jigsaw
 /// toxicity categories: insult, threat, identity attack, severe toxicity).
@@ -78,19 +77,14 @@ const TOXICITY: &[RuleSpec] = &[
 ];
 
 pub(crate) struct QualityDetectors {
-    injection: RuleSet,
+    injection: &'static RuleSet,
     toxicity: RuleSet,
 }
 
 impl QualityDetectors {
     pub fn compile() -> Result<QualityDetectors, PolicyConfigError> {
-        let specs: Vec<RuleSpec> = prompt_injection::RULES
-            .iter()
-            .chain(jailbreak::RULES)
-            .copied()
-            .collect();
         Ok(QualityDetectors {
-            injection: RuleSet::compile(PolicyId::PromptInjection, &specs, &[])?,
+            injection: injection_triggers()?,
             toxicity: RuleSet::compile(PolicyId::SexualContent, TOXICITY, &[])?,
         })
     }

@@ -208,6 +208,23 @@ impl RuleSet {
     }
 }
 
+/// The built-in prompt-injection rules followed by the jailbreak rules, compiled once per
+/// process: `obfuscated_attacks`, `function_call` and the quality tags all match them, and
+/// they do not depend on configuration. Rule indexes below
+/// `prompt_injection::RULES.len()` are injection rules.
+pub(crate) fn injection_triggers() -> Result<&'static RuleSet, PolicyConfigError> {
+    static TRIGGERS: std::sync::LazyLock<Result<RuleSet, PolicyConfigError>> =
+        std::sync::LazyLock::new(|| {
+            let specs: Vec<RuleSpec> = crate::policy::prompt_injection::RULES
+                .iter()
+                .chain(crate::policy::jailbreak::RULES)
+                .copied()
+                .collect();
+            RuleSet::compile(PolicyId::PromptInjection, &specs, &[])
+        });
+    TRIGGERS.as_ref().map_err(Clone::clone)
+}
+
 /// Patterns of every anchor occurrence, resuming one byte after each match's start so that
 /// partly overlapping anchors (`../` then `/etc/` in `../etc/`) are all seen. Anchors that
 /// start at the same byte are prefixes of one another, which compilation already reduced to

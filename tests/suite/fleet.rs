@@ -1,8 +1,8 @@
 //! Fleet reliability with real processes: `logwarden scheduler` and `logwarden worker`
 //! children of this test, real Redis, real PostgreSQL and the fake Compliance API over HTTP.
-//! Each test breaks one thing (a worker killed or stopped, Redis flushed or restarted,
-//! PostgreSQL down, a 429 storm, a very large backfill) and checks the backfill still ends
-//! with every event stored exactly once.
+//! Each test disturbs one thing (a worker killed or stopped, Redis flushed or restarted,
+//! PostgreSQL down, a 429 storm, a pause in the middle, a very large backfill) and checks
+//! the backfill still ends with every event stored exactly once.
 //!
 //! The tests run one at a time: each starts several processes with connection pools of their
 //! own, and two of them together would crowd the shared PostgreSQL and the machine's cores.
@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden::fake_api::{FakeConfig, FakeServer, FaultConfig};
+use logwarden::queue::{RedisTransport, Transport};
 use logwarden::secret::Secret;
 use logwarden::service::backfills::{BackfillView, NewBackfill};
 use logwarden::service::integrations::NewIntegration;
 use logwarden::service::Services;
 use logwarden_entities::{job, job_attempt, session};
 use logwarden_jobs::kind::JobStatus;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 
 use crate::helpers::{day, redis_url, test_settings, unique_name, TestDb};
@@ -38,6 +40,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// sync job must not add events beyond the backfilled range.
 const NO_SYNC_TICKS: &str = "0 0 0 1 1 * 2099";
 
+/// Held by each test for its whole run (see the module documentation).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A fake organisation with the real API's rate limit switched off.
@@ -398,6 +401,14 @@ impl Fleet {
         assert!(left.is_empty(), "jobs left processing: {left:?}");
     }
 
+    /// The fleet's job transport, as the scheduler uses it.
+    async fn transport(&self) -> Transport {
+        let redis = RedisTransport::connect(&Secret::new(self.redis_url.clone()), &self.prefix)
+            .await
+            .expect("connect the transport");
+        Transport::Redis(redis)
+    }
+
     /// A Redis connection to the fleet's Redis, for looking at its queues.
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.redis_url.as_str())
@@ -463,9 +474,9 @@ impl Drop for Fleet {
             }
         }
         drop(processes);
-        if std::env::var_os("FLEET_TEST_KEEP_LOGS").is_some() {
+        if failed || std::env::var_os("FLEET_TEST_KEEP_LOGS").is_some() {
             eprintln!("fleet logs kept in {}", self.logs.display());
-        } else if !failed {
+        } else {
             let _ = std::fs::remove_dir_all(&self.logs);
         }
     }
@@ -607,14 +618,19 @@ async fn a_redis_restarted_mid_backfill_still_completes_with_every_event_stored_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_down_in_the_middle_of_a_job_costs_a_retry_and_nothing_is_half_written() {
+async fn postgres_down_mid_job_costs_a_retry_and_nothing_is_lost_or_half_written() {
     let _serial = SERIAL.lock().await;
     let postgres = PrivatePostgres::start().await;
+    // Two batches in flight for a worker of three slots: one slot stays free to take a
+    // delivery while the database is away.
     let fleet = Fleet::start(
         postgres.test_db().await,
         redis_url(),
         unlimited_org(),
-        &[SHORT_ORPHAN_TIMEOUT],
+        &[
+            SHORT_ORPHAN_TIMEOUT,
+            ("LOGWARDEN_BACKFILL_MAX_IN_FLIGHT", "2"),
+        ],
     )
     .await;
     let fleet = &fleet;
@@ -622,18 +638,49 @@ async fn postgres_down_in_the_middle_of_a_job_costs_a_retry_and_nothing_is_half_
     let (from, to) = (day() + TimeDelta::hours(8), day() + TimeDelta::hours(14));
     let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
     fleet.spawn_scheduler();
-    fleet.spawn_worker("worker", 2);
+    fleet.spawn_worker("worker", 3);
 
     let running = fleet
-        .wait_for("a batch to run", Duration::from_secs(60), || async move {
-            let rows = fleet.jobs_with_status(JobStatus::Processing).await?;
-            (!rows.is_empty()).then_some(rows)
-        })
+        .wait_for(
+            "two batches to run",
+            Duration::from_secs(60),
+            || async move {
+                let rows = fleet.jobs_with_status(JobStatus::Processing).await?;
+                (rows.len() == 2).then_some(rows)
+            },
+        )
         .await;
+    // A third batch reaches the queue just as the database goes away: the scheduler's move
+    // of a batch to `enqueued`, then its push, which needs only Redis.
+    let late = fleet
+        .jobs_with_status(JobStatus::Pending)
+        .await
+        .expect("read jobs")
+        .into_iter()
+        .next()
+        .expect("a pending batch");
+    let moved = job::Entity::update_many()
+        .col_expr(
+            job::Column::Status,
+            Expr::value(JobStatus::Enqueued.as_str()),
+        )
+        .col_expr(job::Column::EnqueuedAt, Expr::value(Some(Utc::now())))
+        .filter(job::Column::Id.eq(late.id))
+        .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+        .exec(&fleet.test.db)
+        .await
+        .expect("enqueue the batch");
+    assert_eq!(moved.rows_affected, 1);
     postgres.stop();
-    // The outage outlasts the HTTP part of a batch, so each running batch meets it when it
-    // writes its events.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    fleet
+        .transport()
+        .await
+        .push("default", &logwarden::scheduler::payload(&late))
+        .await
+        .expect("push the batch");
+    // The outage outlasts the pool's 30 s wait for a connection, so the running batches'
+    // writes and the free slot's claim of the late batch fail instead of waiting it out.
+    tokio::time::sleep(Duration::from_secs(40)).await;
     postgres.start_again().await;
 
     let done = fleet
@@ -641,24 +688,25 @@ async fn postgres_down_in_the_middle_of_a_job_costs_a_retry_and_nothing_is_half_
         .await;
     assert_eq!(done.batches_done, done.batches_total);
     assert_eq!(done.batches_failed, 0);
-    let mut interrupted = 0;
     for hit in &running {
         let attempts = fleet.attempts_of(hit.id).await;
+        assert!(
+            attempts
+                .iter()
+                .any(|a| a.outcome == "retry" || a.outcome == "abandoned"),
+            "the outage cost the running batch an attempt: {attempts:?}"
+        );
         assert_eq!(
             attempts.last().map(|a| a.outcome.as_str()),
             Some("succeeded"),
             "{attempts:?}"
         );
-        if attempts
-            .iter()
-            .any(|a| a.outcome == "retry" || a.outcome == "abandoned")
-        {
-            interrupted += 1;
-        }
     }
-    assert!(
-        interrupted > 0,
-        "the outage must have cost a running batch an attempt"
+    let late = fleet.job(late.id).await;
+    assert_eq!(
+        (late.status.as_str(), late.attempt),
+        ("succeeded", 1),
+        "a claim that failed spends no attempt"
     );
     fleet.assert_nothing_left_processing().await;
     fleet.assert_stored_exactly(from, to).await;
@@ -834,6 +882,7 @@ fn busiest_minute(starts: &[i64]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: run with --ignored"]
 async fn a_backfill_of_over_20000_batches_completes_without_the_queue_growing_past_its_limit() {
     let _serial = SERIAL.lock().await;
     const MAX_IN_FLIGHT: u64 = 64;
