@@ -461,9 +461,9 @@ async fn run_in_schema(
     })
 }
 
-/// The product's settings with three changes: the client-side rate limit is raised to its
-/// maximum as the fake's is switched off, the flow-control limits leave every worker slot fed, and logs
-/// stay quiet.
+/// The product's settings with two changes: the client-side rate limit is raised to its
+/// maximum as the fake's is switched off, and the flow-control limits leave every worker slot
+/// fed. The run's own schema, Redis prefix and master key keep it apart from everything else.
 fn bench_settings(args: &IngestBenchArgs, prefix: &str) -> anyhow::Result<Arc<Settings>> {
     let in_flight = (2 * args.concurrency).max(16).to_string();
     let settings = Settings::load(&SettingsArgs {

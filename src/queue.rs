@@ -125,13 +125,15 @@ impl RedisTransport {
         format!("{}:queued", self.prefix)
     }
 
-    /// The apalis storage of one queue, configured for logwarden: results are not kept (the
-    /// row holds them) and the Redis-side attempt budget is one (attempts are counted in the
-    /// row).
+    /// The apalis storage of one queue, configured for logwarden: the Redis-side attempt
+    /// budget is one (attempts are counted in the row).
     pub fn storage(&self, plane: &str, priority: Priority) -> RedisStorage<JobPayload> {
         let config = RedisQueueConfig::default()
             .queue(queue_name(&self.prefix, plane, priority))
-            .persist_results(false)
+            // This is apalis' acknowledgement switch, not only a storage one: without it a
+            // finished task never leaves its worker's in-flight set, and when that worker is
+            // later deemed gone, every task it ever ran is queued again.
+            .persist_results(true)
             .emit_events(false)
             .heartbeat_interval(Duration::from_secs(10));
         RedisStorage::new(self.conn.clone()).with_config(config)
