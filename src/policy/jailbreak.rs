@@ -5,8 +5,7 @@
 
 use crate::policy::config::{JailbreakParams, PolicyConfigError, PolicyId};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
-use crate::policy::evidence::excerpt;
-use crate::policy::prompt_injection::is_quoted_example;
+use crate::policy::prompt_injection::unquoted_hits;
 use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
 
 use Severity::{High, Medium};
@@ -130,20 +129,7 @@ impl Jailbreak {
 
 impl Detector for Jailbreak {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
-        let t = text.text;
-        self.rules.first_matches(t.as_bytes(), |rule, span| {
-            if is_quoted_example(t, &span) {
-                return;
-            }
-            out.push(Hit {
-                rule: rule.name.clone(),
-                evidence: excerpt(
-                    &t[crate::policy::engine::snap_to_char_boundaries(t, span.clone())],
-                ),
-                span,
-                severity: rule.severity,
-            });
-        });
+        unquoted_hits(&self.rules, text.text, out);
     }
 }
 

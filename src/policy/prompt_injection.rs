@@ -264,22 +264,25 @@ pub(crate) fn is_quoted_example(text: &str, span: &std::ops::Range<usize>) -> bo
     META_TERMS.iter().any(|t| lower.contains(t))
 }
 
+/// Every first match of `rules` in `t` that is not a quoted example (an analyst's question
+/// about an attack), as hits; shared by prompt_injection and jailbreak.
+pub(crate) fn unquoted_hits(rules: &RuleSet, t: &str, out: &mut Vec<Hit>) {
+    rules.first_matches(t.as_bytes(), |rule, span| {
+        if is_quoted_example(t, &span) {
+            return;
+        }
+        out.push(Hit {
+            rule: rule.name.clone(),
+            evidence: excerpt(&t[crate::policy::engine::snap_to_char_boundaries(t, span.clone())]),
+            span,
+            severity: rule.severity,
+        });
+    });
+}
+
 impl Detector for PromptInjection {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
-        let t = text.text;
-        self.rules.first_matches(t.as_bytes(), |rule, span| {
-            if is_quoted_example(t, &span) {
-                return;
-            }
-            out.push(Hit {
-                rule: rule.name.clone(),
-                evidence: excerpt(
-                    &t[crate::policy::engine::snap_to_char_boundaries(t, span.clone())],
-                ),
-                span,
-                severity: rule.severity,
-            });
-        });
+        unquoted_hits(&self.rules, text.text, out);
     }
 }
 
