@@ -2,7 +2,8 @@
 //! keyed by a deterministic id, so re-running a job (after a crash, a takeover, a duplicate
 //! delivery) leaves the same rows as running it once.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{access_event, alert, event, issue, session, violation};
@@ -12,7 +13,7 @@ use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestCh
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    Iterable, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -74,14 +75,71 @@ impl EventSink<StoredFinding> for DbSink {
         self.access_events(&txn, &chunk.access_events, now)
             .await
             .map_err(db_error)?;
-        for evaluated in &chunk.events {
-            self.event(&txn, evaluated, now).await.map_err(db_error)?;
-        }
-        for summary in &chunk.sessions {
-            self.session(&txn, summary, now).await.map_err(db_error)?;
-        }
+        self.events(&txn, &chunk.events, now)
+            .await
+            .map_err(db_error)?;
+        let verdicts: Vec<(&PromptEvent, &[StoredFinding])> = chunk
+            .events
+            .iter()
+            .filter_map(|e| Some((&e.event, e.findings.as_deref()?)))
+            .collect();
+        self.findings(&txn, &verdicts, now)
+            .await
+            .map_err(db_error)?;
+        self.sessions(&txn, &chunk.sessions, now)
+            .await
+            .map_err(db_error)?;
         txn.commit().await.map_err(db_error)
     }
+}
+
+/// Bind parameters per statement: below SQLite's limit (32,766) and PostgreSQL's (65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// Rows of `E` that fit in one statement.
+fn rows_per_statement<E: EntityTrait>() -> usize {
+    (MAX_BINDS / E::Column::iter().count()).max(1)
+}
+
+/// `rows` split into statements of at most [`rows_per_statement`] rows each, in order.
+fn statements<E: EntityTrait, T>(mut rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let size = rows_per_statement::<E>();
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let rest = rows.split_off(rows.len().min(size));
+        Some(std::mem::replace(&mut rows, rest))
+    })
+}
+
+/// The last row of each id, in first-seen order: one statement may not upsert a row twice.
+fn last_per_id<T, K: std::hash::Hash + Eq + Clone>(rows: Vec<T>, id: impl Fn(&T) -> K) -> Vec<T> {
+    let mut position = HashMap::new();
+    let mut out: Vec<T> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match position.entry(id(&row)) {
+            Entry::Occupied(at) => out[*at.get()] = row,
+            Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+/// An issue as the alerts of one chunk see it: loaded, or to be opened.
+struct IssueDraft {
+    id: Option<i64>,
+    user_id: String,
+    user_email: String,
+    policy: String,
+    severity: String,
+    first_seen_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    /// Alerts this chunk adds.
+    added: i64,
 }
 
 impl DbSink {
@@ -91,9 +149,6 @@ impl DbSink {
         records: &[ActivityRecord],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        if records.is_empty() {
-            return Ok(());
-        }
         let rows = records.iter().map(|record| {
             let actor = record.record.get("actor");
             let actor_str = |field: &str| {
@@ -121,83 +176,85 @@ impl DbSink {
                 ..Default::default()
             }
         });
-        access_event::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([
-                    access_event::Column::IntegrationId,
-                    access_event::Column::ActivityId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        for batch in statements::<access_event::Entity, _>(rows.collect()) {
+            access_event::Entity::insert_many(batch)
+                .on_conflict(
+                    OnConflict::columns([
+                        access_event::Column::IntegrationId,
+                        access_event::Column::ActivityId,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
         Ok(())
     }
 
-    async fn event(
+    async fn events(
         &self,
         db: &impl ConnectionTrait,
-        evaluated: &EvaluatedEvent<StoredFinding>,
+        events: &[EvaluatedEvent<StoredFinding>],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let e: &PromptEvent = &evaluated.event;
-        let findings = evaluated.findings.as_deref();
-        let summary = violation_summary(findings);
-        let row = event::ActiveModel {
-            id: Set(e.id),
-            integration_id: Set(self.integration_id),
-            project_id: Set(self.project_id),
-            chat_id: Set(e.chat_id.clone()),
-            user_message_id: Set(e.user_message_id.clone()),
-            user_id: Set(e.user_id.clone()),
-            user_email: Set(e.user_email.clone()),
-            model: Set(e.model.clone()),
-            provider: Set(PROVIDER.to_owned()),
-            input_text: Set(e.input_text.clone()),
-            output_text: Set(e.output_text.clone()),
-            tool_calls: Set(e.tool_calls_json()),
-            attachments: Set(e.attachments_json()),
-            prompt_tokens: Set(e.tokens.prompt as i64),
-            response_tokens: Set(e.tokens.response as i64),
-            total_tokens: Set(e.tokens.total as i64),
-            complete: Set(e.complete),
-            event_time: Set(e.event_time),
-            responded_at: Set(e.responded_at),
-            ingested_at: Set(now),
-            updated_at: Set(now),
-            tags: Set(serde_json::json!(evaluated.tags)),
-            violation_summary: Set(summary),
-            policy_set_version: Set(self.policy_set_version),
-            content_hash: Set(e.content_hash().unwrap_or_default()),
-        };
-        // On conflict everything but the first ingestion time is replaced: a later run may
-        // bring the response, or a re-evaluation new findings.
-        event::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(event::Column::Id)
-                    .update_columns([
-                        event::Column::OutputText,
-                        event::Column::ToolCalls,
-                        event::Column::Attachments,
-                        event::Column::PromptTokens,
-                        event::Column::ResponseTokens,
-                        event::Column::TotalTokens,
-                        event::Column::Complete,
-                        event::Column::RespondedAt,
-                        event::Column::UpdatedAt,
-                        event::Column::Tags,
-                        event::Column::ViolationSummary,
-                        event::Column::PolicySetVersion,
-                        event::Column::ContentHash,
-                        event::Column::Model,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-        if let Some(findings) = findings {
-            self.findings(db, e, findings, now).await?;
+        let events = last_per_id(events.iter().collect(), |evaluated| evaluated.event.id);
+        let rows = events.into_iter().map(|evaluated| {
+            let e: &PromptEvent = &evaluated.event;
+            event::ActiveModel {
+                id: Set(e.id),
+                integration_id: Set(self.integration_id),
+                project_id: Set(self.project_id),
+                chat_id: Set(e.chat_id.clone()),
+                user_message_id: Set(e.user_message_id.clone()),
+                user_id: Set(e.user_id.clone()),
+                user_email: Set(e.user_email.clone()),
+                model: Set(e.model.clone()),
+                provider: Set(PROVIDER.to_owned()),
+                input_text: Set(e.input_text.clone()),
+                output_text: Set(e.output_text.clone()),
+                tool_calls: Set(e.tool_calls_json()),
+                attachments: Set(e.attachments_json()),
+                prompt_tokens: Set(e.tokens.prompt as i64),
+                response_tokens: Set(e.tokens.response as i64),
+                total_tokens: Set(e.tokens.total as i64),
+                complete: Set(e.complete),
+                event_time: Set(e.event_time),
+                responded_at: Set(e.responded_at),
+                ingested_at: Set(now),
+                updated_at: Set(now),
+                tags: Set(serde_json::json!(evaluated.tags)),
+                violation_summary: Set(violation_summary(evaluated.findings.as_deref())),
+                policy_set_version: Set(self.policy_set_version),
+                content_hash: Set(e.content_hash().unwrap_or_default()),
+            }
+        });
+        for batch in statements::<event::Entity, _>(rows.collect()) {
+            // On conflict everything but the first ingestion time is replaced: a later run
+            // may bring the response, or a re-evaluation new findings.
+            event::Entity::insert_many(batch)
+                .on_conflict(
+                    OnConflict::column(event::Column::Id)
+                        .update_columns([
+                            event::Column::OutputText,
+                            event::Column::ToolCalls,
+                            event::Column::Attachments,
+                            event::Column::PromptTokens,
+                            event::Column::ResponseTokens,
+                            event::Column::TotalTokens,
+                            event::Column::Complete,
+                            event::Column::RespondedAt,
+                            event::Column::UpdatedAt,
+                            event::Column::Tags,
+                            event::Column::ViolationSummary,
+                            event::Column::PolicySetVersion,
+                            event::Column::ContentHash,
+                            event::Column::Model,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
         }
         Ok(())
     }
@@ -225,45 +282,31 @@ impl DbSink {
             .filter(event::Column::Id.eq(e.id))
             .exec(db)
             .await?;
-        self.findings(db, e, findings, now).await
+        self.findings(db, &[(e, findings)], now).await
     }
 
-    /// Replaces the event's violations with `findings`; alerts of new violations join or
-    /// open an issue.
+    /// Replaces each event's violations with its findings; the alerts of violations that are
+    /// new join or open issues.
     async fn findings(
         &self,
         db: &impl ConnectionTrait,
-        e: &PromptEvent,
-        findings: &[StoredFinding],
+        verdicts: &[(&PromptEvent, &[StoredFinding])],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let ids: Vec<Uuid> = findings.iter().map(|f| f.id(e.id)).collect();
-        let stale = violation::Column::EventId
-            .eq(e.id)
-            .and(violation::Column::Id.is_not_in(ids.clone()));
-        let stale_ids: Vec<Uuid> = violation::Entity::find()
-            .filter(stale.clone())
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| row.id)
-            .collect();
-        if !stale_ids.is_empty() {
-            alert::Entity::delete_many()
-                .filter(alert::Column::ViolationId.is_in(stale_ids.clone()))
-                .exec(db)
-                .await?;
-            violation::Entity::delete_many()
-                .filter(violation::Column::Id.is_in(stale_ids))
-                .exec(db)
-                .await?;
+        if verdicts.is_empty() {
+            return Ok(());
         }
-        let mut seen = HashSet::new();
-        for (finding, id) in findings.iter().zip(ids) {
-            if !seen.insert(id) {
-                continue;
+        let mut wanted = HashMap::new();
+        for &(e, findings) in verdicts {
+            for finding in findings {
+                wanted.entry(finding.id(e.id)).or_insert((e, finding));
             }
-            let inserted = violation::Entity::insert(violation::ActiveModel {
+        }
+        self.delete_stale_violations(db, verdicts, &wanted).await?;
+
+        let rows: Vec<violation::ActiveModel> = wanted
+            .iter()
+            .map(|(&id, &(e, finding))| violation::ActiveModel {
                 id: Set(id),
                 event_id: Set(e.id),
                 integration_id: Set(self.integration_id),
@@ -281,110 +324,223 @@ impl DbSink {
                 policy_set_version: Set(self.policy_set_version),
                 created_at: Set(now),
             })
-            .on_conflict(
-                OnConflict::column(violation::Column::Id)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-            if inserted == 1 && finding.raises_alert() {
-                self.alert(db, e, finding, id, now).await?;
-            }
+            .collect();
+        // Only violations this statement inserted raise alerts: a rerun, or a concurrent
+        // job on the same event, finds its violations present and alerts nothing twice.
+        let mut inserted = Vec::new();
+        for batch in statements::<violation::Entity, _>(rows) {
+            let keys = violation::Entity::insert_many(batch)
+                .on_conflict(
+                    OnConflict::column(violation::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_with_returning_keys(db)
+                .await?;
+            inserted.extend(keys);
+        }
+        let mut alerts: Vec<(Uuid, &PromptEvent, &StoredFinding)> = inserted
+            .into_iter()
+            .filter_map(|id| {
+                let &(e, finding) = wanted.get(&id)?;
+                finding.raises_alert().then_some((id, e, finding))
+            })
+            .collect();
+        alerts.sort_by_key(|&(id, e, _)| (e.event_time, id));
+        self.alerts(db, &alerts, now).await
+    }
+
+    /// Deletes the violations (and their alerts) of `verdicts`' events that the new findings
+    /// no longer contain.
+    async fn delete_stale_violations(
+        &self,
+        db: &impl ConnectionTrait,
+        verdicts: &[(&PromptEvent, &[StoredFinding])],
+        wanted: &HashMap<Uuid, (&PromptEvent, &StoredFinding)>,
+    ) -> Result<(), DbErr> {
+        let event_ids: Vec<Uuid> = verdicts.iter().map(|(e, _)| e.id).collect();
+        let mut stale = Vec::new();
+        for batch in event_ids.chunks(MAX_BINDS) {
+            let stored: Vec<Uuid> = violation::Entity::find()
+                .select_only()
+                .column(violation::Column::Id)
+                .filter(violation::Column::EventId.is_in(batch.iter().copied()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            stale.extend(stored.into_iter().filter(|id| !wanted.contains_key(id)));
+        }
+        for batch in stale.chunks(MAX_BINDS) {
+            alert::Entity::delete_many()
+                .filter(alert::Column::ViolationId.is_in(batch.iter().copied()))
+                .exec(db)
+                .await?;
+            violation::Entity::delete_many()
+                .filter(violation::Column::Id.is_in(batch.iter().copied()))
+                .exec(db)
+                .await?;
         }
         Ok(())
     }
 
-    async fn alert(
+    /// Stores `alerts` (in event-time order), each joining the open issue of its user and
+    /// policy that is within the issue window of it, or opening one.
+    async fn alerts(
         &self,
         db: &impl ConnectionTrait,
-        e: &PromptEvent,
-        finding: &StoredFinding,
-        violation_id: Uuid,
+        alerts: &[(Uuid, &PromptEvent, &StoredFinding)],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let open = issue::Entity::find()
+        let (Some(&(_, first, _)), Some(&(_, last, _))) = (alerts.first(), alerts.last()) else {
+            return Ok(());
+        };
+        let users: HashSet<&str> = alerts.iter().map(|(_, e, _)| e.user_id.as_str()).collect();
+        let policies: HashSet<&str> = alerts.iter().map(|(_, _, f)| f.policy.as_str()).collect();
+        let mut issues: Vec<IssueDraft> = issue::Entity::find()
             .filter(issue::Column::IntegrationId.eq(self.integration_id))
-            .filter(issue::Column::UserId.eq(&e.user_id))
-            .filter(issue::Column::Policy.eq(&finding.policy))
+            .filter(issue::Column::UserId.is_in(users))
+            .filter(issue::Column::Policy.is_in(policies))
             .filter(issue::Column::Status.ne("resolved"))
-            .filter(issue::Column::LastSeenAt.gte(e.event_time - self.issue_window))
-            .filter(issue::Column::FirstSeenAt.lte(e.event_time + self.issue_window))
-            .order_by_desc(issue::Column::LastSeenAt)
-            .one(db)
-            .await?;
-        let issue_id = match open {
-            Some(found) => {
+            .filter(issue::Column::LastSeenAt.gte(first.event_time - self.issue_window))
+            .filter(issue::Column::FirstSeenAt.lte(last.event_time + self.issue_window))
+            .order_by_asc(issue::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|found| IssueDraft {
+                id: Some(found.id),
+                user_id: found.user_id,
+                user_email: found.user_email,
+                policy: found.policy,
+                severity: found.severity,
+                first_seen_at: found.first_seen_at,
+                last_seen_at: found.last_seen_at,
+                added: 0,
+            })
+            .collect();
+
+        let mut joins = Vec::with_capacity(alerts.len());
+        for &(_, e, finding) in alerts {
+            let t = e.event_time;
+            let open = issues
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| {
+                    i.user_id == e.user_id
+                        && i.policy == finding.policy
+                        && i.last_seen_at >= t - self.issue_window
+                        && i.first_seen_at <= t + self.issue_window
+                })
+                .max_by_key(|(_, i)| i.last_seen_at)
+                .map(|(at, _)| at);
+            let at = open.unwrap_or_else(|| {
+                issues.push(IssueDraft {
+                    id: None,
+                    user_id: e.user_id.clone(),
+                    user_email: e.user_email.clone(),
+                    policy: finding.policy.clone(),
+                    severity: finding.severity.clone(),
+                    first_seen_at: t,
+                    last_seen_at: t,
+                    added: 0,
+                });
+                issues.len() - 1
+            });
+            let issue = &mut issues[at];
+            issue.added += 1;
+            issue.first_seen_at = Ord::min(issue.first_seen_at, t);
+            issue.last_seen_at = Ord::max(issue.last_seen_at, t);
+            joins.push(at);
+        }
+
+        let mut ids = Vec::with_capacity(issues.len());
+        for issue in &issues {
+            ids.push(self.save_issue(db, issue, now).await?);
+        }
+        let rows = alerts
+            .iter()
+            .zip(joins)
+            .map(|(&(violation_id, e, finding), at)| alert::ActiveModel {
+                id: Set(Uuid::new_v5(&FINDING_NAMESPACE, violation_id.as_bytes())),
+                violation_id: Set(violation_id),
+                event_id: Set(e.id),
+                integration_id: Set(self.integration_id),
+                issue_id: Set(ids[at]),
+                policy: Set(finding.policy.clone()),
+                severity: Set(finding.severity.clone()),
+                configured_action: Set(finding.configured_action.clone()),
+                user_id: Set(e.user_id.clone()),
+                user_email: Set(e.user_email.clone()),
+                event_time: Set(e.event_time),
+                created_at: Set(now),
+            });
+        for batch in statements::<alert::Entity, _>(rows.collect()) {
+            alert::Entity::insert_many(batch)
+                .on_conflict(
+                    OnConflict::column(alert::Column::ViolationId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what this chunk's alerts changed in an issue; returns its id (none if the
+    /// chunk added nothing to it).
+    async fn save_issue(
+        &self,
+        db: &impl ConnectionTrait,
+        issue: &IssueDraft,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, DbErr> {
+        match issue.id {
+            _ if issue.added == 0 => Ok(issue.id),
+            Some(id) => {
                 issue::Entity::update_many()
                     .col_expr(
                         issue::Column::AlertCount,
-                        Expr::col(issue::Column::AlertCount).add(1),
+                        Expr::col(issue::Column::AlertCount).add(issue.added),
                     )
-                    .col_expr(
-                        issue::Column::LastSeenAt,
-                        Expr::value(Ord::max(found.last_seen_at, e.event_time)),
-                    )
-                    .col_expr(
-                        issue::Column::FirstSeenAt,
-                        Expr::value(Ord::min(found.first_seen_at, e.event_time)),
-                    )
+                    .col_expr(issue::Column::LastSeenAt, Expr::value(issue.last_seen_at))
+                    .col_expr(issue::Column::FirstSeenAt, Expr::value(issue.first_seen_at))
                     .col_expr(issue::Column::UpdatedAt, Expr::value(now))
-                    .filter(issue::Column::Id.eq(found.id))
+                    .filter(issue::Column::Id.eq(id))
                     .exec(db)
                     .await?;
-                found.id
+                Ok(Some(id))
             }
             None => {
-                issue::Entity::insert(issue::ActiveModel {
+                let inserted = issue::Entity::insert(issue::ActiveModel {
                     integration_id: Set(self.integration_id),
-                    user_id: Set(e.user_id.clone()),
-                    user_email: Set(e.user_email.clone()),
-                    policy: Set(finding.policy.clone()),
-                    severity: Set(finding.severity.clone()),
+                    user_id: Set(issue.user_id.clone()),
+                    user_email: Set(issue.user_email.clone()),
+                    policy: Set(issue.policy.clone()),
+                    severity: Set(issue.severity.clone()),
                     status: Set("open".to_owned()),
-                    alert_count: Set(1),
-                    first_seen_at: Set(e.event_time),
-                    last_seen_at: Set(e.event_time),
+                    alert_count: Set(issue.added),
+                    first_seen_at: Set(issue.first_seen_at),
+                    last_seen_at: Set(issue.last_seen_at),
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
                 })
-                .exec_with_returning(db)
-                .await?
-                .id
+                .exec(db)
+                .await?;
+                Ok(Some(inserted.last_insert_id))
             }
-        };
-        alert::Entity::insert(alert::ActiveModel {
-            id: Set(Uuid::new_v5(&FINDING_NAMESPACE, violation_id.as_bytes())),
-            violation_id: Set(violation_id),
-            event_id: Set(e.id),
-            integration_id: Set(self.integration_id),
-            issue_id: Set(Some(issue_id)),
-            policy: Set(finding.policy.clone()),
-            severity: Set(finding.severity.clone()),
-            configured_action: Set(finding.configured_action.clone()),
-            user_id: Set(e.user_id.clone()),
-            user_email: Set(e.user_email.clone()),
-            event_time: Set(e.event_time),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::column(alert::Column::ViolationId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-        Ok(())
+        }
     }
 
-    async fn session(
+    async fn sessions(
         &self,
         db: &impl ConnectionTrait,
-        s: &SessionSummary,
+        sessions: &[SessionSummary],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let row = session::ActiveModel {
+        let sessions = last_per_id(sessions.iter().collect(), |s| s.chat_id.clone());
+        let rows = sessions.into_iter().map(|s| session::ActiveModel {
             id: Set(s.chat_id.clone()),
             integration_id: Set(self.integration_id),
             project_id: Set(self.project_id),
@@ -404,25 +560,27 @@ impl DbSink {
             session_findings: Set(serde_json::json!([])),
             ingested_at: Set(now),
             updated_at: Set(now),
-        };
-        session::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(session::Column::Id)
-                    .update_columns([
-                        session::Column::Title,
-                        session::Column::Model,
-                        session::Column::Deleted,
-                        session::Column::ChatUpdatedAt,
-                        session::Column::FirstEventAt,
-                        session::Column::LastEventAt,
-                        session::Column::EventCount,
-                        session::Column::MessageCount,
-                        session::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        });
+        for batch in statements::<session::Entity, _>(rows.collect()) {
+            session::Entity::insert_many(batch)
+                .on_conflict(
+                    OnConflict::column(session::Column::Id)
+                        .update_columns([
+                            session::Column::Title,
+                            session::Column::Model,
+                            session::Column::Deleted,
+                            session::Column::ChatUpdatedAt,
+                            session::Column::FirstEventAt,
+                            session::Column::LastEventAt,
+                            session::Column::EventCount,
+                            session::Column::MessageCount,
+                            session::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
         Ok(())
     }
 }

@@ -10,4 +10,5 @@ mod helpers;
 mod pipeline;
 mod policies;
 mod services;
+mod sink;
 mod store;
