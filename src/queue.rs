@@ -12,7 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apalis::prelude::{MemorySink, MemoryStorage, MemoryStorageError, TaskBuilder, TaskSink};
+use apalis::prelude::{
+    BackendExt, IntervalStrategy, MemorySink, MemoryStorage, MemoryStorageError, PollWith,
+    TaskBuilder, TaskSink,
+};
 use apalis_redis::{Config as RedisQueueConfig, ConnectionManager, RedisStorage};
 use futures::SinkExt;
 use logwarden_jobs::payload::{JobPayload, Priority};
@@ -29,6 +32,9 @@ pub enum QueueError {
     #[error("queue error: {0}")]
     Push(String),
 }
+
+/// How often an idle worker looks for new tasks in Redis.
+pub const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// The name of a data plane's queue for one priority. The `{…}` hash tag keeps every key of a
 /// queue in one Redis Cluster slot, as apalis' Lua scripts require.
@@ -125,18 +131,38 @@ impl RedisTransport {
         format!("{}:queued", self.prefix)
     }
 
-    /// The apalis storage of one queue, configured for logwarden: the Redis-side attempt
-    /// budget is one (attempts are counted in the row).
-    pub fn storage(&self, plane: &str, priority: Priority) -> RedisStorage<JobPayload> {
-        let config = RedisQueueConfig::default()
+    /// The apalis configuration of one queue: the Redis-side attempt budget is one (attempts
+    /// are counted in the row).
+    fn config(&self, plane: &str, priority: Priority) -> RedisQueueConfig {
+        RedisQueueConfig::default()
             .queue(queue_name(&self.prefix, plane, priority))
             // This is apalis' acknowledgement switch, not only a storage one: without it a
             // finished task never leaves its worker's in-flight set, and when that worker is
             // later deemed gone, every task it ever ran is queued again.
             .persist_results(true)
             .emit_events(false)
-            .heartbeat_interval(Duration::from_secs(10));
-        RedisStorage::new(self.conn.clone()).with_config(config)
+            .heartbeat_interval(Duration::from_secs(10))
+    }
+
+    /// The apalis storage of one queue, for pushing.
+    pub fn storage(&self, plane: &str, priority: Priority) -> RedisStorage<JobPayload> {
+        RedisStorage::new(self.conn.clone()).with_config(self.config(plane, priority))
+    }
+
+    /// The apalis storage of one queue for a worker with `slots` concurrent jobs: it takes
+    /// at most `slots` tasks per fetch, so one process does not hold tasks that another
+    /// could run, and it looks for tasks every [`IDLE_POLL`] while idle (by itself apalis
+    /// looks again only at its next heartbeat).
+    pub fn consumer(
+        &self,
+        plane: &str,
+        priority: Priority,
+        slots: usize,
+    ) -> PollWith<RedisStorage<JobPayload>, IntervalStrategy> {
+        let config = self.config(plane, priority).batch_size(slots.max(1));
+        RedisStorage::new(self.conn.clone())
+            .with_config(config)
+            .poll_with_interval(IDLE_POLL)
     }
 
     async fn push(&self, plane: &str, payload: &JobPayload) -> Result<(), QueueError> {
