@@ -1,7 +1,8 @@
 //! The scheduler role. Every cron tick (apalis-cron) it records one sync job per active
 //! integration and pushes it; every few seconds its pump feeds pending jobs (backfill
 //! batches, due retries) to the queue with flow control, re-pushes jobs the transport lost,
-//! and hands jobs whose worker vanished to another worker.
+//! hands jobs whose worker vanished to another worker, and brings every open backfill's
+//! progress (counters, synced-up-to, status) up to date from its batch rows.
 //!
 //! Any number of replicas may run: a job row is created once (its unique key) and moved by
 //! conditional updates, so replicas can only duplicate a push, which workers absorb.

@@ -30,7 +30,6 @@ use crate::ingest::sink::{db_error, DbSink};
 use crate::ingest::source::ApiSource;
 use crate::policy_eval::EvaluatorProvider;
 use crate::queue::Transport;
-use crate::service::backfills::refresh_backfill;
 use crate::service::Services;
 
 /// Events per sink transaction.
@@ -277,12 +276,10 @@ impl Worker {
     ) -> Outcome {
         let result = with_db_retries(|| self.record_success(row, started, &report)).await;
         match result {
-            Ok(true) => {
-                if let Some(backfill) = row.backfill_id {
-                    let _ = refresh_backfill(&self.services.db, backfill).await;
-                }
-                Outcome::Succeeded
-            }
+            // The backfill's counters and status follow at the scheduler's next pump pass:
+            // refreshing them here would make every batch of a backfill count all of its
+            // rows and queue on its one row.
+            Ok(true) => Outcome::Succeeded,
             Ok(false) => Outcome::Abandoned,
             Err(err) => {
                 tracing::warn!(job = row.id, error = %err, "cannot record success; the job will be taken over");
@@ -474,11 +471,6 @@ impl Worker {
         self.attempt_row(&txn, row, started, outcome, Some(err))
             .await?;
         txn.commit().await?;
-        if status == JobStatus::Failed {
-            if let Some(backfill) = row.backfill_id {
-                let _ = refresh_backfill(&self.services.db, backfill).await;
-            }
-        }
         Ok(true)
     }
 
@@ -564,7 +556,7 @@ impl Worker {
             let result = match &self.transport {
                 Transport::Redis(redis) => {
                     WorkerBuilder::new(name)
-                        .backend(redis.storage(plane, priority))
+                        .backend(redis.consumer(plane, priority, slots))
                         .concurrency(slots)
                         .data(self.clone())
                         .build(handle)

@@ -863,7 +863,6 @@ fn busiest_minute(starts: &[i64]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: run with --ignored"]
 async fn a_backfill_of_over_20000_batches_completes_without_the_queue_growing_past_its_limit() {
     let _serial = SERIAL.lock().await;
     const MAX_IN_FLIGHT: u64 = 64;
