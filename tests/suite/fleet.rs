@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden::fake_api::{FakeConfig, FakeServer, FaultConfig};
 use logwarden::queue::{RedisTransport, Transport};
+use logwarden::scheduler::Scheduler;
 use logwarden::secret::Secret;
 use logwarden::service::backfills::{BackfillView, NewBackfill};
 use logwarden::service::integrations::NewIntegration;
 use logwarden::service::Services;
-use logwarden_entities::{job, job_attempt, session};
+use logwarden_entities::{integration, job, job_attempt, session};
 use logwarden_jobs::kind::JobStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
@@ -94,8 +95,20 @@ impl Fleet {
         org: FakeConfig,
         settings: &[(&str, &str)],
     ) -> Self {
+        Self::start_at(test, redis_url, org, settings, None).await
+    }
+
+    /// [`Fleet::start`] with the fake's clock, and the integration's first sync, at `now`
+    /// (default: the end of the fake's history).
+    async fn start_at(
+        test: TestDb,
+        redis_url: String,
+        org: FakeConfig,
+        settings: &[(&str, &str)],
+        now: Option<DateTime<Utc>>,
+    ) -> Self {
         let fake = logwarden::fake_api::spawn(org).await.expect("fake API");
-        let now = fake.history_end();
+        let now = now.unwrap_or_else(|| fake.history_end());
         fake.set_now(now);
         let prefix = unique_name("lwfleet");
         let in_process = test_settings(|args| args.redis_prefix = Some(prefix.clone()));
@@ -549,6 +562,93 @@ async fn a_worker_killed_mid_job_loses_its_batch_to_another_worker_and_every_eve
     }
     fleet.assert_nothing_left_processing().await;
     fleet.assert_stored_exactly(from, to).await;
+}
+
+/// The whole pipeline's acceptance run: two worker processes on Redis and PostgreSQL, a
+/// 7-day backfill in 1-hour batches, then three live sync ticks. The scheduler runs in this
+/// process so that its ticks follow the fake's clock (a scheduler process ticks on the wall
+/// clock); it feeds the same Redis queues the workers consume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seven_day_backfill_and_live_syncs_on_two_workers_store_exactly_the_manifest() {
+    let _serial = SERIAL.lock().await;
+    let live_from = day() + TimeDelta::hours(12);
+    let fleet = Fleet::start_at(
+        TestDb::postgres().await,
+        redis_url(),
+        unlimited_org(),
+        &[],
+        Some(live_from),
+    )
+    .await;
+    let fleet = &fleet;
+    let from = live_from - TimeDelta::days(7);
+    assert!(from >= fleet.fake.history_start());
+    let backfill = fleet
+        .start_backfill(from, live_from, TimeDelta::hours(1))
+        .await;
+    assert_eq!(backfill.batches_total, 7 * 24);
+    let scheduler = Scheduler::new(fleet.services.clone(), fleet.transport().await);
+    let scheduler = &scheduler;
+    fleet.spawn_worker("worker-a", 4);
+    fleet.spawn_worker("worker-b", 4);
+
+    let done = fleet
+        .wait_for(
+            "the backfill to complete",
+            Duration::from_secs(300),
+            || async move {
+                scheduler.pump(Utc::now()).await.ok()?;
+                let view = fleet.backfill(backfill.id).await?;
+                assert_ne!(view.status, "failed", "the backfill failed: {view:?}");
+                (view.status == "completed").then_some(view)
+            },
+        )
+        .await;
+    assert_eq!(done.batches_done, done.batches_total);
+    assert_eq!(done.synced_up_to, Some(live_from));
+
+    let lag = TimeDelta::from_std(fleet.services.settings.sync_lag).expect("lag");
+    let mut api_now = live_from;
+    for _ in 0..3 {
+        api_now += TimeDelta::minutes(5);
+        fleet.fake.set_now(api_now);
+        let tick = scheduler.tick(api_now + lag).await.expect("tick");
+        assert_eq!(tick.created, 1, "one sync job per tick");
+        fleet
+            .wait_for(
+                "the sync to advance the watermark",
+                Duration::from_secs(60),
+                || async move {
+                    scheduler.pump(Utc::now()).await.ok()?;
+                    let row = integration::Entity::find()
+                        .one(&fleet.test.db)
+                        .await
+                        .ok()??;
+                    (row.sync_watermark == Some(api_now)).then_some(())
+                },
+            )
+            .await;
+    }
+
+    let workers: Vec<Option<String>> = fleet
+        .jobs_with_status(JobStatus::Succeeded)
+        .await
+        .expect("read jobs")
+        .into_iter()
+        .map(|row| row.worker_name)
+        .collect();
+    assert_eq!(workers.len(), 7 * 24 + 3);
+    for worker in ["worker-a", "worker-b"] {
+        assert!(
+            workers
+                .iter()
+                .flatten()
+                .any(|name| name.starts_with(worker)),
+            "{worker} ran no job"
+        );
+    }
+    fleet.assert_nothing_left_processing().await;
+    fleet.assert_stored_exactly(from, api_now).await;
 }
 
 /// What happens to Redis in the middle of a backfill.
