@@ -85,7 +85,6 @@ where
             None => break,
         }
     }
-    run.flush_access_events().await?;
 
     let mut seen_chats = HashSet::new();
     let mut after: Option<String> = None;
@@ -299,9 +298,14 @@ where
             })
             .await?;
         }
-        if all && !(self.events.is_empty() && self.sessions.is_empty()) {
+        // The remainder goes with the access events not yet sent: one transaction less.
+        if all
+            && !(self.events.is_empty()
+                && self.sessions.is_empty()
+                && self.access_events.is_empty())
+        {
             let chunk = IngestChunk {
-                access_events: Vec::new(),
+                access_events: std::mem::take(&mut self.access_events),
                 events: std::mem::take(&mut self.events),
                 sessions: std::mem::take(&mut self.sessions),
             };
