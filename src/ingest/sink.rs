@@ -129,7 +129,8 @@ fn last_per_id<T, K: std::hash::Hash + Eq + Clone>(rows: Vec<T>, id: impl Fn(&T)
     out
 }
 
-/// An issue as the alerts of one chunk see it: loaded, or to be opened.
+/// An issue as the alerts of one chunk see it: loaded, or to be opened (every one to be
+/// opened gets at least one alert).
 struct IssueDraft {
     id: Option<i64>,
     user_id: String,
@@ -140,6 +141,12 @@ struct IssueDraft {
     last_seen_at: DateTime<Utc>,
     /// Alerts this chunk adds.
     added: i64,
+}
+
+impl IssueDraft {
+    fn key(&self) -> (&str, &str) {
+        (&self.user_id, &self.policy)
+    }
 }
 
 impl DbSink {
@@ -453,10 +460,7 @@ impl DbSink {
             joins.push(at);
         }
 
-        let mut ids = Vec::with_capacity(issues.len());
-        for issue in &issues {
-            ids.push(self.save_issue(db, issue, now).await?);
-        }
+        let ids = self.save_issues(db, &issues, now).await?;
         let rows = alerts
             .iter()
             .zip(joins)
@@ -487,50 +491,75 @@ impl DbSink {
         Ok(())
     }
 
-    /// Writes what this chunk's alerts changed in an issue; returns its id (none if the
-    /// chunk added nothing to it).
-    async fn save_issue(
+    /// Writes what this chunk's alerts changed in `issues`; returns their ids, in order.
+    async fn save_issues(
         &self,
         db: &impl ConnectionTrait,
-        issue: &IssueDraft,
+        issues: &[IssueDraft],
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, DbErr> {
-        match issue.id {
-            _ if issue.added == 0 => Ok(issue.id),
-            Some(id) => {
-                issue::Entity::update_many()
-                    .col_expr(
-                        issue::Column::AlertCount,
-                        Expr::col(issue::Column::AlertCount).add(issue.added),
-                    )
-                    .col_expr(issue::Column::LastSeenAt, Expr::value(issue.last_seen_at))
-                    .col_expr(issue::Column::FirstSeenAt, Expr::value(issue.first_seen_at))
-                    .col_expr(issue::Column::UpdatedAt, Expr::value(now))
-                    .filter(issue::Column::Id.eq(id))
-                    .exec(db)
-                    .await?;
-                Ok(Some(id))
-            }
-            None => {
-                let inserted = issue::Entity::insert(issue::ActiveModel {
-                    integration_id: Set(self.integration_id),
-                    user_id: Set(issue.user_id.clone()),
-                    user_email: Set(issue.user_email.clone()),
-                    policy: Set(issue.policy.clone()),
-                    severity: Set(issue.severity.clone()),
-                    status: Set("open".to_owned()),
-                    alert_count: Set(issue.added),
-                    first_seen_at: Set(issue.first_seen_at),
-                    last_seen_at: Set(issue.last_seen_at),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                })
+    ) -> Result<Vec<Option<i64>>, DbErr> {
+        let mut ids: Vec<Option<i64>> = issues.iter().map(|issue| issue.id).collect();
+        for issue in issues.iter().filter(|issue| issue.added > 0) {
+            let Some(id) = issue.id else { continue };
+            issue::Entity::update_many()
+                .col_expr(
+                    issue::Column::AlertCount,
+                    Expr::col(issue::Column::AlertCount).add(issue.added),
+                )
+                .col_expr(issue::Column::LastSeenAt, Expr::value(issue.last_seen_at))
+                .col_expr(issue::Column::FirstSeenAt, Expr::value(issue.first_seen_at))
+                .col_expr(issue::Column::UpdatedAt, Expr::value(now))
+                .filter(issue::Column::Id.eq(id))
                 .exec(db)
                 .await?;
-                Ok(Some(inserted.last_insert_id))
+        }
+
+        // New issues go in one statement and are matched back by user and policy; the rare
+        // user and policy with two new issues in one chunk (alerts further apart than the
+        // window) has them inserted one at a time.
+        let new: Vec<usize> = (0..issues.len())
+            .filter(|&at| issues[at].id.is_none())
+            .collect();
+        let mut per_key: HashMap<(&str, &str), usize> = HashMap::new();
+        for &at in &new {
+            *per_key.entry(issues[at].key()).or_default() += 1;
+        }
+        let (together, alone): (Vec<usize>, Vec<usize>) = new
+            .into_iter()
+            .partition(|&at| per_key[&issues[at].key()] == 1);
+        let row = |issue: &IssueDraft| issue::ActiveModel {
+            integration_id: Set(self.integration_id),
+            user_id: Set(issue.user_id.clone()),
+            user_email: Set(issue.user_email.clone()),
+            policy: Set(issue.policy.clone()),
+            severity: Set(issue.severity.clone()),
+            status: Set("open".to_owned()),
+            alert_count: Set(issue.added),
+            first_seen_at: Set(issue.first_seen_at),
+            last_seen_at: Set(issue.last_seen_at),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let mut inserted = HashMap::new();
+        for batch in statements::<issue::Entity, _>(together.clone()) {
+            let rows = batch.iter().map(|&at| row(&issues[at]));
+            for model in issue::Entity::insert_many(rows)
+                .exec_with_returning(db)
+                .await?
+            {
+                inserted.insert((model.user_id, model.policy), model.id);
             }
         }
+        for at in together {
+            let (user, policy) = issues[at].key();
+            ids[at] = inserted.get(&(user.to_owned(), policy.to_owned())).copied();
+        }
+        for at in alone {
+            let result = issue::Entity::insert(row(&issues[at])).exec(db).await?;
+            ids[at] = Some(result.last_insert_id);
+        }
+        Ok(ids)
     }
 
     async fn sessions(

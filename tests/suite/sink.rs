@@ -4,10 +4,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden::fake_api::FakeConfig;
 use logwarden::ingest::sink::{DbSink, StoredFinding};
-use logwarden_entities::issue;
+use logwarden_entities::{alert, issue};
 use logwarden_jobs::pairing::{prompt_event_id, PromptEvent, TokenEstimate};
 use logwarden_jobs::source::{EvaluatedEvent, EventSink, IngestChunk};
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::helpers::{day, Pipeline, TestDb};
 
@@ -135,6 +135,58 @@ async fn sink_holds_large_chunks(test: TestDb) {
         .expect("persist");
     assert_eq!(pipeline.count("issues").await, 2 * USERS as i64);
     assert_eq!(pipeline.count("alerts").await, (EVENTS / 2 + EVENTS) as i64);
+
+    // One user's alerts three days apart in one chunk open two issues.
+    let apart = [5, 8].map(|days| EvaluatedEvent {
+        event: event(3 * EVENTS + days, day() + TimeDelta::days(days as i64)),
+        findings: Some(vec![card_finding()]),
+        tags: Vec::new(),
+    });
+    sink.persist(IngestChunk {
+        access_events: Vec::new(),
+        events: apart.to_vec(),
+        sessions: Vec::new(),
+    })
+    .await
+    .expect("persist");
+    let user = apart[0].event.user_id.clone();
+    let opened: Vec<(i64, DateTime<Utc>)> = issue::Entity::find()
+        .filter(issue::Column::UserId.eq(user))
+        .filter(issue::Column::FirstSeenAt.gte(day() + TimeDelta::days(5)))
+        .order_by_asc(issue::Column::FirstSeenAt)
+        .all(&pipeline.test.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.alert_count, i.first_seen_at))
+        .collect();
+    assert_eq!(
+        opened,
+        [
+            (1, day() + TimeDelta::days(5)),
+            (1, day() + TimeDelta::days(8))
+        ]
+    );
+
+    // Every issue opened since holds exactly the alerts of its own user.
+    let issues = issue::Entity::find()
+        .filter(issue::Column::FirstSeenAt.gte(day() + TimeDelta::days(2)))
+        .all(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert_eq!(issues.len(), USERS + 2);
+    for opened in issues {
+        let alerts = alert::Entity::find()
+            .filter(alert::Column::IssueId.eq(opened.id))
+            .all(&pipeline.test.db)
+            .await
+            .unwrap();
+        assert_eq!(alerts.len() as i64, opened.alert_count, "{opened:?}");
+        assert!(
+            alerts.iter().all(|a| a.user_id == opened.user_id),
+            "{opened:?}"
+        );
+    }
 }
 
 #[tokio::test]
