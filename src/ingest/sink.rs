@@ -75,11 +75,10 @@ impl EventSink<StoredFinding> for DbSink {
         self.access_events(&txn, &chunk.access_events, now)
             .await
             .map_err(db_error)?;
-        self.events(&txn, &chunk.events, now)
-            .await
-            .map_err(db_error)?;
-        let verdicts: Vec<(&PromptEvent, &[StoredFinding])> = chunk
-            .events
+        // A chunk may carry an event twice; its last copy counts.
+        let events = last_per_id(chunk.events.iter().collect(), |e| e.event.id);
+        self.events(&txn, &events, now).await.map_err(db_error)?;
+        let verdicts: Vec<(&PromptEvent, &[StoredFinding])> = events
             .iter()
             .filter_map(|e| Some((&e.event, e.findings.as_deref()?)))
             .collect();
@@ -113,8 +112,8 @@ fn statements<E: EntityTrait, T>(mut rows: Vec<T>) -> impl Iterator<Item = Vec<T
     })
 }
 
-/// The last row of each id, in first-seen order: one statement may not upsert a row twice.
-fn last_per_id<T, K: std::hash::Hash + Eq + Clone>(rows: Vec<T>, id: impl Fn(&T) -> K) -> Vec<T> {
+/// The last row of each id, in first-seen order (one statement may not upsert a row twice).
+fn last_per_id<T, K: std::hash::Hash + Eq>(rows: Vec<T>, id: impl Fn(&T) -> K) -> Vec<T> {
     let mut position = HashMap::new();
     let mut out: Vec<T> = Vec::with_capacity(rows.len());
     for row in rows {
@@ -202,11 +201,10 @@ impl DbSink {
     async fn events(
         &self,
         db: &impl ConnectionTrait,
-        events: &[EvaluatedEvent<StoredFinding>],
+        events: &[&EvaluatedEvent<StoredFinding>],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let events = last_per_id(events.iter().collect(), |evaluated| evaluated.event.id);
-        let rows = events.into_iter().map(|evaluated| {
+        let rows = events.iter().map(|evaluated| {
             let e: &PromptEvent = &evaluated.event;
             event::ActiveModel {
                 id: Set(e.id),
