@@ -791,7 +791,7 @@ async fn queue_noop(
     let done = counter.done.clone();
     let run = Meter::start()?;
     let worker = WorkerBuilder::new(format!("{prefix}-noop"))
-        .backend(transport.storage(plane, Priority::Backfill))
+        .backend(transport.consumer(plane, Priority::Backfill, concurrency))
         .concurrency(concurrency)
         .data(counter.clone())
         .build(noop)

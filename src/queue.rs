@@ -203,7 +203,49 @@ impl RedisTransport {
         let _: () = conn.srem(self.marker_key(), job_id).await?;
         Ok(())
     }
+
+    /// Deletes what apalis keeps of the finished tasks of a data plane's queues: the task's
+    /// payload, result and metadata, and its entry in the done set (apalis keeps them all
+    /// forever). The `jobs` rows are the record, so nothing of value goes. Returns how many
+    /// tasks it removed.
+    pub async fn vacuum(&self, plane: &str) -> Result<usize, QueueError> {
+        let script = redis::Script::new(VACUUM_DONE);
+        let mut conn = self.conn.clone();
+        let mut removed = 0;
+        for priority in [Priority::Sync, Priority::Backfill] {
+            let config = self.config(plane, priority);
+            loop {
+                let batch: usize = script
+                    .key(config.done_jobs_set())
+                    .key(config.job_data_hash())
+                    .key(config.job_meta_hash())
+                    .arg(VACUUM_BATCH)
+                    .invoke_async(&mut conn)
+                    .await?;
+                removed += batch;
+                if batch < VACUUM_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
+
+/// Tasks one vacuum call removes at most, so Redis is never blocked for long.
+const VACUUM_BATCH: usize = 500;
+
+/// KEYS: the done set, the task data hash, the task metadata prefix; ARGV: how many. Pops
+/// finished task ids and deletes everything apalis-redis stores under them.
+const VACUUM_DONE: &str = r"
+local ids = redis.call('SPOP', KEYS[1], ARGV[1])
+for _, id in ipairs(ids) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3] .. ':result', id)
+  redis.call('DEL', KEYS[3] .. ':' .. id)
+end
+return #ids
+";
 
 type Sinks = HashMap<String, MemorySink<JobPayload>>;
 

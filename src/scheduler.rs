@@ -31,6 +31,9 @@ const LOST_GRACE: TimeDelta = TimeDelta::seconds(5);
 /// Lifetime of a tick's Redis idempotency key: longer than replicas' clock skew, shorter than
 /// the tick interval.
 const TICK_KEY_TTL: Duration = Duration::from_secs(60);
+/// How often the scheduler deletes what Redis keeps of finished tasks.
+pub const VACUUM_EVERY: Duration = Duration::from_secs(60);
+
 /// Most rows one pump pass looks at per step, so one pass stays short.
 const PUMP_BATCH: u64 = 1_000;
 
@@ -402,7 +405,21 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs the scheduler until `shutdown`: the apalis-cron tick worker and the pump loop.
+    /// Deletes what Redis keeps of finished tasks, on every data plane's queues; returns how
+    /// many tasks it removed (none with the in-process transport).
+    pub async fn vacuum_queues(&self) -> anyhow::Result<usize> {
+        let Some(redis) = self.transport.redis() else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for plane in plane_names(&self.services.db).await?.values() {
+            removed += redis.vacuum(plane).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Runs the scheduler until `shutdown`: the apalis-cron tick worker and the pump loop,
+    /// which also vacuums Redis every [`VACUUM_EVERY`].
     pub async fn run(
         self,
         pump_every: Duration,
@@ -425,12 +442,20 @@ impl Scheduler {
             async move {
                 let mut interval = tokio::time::interval(pump_every);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut vacuumed = tokio::time::Instant::now();
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = interval.tick() => {
                             if let Err(err) = scheduler.pump(Utc::now()).await {
                                 tracing::warn!(error = %err, "pump pass failed; retrying at the next interval");
+                            }
+                            if vacuumed.elapsed() >= VACUUM_EVERY {
+                                vacuumed = tokio::time::Instant::now();
+                                match scheduler.vacuum_queues().await {
+                                    Ok(removed) => tracing::debug!(removed, "vacuumed finished tasks from Redis"),
+                                    Err(err) => tracing::warn!(error = %err, "vacuuming Redis failed; retrying later"),
+                                }
                             }
                         }
                     }

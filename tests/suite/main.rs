@@ -9,6 +9,7 @@ mod fleet;
 mod helpers;
 mod pipeline;
 mod policies;
+mod queue;
 mod services;
 mod sink;
 mod store;
