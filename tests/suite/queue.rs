@@ -64,28 +64,22 @@ async fn finished_tasks_are_vacuumed_from_redis_and_nothing_else_is() {
     let mut conn = redis.conn.clone();
     let transport = Transport::Redis(redis.clone());
     let start = Utc::now();
+    let payload = |job_id: u64, kind: JobKind| JobPayload {
+        job_id: job_id as i64,
+        kind,
+        integration_id: 1,
+        window_start: start,
+        window_end: start + TimeDelta::hours(1),
+        attempt: 1,
+    };
     for job_id in 1..=TASKS {
-        let payload = JobPayload {
-            job_id: job_id as i64,
-            kind: JobKind::BackfillBatch,
-            integration_id: 1,
-            window_start: start,
-            window_end: start + TimeDelta::hours(1),
-            attempt: 1,
-        };
-        transport.push("default", &payload).await.expect("push");
+        let batch = payload(job_id, JobKind::BackfillBatch);
+        transport.push("default", &batch).await.expect("push");
     }
     // Two more wait in the sync queue and are never run: vacuuming must leave them.
     for job_id in [TASKS + 1, TASKS + 2] {
-        let payload = JobPayload {
-            job_id: job_id as i64,
-            kind: JobKind::Sync,
-            integration_id: 1,
-            window_start: start,
-            window_end: start + TimeDelta::minutes(5),
-            attempt: 1,
-        };
-        transport.push("default", &payload).await.expect("push");
+        let sync = payload(job_id, JobKind::Sync);
+        transport.push("default", &sync).await.expect("push");
     }
     let queued = TASKS as usize + 2;
     assert_eq!(held_tasks(&mut conn, &prefix).await, (queued, queued));
