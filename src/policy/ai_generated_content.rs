@@ -4,7 +4,7 @@
 
 use crate::policy::config::{AiGeneratedContentParams, PolicyConfigError, PolicyId};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
-use crate::policy::rule_set::{Lexicon, LexiconEntry};
+use crate::policy::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
 
 /// Stock phrases over-represented in model output, with weights.
 const PHRASES: &[(&str, f64)] = &[
@@ -71,12 +71,22 @@ impl AiGeneratedContent {
     }
 
     /// Score in 0..=1 and the markers that contributed.
+    #[cfg(test)]
     pub(crate) fn score(&self, text: &str) -> (f64, Vec<String>) {
+        self.score_with(text, None)
+    }
+
+    /// `score`, with the literals of the message when `text` is the scanned message.
+    fn score_with(&self, text: &str, scan: Option<&ScanText<'_>>) -> (f64, Vec<String>) {
         let mut markers = Vec::new();
         let mut score = 0.0;
         if let Some(lexicon) = &self.lexicon {
             let mut seen = Vec::new();
-            for m in lexicon.find_words(text) {
+            let found = match scan {
+                Some(scan) => lexicon.find_words_in(scan, text),
+                None => lexicon.find_words(text),
+            };
+            for m in found {
                 if !seen.contains(&m.entry.group) {
                     seen.push(m.entry.group);
                     score += m.entry.weight;
@@ -145,7 +155,7 @@ impl Detector for AiGeneratedContent {
         if t.split_whitespace().count() < self.params.min_words {
             return;
         }
-        let (score, markers) = self.score(t);
+        let (score, markers) = self.score_with(t, Some(text));
         if score + 1e-9 >= self.params.threshold {
             let lead = t.len() - t.trim_start().len();
             out.push(Hit {
@@ -159,6 +169,12 @@ impl Detector for AiGeneratedContent {
 
     fn scans_decoded(&self) -> bool {
         false
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        if let Some(lexicon) = &mut self.lexicon {
+            lexicon.register(literals);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::policy::config::{
 use crate::policy::content_types::{code_regions, CodeRegion};
 use crate::policy::normalize::{profile, NormalizedView, TextProfile};
 use crate::policy::quality::QualityDetectors;
+use crate::policy::rule_set::{LiteralIndex, LiteralRegistry, Present};
 use crate::policy::{
     ai_generated_content, banned_substrings, code_injection, code_leakage, content_types, decode,
     detect_languages, detect_topics, function_call, grounding, jailbreak, leakage, malicious_url,
@@ -214,6 +215,8 @@ pub(crate) struct ScanText<'t> {
     folded: OnceCell<NormalizedView>,
     squeezed: OnceCell<NormalizedView>,
     code: OnceCell<Vec<CodeRegion>>,
+    index: Option<&'t LiteralIndex>,
+    literals: OnceCell<Present>,
 }
 
 impl<'t> ScanText<'t> {
@@ -224,7 +227,28 @@ impl<'t> ScanText<'t> {
             folded: OnceCell::new(),
             squeezed: OnceCell::new(),
             code: OnceCell::new(),
+            index: None,
+            literals: OnceCell::new(),
         }
+    }
+
+    /// A message of a compiled set, whose policies' literals are found in one pass the
+    /// first time a policy asks for them.
+    fn with_index(text: &'t str, index: &'t LiteralIndex) -> ScanText<'t> {
+        ScanText {
+            index: Some(index),
+            ..ScanText::new(text)
+        }
+    }
+
+    /// The literals of the set's index that occur in the text, or `None` for a text
+    /// scanned without an index (a decoded payload, a unit test).
+    pub fn literals(&self) -> Option<&Present> {
+        let index = self.index?;
+        Some(
+            self.literals
+                .get_or_init(|| index.scan(self.text.as_bytes())),
+        )
     }
 
     /// Code regions with at least `min_lines` code-like lines (fenced blocks always), found
@@ -264,6 +288,9 @@ pub(crate) trait Detector: Send + Sync {
     fn scans_decoded(&self) -> bool {
         true
     }
+
+    /// Adds the literals the policy searches the message for to the set's index.
+    fn register_literals(&mut self, _literals: &mut LiteralRegistry) {}
 }
 
 struct CompiledPolicy {
@@ -291,6 +318,7 @@ pub struct CompiledPolicySet {
     policies: Vec<CompiledPolicy>,
     encoded: Option<EncodedStage>,
     quality: QualityDetectors,
+    literals: LiteralIndex,
 }
 
 impl std::fmt::Debug for CompiledPolicySet {
@@ -372,10 +400,17 @@ impl CompiledPolicySet {
                 detector: compile_detector(policy)?,
             });
         }
+        let mut registry = LiteralRegistry::default();
+        for policy in &mut policies {
+            policy.detector.register_literals(&mut registry);
+        }
+        let mut quality = QualityDetectors::compile()?;
+        quality.register_literals(&mut registry);
         Ok(CompiledPolicySet {
             policies,
             encoded,
-            quality: QualityDetectors::compile()?,
+            quality,
+            literals: registry.build()?,
         })
     }
 
@@ -403,7 +438,7 @@ impl CompiledPolicySet {
 
     /// Evaluates one message.
     pub fn evaluate(&self, input: &MessageInput<'_>) -> Evaluation {
-        let text = ScanText::new(input.text);
+        let text = ScanText::with_index(input.text, &self.literals);
         let direction = input.role.direction();
         let mut findings = Vec::new();
         let mut hits = Vec::new();

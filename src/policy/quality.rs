@@ -4,7 +4,9 @@
 
 use crate::policy::config::{PolicyConfigError, PolicyId, Role};
 use crate::policy::engine::{CompiledPolicySet, Finding, MessageInput, ScanText, Severity, Tag};
-use crate::policy::rule_set::{injection_triggers, rule, RuleSet, RuleSpec};
+use crate::policy::rule_set::{
+    injection_triggers, rule, LiteralRegistry, LiteralSlot, RuleSet, RuleSpec,
+};
 
 /// Insults, threats and harassment aimed at a person (phrase families from the Jigsaw
 /// toxicity categories: insult, threat, identity attack, severe toxicity).
@@ -78,6 +80,8 @@ const TOXICITY: &[RuleSpec] = &[
 
 pub(crate) struct QualityDetectors {
     injection: &'static RuleSet,
+    /// Where the shared injection rules' anchors sit in the set's literal index.
+    injection_slot: Option<LiteralSlot>,
     toxicity: RuleSet,
 }
 
@@ -85,8 +89,14 @@ impl QualityDetectors {
     pub fn compile() -> Result<QualityDetectors, PolicyConfigError> {
         Ok(QualityDetectors {
             injection: injection_triggers()?,
+            injection_slot: None,
             toxicity: RuleSet::compile(PolicyId::SexualContent, TOXICITY, &[])?,
         })
+    }
+
+    pub fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.injection_slot = Some(self.injection.register_shared(literals));
+        self.toxicity.register(literals);
     }
 
     pub fn tags(
@@ -104,7 +114,7 @@ impl QualityDetectors {
                 && set.applies(PolicyId::Jailbreak, role);
             let views_covered = set.applies(PolicyId::ObfuscatedAttacks, role);
             if !raw_covered {
-                injection = self.injection.is_match(text.text.as_bytes());
+                injection = self.injection.is_match_shared(text, self.injection_slot);
             }
             if !injection && !views_covered {
                 if let Some(folded) = text.folded() {
@@ -112,7 +122,7 @@ impl QualityDetectors {
                 }
             }
         }
-        let toxic = self.toxicity.is_match(text.text.as_bytes())
+        let toxic = self.toxicity.is_match_in(text)
             || findings.iter().any(|f| {
                 f.policy == PolicyId::SexualContent.as_str() && f.severity >= Severity::High
             });
