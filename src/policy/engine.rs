@@ -13,7 +13,7 @@ use crate::policy::config::{
 use crate::policy::content_types::{code_regions, CodeRegion};
 use crate::policy::normalize::{profile, NormalizedView, TextProfile};
 use crate::policy::quality::QualityDetectors;
-use crate::policy::rule_set::{LiteralIndex, LiteralRegistry, Present};
+use crate::policy::rule_set::{Boundary, LiteralIndex, LiteralRegistry, LiteralSlot, Present};
 use crate::policy::{
     ai_generated_content, banned_substrings, code_injection, code_leakage, content_types, decode,
     detect_languages, detect_topics, function_call, grounding, jailbreak, leakage, malicious_url,
@@ -311,6 +311,8 @@ struct EncodedStage {
     roles: u8,
     encodings: Vec<Encoding>,
     max_depth: usize,
+    /// Where the ROT13 marker words sit in the set's literal index.
+    rot13_slot: Option<LiteralSlot>,
 }
 
 /// A policy set built for evaluation. Cheap to share across threads (`Send + Sync`).
@@ -390,6 +392,7 @@ impl CompiledPolicySet {
                     roles: role_bits(&policy.applies_to),
                     encodings: p.encodings.clone(),
                     max_depth: p.max_depth,
+                    rot13_slot: None,
                 });
                 continue;
             }
@@ -403,6 +406,14 @@ impl CompiledPolicySet {
         let mut registry = LiteralRegistry::default();
         for policy in &mut policies {
             policy.detector.register_literals(&mut registry);
+        }
+        if let Some(stage) = &mut encoded {
+            if stage.encodings.contains(&Encoding::Rot13) {
+                stage.rot13_slot = Some(registry.add(
+                    decode::ROT13_MARKER_WORDS.map(str::to_owned),
+                    Boundary::Alphanumeric,
+                ));
+            }
         }
         let mut quality = QualityDetectors::compile()?;
         quality.register_literals(&mut registry);
@@ -460,7 +471,13 @@ impl CompiledPolicySet {
             .as_ref()
             .filter(|s| s.roles & input.role.bit() != 0)
         {
-            self.scan_encoded(stage, input, input.text, None, 1, &mut findings);
+            // The message's literals say whether a ROT13 marker word occurs in it.
+            let rot13_markers = match (text.literals(), stage.rot13_slot) {
+                (Some(present), Some(slot)) => present.any(slot),
+                _ => true,
+            };
+            let runs = decode::find_encoded_runs_with(input.text, &stage.encodings, rot13_markers);
+            self.scan_encoded(stage, input, runs, None, 1, &mut findings);
         }
         findings.sort_by(|a, b| {
             (a.span.start, a.span.end, a.policy, &a.rule).cmp(&(
@@ -489,14 +506,14 @@ impl CompiledPolicySet {
         &self,
         stage: &EncodedStage,
         input: &MessageInput<'_>,
-        text: &str,
+        runs: Vec<decode::DecodedRun>,
         outer: Option<(Range<usize>, String)>,
         depth: usize,
         findings: &mut Vec<Finding>,
     ) {
         let direction = input.role.direction();
         let mut hits = Vec::new();
-        for run in decode::find_encoded_runs(text, &stage.encodings) {
+        for run in runs {
             let (span, chain) = match &outer {
                 Some((span, chain)) => (span.clone(), format!("{chain}+{}", run.encoding.as_str())),
                 None => (run.span.clone(), run.encoding.as_str().to_owned()),
@@ -526,7 +543,7 @@ impl CompiledPolicySet {
                 self.scan_encoded(
                     stage,
                     input,
-                    &run.decoded,
+                    decode::find_encoded_runs(&run.decoded, &stage.encodings),
                     Some((span, chain)),
                     depth + 1,
                     findings,

@@ -456,6 +456,8 @@ pub(crate) enum Boundary {
     Any,
     /// As a whole word of a lexicon: no letter, digit, `_` or non-ASCII byte either side.
     Word,
+    /// With no ASCII letter or digit either side.
+    Alphanumeric,
 }
 
 impl Boundary {
@@ -463,6 +465,7 @@ impl Boundary {
         let inner: fn(u8) -> bool = match self {
             Boundary::Any => return true,
             Boundary::Word => is_word_byte,
+            Boundary::Alphanumeric => |b: u8| b.is_ascii_alphanumeric(),
         };
         let before = span.start.checked_sub(1).map(|j| haystack[j]);
         let after = haystack.get(span.end).copied();
