@@ -21,6 +21,8 @@ pub(crate) struct CodeLeakage {
     copyright: Regex,
     /// Where `COPYRIGHT_LITERALS` sit in the literal index of the owning set.
     copyright_slot: Option<LiteralSlot>,
+    /// Where `.suffix` of every internal host suffix sits in the literal index.
+    suffixes_slot: Option<LiteralSlot>,
     internal_hosts: Option<Regex>,
     namespaces: Option<Regex>,
     custom: Vec<(String, Regex)>,
@@ -117,6 +119,7 @@ impl CodeLeakage {
                 r"(?im-u)^[ \t]*(?://+|#+|/?\*+|--|;+|<!--)[ \t]*.{0,80}?(?:copyright|\(c\)|\xC2\xA9)[ \t]*(?:\(c\)[ \t]*)?(?:19|20)\d{2}",
             )?,
             copyright_slot: None,
+            suffixes_slot: None,
             internal_hosts,
             namespaces,
             custom,
@@ -192,10 +195,13 @@ impl Detector for CodeLeakage {
                     .any(|w| w[0] == b'.' && w[1..].eq_ignore_ascii_case(sfx))
             })
         };
-        if let Some(hosts) = self
-            .internal_hosts
-            .as_ref()
-            .filter(|_| suffix_present(&self.params.internal_host_suffixes))
+        if let Some(hosts) =
+            self.internal_hosts
+                .as_ref()
+                .filter(|_| match (text.literals(), self.suffixes_slot) {
+                    (Some(present), Some(slot)) => present.any(slot),
+                    _ => suffix_present(&self.params.internal_host_suffixes),
+                })
         {
             for m in hosts.find_iter(bytes) {
                 out.push(Hit {
@@ -236,6 +242,14 @@ impl Detector for CodeLeakage {
         }
         self.copyright_slot =
             Some(literals.add(COPYRIGHT_LITERALS.map(str::to_owned), Boundary::Any));
+        if self.internal_hosts.is_some() {
+            let dotted = self
+                .params
+                .internal_host_suffixes
+                .iter()
+                .map(|s| format!(".{}", s.trim_start_matches('.')));
+            self.suffixes_slot = Some(literals.add(dotted, Boundary::Any));
+        }
     }
 }
 
