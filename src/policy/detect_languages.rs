@@ -432,9 +432,8 @@ impl AsciiWordTable {
         AsciiWordTable { slots }
     }
 
-    /// The language mask of a lowercase ASCII word.
-    fn get(&self, word: &[u8]) -> Option<u32> {
-        let key = pack(word)?;
+    /// The language mask of a lowercase ASCII word packed by `pack`.
+    fn get_key(&self, key: u128) -> Option<u32> {
         let mut i = slot_of(key);
         loop {
             match self.slots[i] {
@@ -621,42 +620,42 @@ pub(crate) fn detect(text: &str) -> Option<&'static str> {
 /// counts the letters: words lowercased into a stack buffer and looked up in the
 /// function-word table.
 fn detect_ascii(text: &str) -> (usize, Option<&'static str>) {
+    let table = &*ASCII_FUNCTION_WORDS;
     let mut counts = [0usize; 32];
     let mut words = 0usize;
     let mut letters = 0usize;
-    let mut buf = [0u8; 16];
-    // Length of the current word (letters and apostrophes), which may exceed `buf`.
+    // The current word (letters and apostrophes) lowercased and packed as in `pack`, and
+    // its length, which may exceed the 16 bytes a key holds.
+    let mut key = 0u128;
     let mut len = 0usize;
-    let table = &*ASCII_FUNCTION_WORDS;
-    let mut count_word = |len: usize, buf: &[u8; 16]| {
-        if len > buf.len() {
+    let mut count_word = |key: u128, len: usize| {
+        if len > 16 {
             return;
         }
-        if let Some(mask) = table.get(&buf[..len]) {
-            for (i, count) in counts.iter_mut().enumerate().take(LANGUAGES.len()) {
-                if mask & (1 << i) != 0 {
-                    *count += 1;
-                }
-            }
+        let mut mask = table.get_key(key).unwrap_or(0);
+        while mask != 0 {
+            counts[mask.trailing_zeros() as usize] += 1;
+            mask &= mask - 1;
         }
     };
     for &b in text.as_bytes() {
         let alphabetic = b.is_ascii_alphabetic();
         if alphabetic || b == b'\'' {
             letters += usize::from(alphabetic);
-            if let Some(slot) = buf.get_mut(len) {
-                *slot = b.to_ascii_lowercase();
+            if len < 16 {
+                key |= u128::from(b.to_ascii_lowercase()) << (8 * len);
             }
             len += 1;
         } else if len > 0 {
             words += 1;
-            count_word(len, &buf);
+            count_word(key, len);
+            key = 0;
             len = 0;
         }
     }
     if len > 0 {
         words += 1;
-        count_word(len, &buf);
+        count_word(key, len);
     }
     let mut best = (0usize, 0usize);
     let mut second = 0usize;
