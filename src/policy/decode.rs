@@ -141,28 +141,20 @@ static CLASSES: [u8; 256] = {
 /// One pass that rules out base64 and hex runs in the (usual) text that has no long
 /// unbroken token.
 fn long_runs(bytes: &[u8]) -> LongRuns {
-    let mut found = LongRuns {
-        base64: false,
-        hex: false,
-    };
-    let (mut b64, mut hex) = (0usize, 0usize);
+    // Branch-free: the current run lengths are zeroed by multiplication.
+    let (mut b64, mut hex, mut longest_b64, mut most_hex) = (0usize, 0usize, 0usize, 0usize);
     for &b in bytes {
         let class = CLASSES[usize::from(b)];
-        b64 = if class & B64 != 0 { b64 + 1 } else { 0 };
-        hex = if class & HEX_DIGIT != 0 {
-            hex + 1
-        } else if class & HEX_JOIN != 0 {
-            hex
-        } else {
-            0
-        };
-        found.base64 |= b64 >= MIN_BASE64;
-        found.hex |= hex >= 2 * MIN_HEX_BYTES;
-        if found.base64 && found.hex {
-            break;
-        }
+        b64 = (b64 + 1) * usize::from(class & B64 != 0);
+        hex = (hex + usize::from(class & HEX_DIGIT != 0))
+            * usize::from(class & (HEX_DIGIT | HEX_JOIN) != 0);
+        longest_b64 = longest_b64.max(b64);
+        most_hex = most_hex.max(hex);
     }
-    found
+    LongRuns {
+        base64: longest_b64 >= MIN_BASE64,
+        hex: most_hex >= 2 * MIN_HEX_BYTES,
+    }
 }
 
 /// Whether decoded bytes read as text: valid UTF-8, no control characters besides line

@@ -624,14 +624,21 @@ fn detect_ascii(text: &str) -> (usize, Option<&'static str>) {
     let mut counts = [0usize; 32];
     let mut words = 0usize;
     let mut letters = 0usize;
-    // The current word (letters and apostrophes) lowercased and packed as in `pack`, and
-    // its length, which may exceed the 16 bytes a key holds.
-    let mut key = 0u128;
+    // The current word (letters and apostrophes) lowercased, and its length, which may
+    // exceed the 16 bytes a key holds; bytes past the length are stale.
+    let mut buf = [0u8; 16];
     let mut len = 0usize;
-    let mut count_word = |key: u128, len: usize| {
+    let mut count_word = |buf: &[u8; 16], len: usize| {
         if len > 16 {
             return;
         }
+        // Packed as in `pack`: the word's bytes, zeros after.
+        let keep = if len == 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * len)) - 1
+        };
+        let key = u128::from_le_bytes(*buf) & keep;
         let mut mask = table.get_key(key).unwrap_or(0);
         while mask != 0 {
             counts[mask.trailing_zeros() as usize] += 1;
@@ -642,20 +649,19 @@ fn detect_ascii(text: &str) -> (usize, Option<&'static str>) {
         let alphabetic = b.is_ascii_alphabetic();
         if alphabetic || b == b'\'' {
             letters += usize::from(alphabetic);
-            if len < 16 {
-                key |= u128::from(b.to_ascii_lowercase()) << (8 * len);
+            if let Some(slot) = buf.get_mut(len) {
+                *slot = b.to_ascii_lowercase();
             }
             len += 1;
         } else if len > 0 {
             words += 1;
-            count_word(key, len);
-            key = 0;
+            count_word(&buf, len);
             len = 0;
         }
     }
     if len > 0 {
         words += 1;
-        count_word(key, len);
+        count_word(&buf, len);
     }
     let mut best = (0usize, 0usize);
     let mut second = 0usize;

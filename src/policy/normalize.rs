@@ -204,7 +204,7 @@ pub(crate) enum Words<'t> {
 
 /// The ASCII characters with the Unicode `White_Space` property.
 fn is_ascii_space(b: u8) -> bool {
-    matches!(b, b'\t'..=b'\r' | b' ')
+    b == b' ' || b.wrapping_sub(b'\t') < 5
 }
 
 impl<'t> Iterator for Words<'t> {
