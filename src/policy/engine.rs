@@ -449,7 +449,17 @@ impl CompiledPolicySet {
 
     /// Evaluates one message.
     pub fn evaluate(&self, input: &MessageInput<'_>) -> Evaluation {
-        let text = ScanText::with_index(input.text, &self.literals);
+        self.evaluate_scan(input, ScanText::with_index(input.text, &self.literals))
+    }
+
+    /// Evaluates one message with every policy searching it on its own, without the
+    /// set's shared literal pass: what `evaluate` must agree with.
+    #[cfg(test)]
+    pub(crate) fn evaluate_unshared(&self, input: &MessageInput<'_>) -> Evaluation {
+        self.evaluate_scan(input, ScanText::new(input.text))
+    }
+
+    fn evaluate_scan(&self, input: &MessageInput<'_>, text: ScanText<'_>) -> Evaluation {
         let direction = input.role.direction();
         let mut findings = Vec::new();
         let mut hits = Vec::new();
