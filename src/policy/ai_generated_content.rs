@@ -4,7 +4,8 @@
 
 use crate::policy::config::{AiGeneratedContentParams, PolicyConfigError, PolicyId};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
-use crate::policy::rule_set::{Lexicon, LexiconEntry};
+use crate::policy::normalize::word_count;
+use crate::policy::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
 
 /// Stock phrases over-represented in model output, with weights.
 const PHRASES: &[(&str, f64)] = &[
@@ -71,12 +72,22 @@ impl AiGeneratedContent {
     }
 
     /// Score in 0..=1 and the markers that contributed.
+    #[cfg(test)]
     pub(crate) fn score(&self, text: &str) -> (f64, Vec<String>) {
+        self.score_with(text, None)
+    }
+
+    /// `score`, with the literals of the message when `text` is the scanned message.
+    fn score_with(&self, text: &str, scan: Option<&ScanText<'_>>) -> (f64, Vec<String>) {
         let mut markers = Vec::new();
         let mut score = 0.0;
         if let Some(lexicon) = &self.lexicon {
             let mut seen = Vec::new();
-            for m in lexicon.find_words(text) {
+            let found = match scan {
+                Some(scan) => lexicon.find_words_in(scan, text),
+                None => lexicon.find_words(text),
+            };
+            for m in found {
                 if !seen.contains(&m.entry.group) {
                     seen.push(m.entry.group);
                     score += m.entry.weight;
@@ -84,13 +95,19 @@ impl AiGeneratedContent {
                 }
             }
         }
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        // Bold list items contain `**` and headings `## `; most texts have neither.
+        let (bold, heading) = (text.contains("**"), text.contains("## "));
+        let lines: Vec<&str> = if bold || heading {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let bold_bullets = lines
             .iter()
+            .filter(|_| bold)
             .filter(|l| {
                 (l.starts_with("- **")
                     || l.starts_with("* **")
@@ -106,17 +123,30 @@ impl AiGeneratedContent {
         }
         let headings = lines
             .iter()
+            .filter(|_| heading)
             .filter(|l| l.starts_with("## ") || l.starts_with("### "))
             .count();
         if headings >= 2 {
             score += 0.2;
             markers.push(format!("{headings} markdown headings"));
         }
-        let sentences: Vec<usize> = text
-            .split(['.', '!', '?'])
-            .map(|s| s.split_whitespace().count())
-            .filter(|n| *n >= 3)
-            .collect();
+        // Word counts of the pieces between `.`, `!` and `?` (ASCII, so byte positions
+        // are char boundaries).
+        let ends = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| matches!(b, b'.' | b'!' | b'?'))
+            .map(|(i, _)| i)
+            .chain(std::iter::once(text.len()));
+        let mut start = 0;
+        let mut sentences: Vec<usize> = Vec::new();
+        for end in ends {
+            let n = word_count(&text[start..end]);
+            if n >= 3 {
+                sentences.push(n);
+            }
+            start = end + 1;
+        }
         if sentences.len() >= 5 {
             let mean = sentences.iter().sum::<usize>() as f64 / sentences.len() as f64;
             let var = sentences
@@ -142,10 +172,10 @@ impl AiGeneratedContent {
 impl Detector for AiGeneratedContent {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         let t = text.text;
-        if t.split_whitespace().count() < self.params.min_words {
+        if word_count(t) < self.params.min_words {
             return;
         }
-        let (score, markers) = self.score(t);
+        let (score, markers) = self.score_with(t, Some(text));
         if score + 1e-9 >= self.params.threshold {
             let lead = t.len() - t.trim_start().len();
             out.push(Hit {
@@ -159,6 +189,12 @@ impl Detector for AiGeneratedContent {
 
     fn scans_decoded(&self) -> bool {
         false
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        if let Some(lexicon) = &mut self.lexicon {
+            lexicon.register(literals);
+        }
     }
 }
 

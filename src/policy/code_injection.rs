@@ -10,7 +10,7 @@ use crate::policy::engine::{
     snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity,
 };
 use crate::policy::evidence::excerpt;
-use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
+use crate::policy::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
 
 use Severity::{Critical, High, Medium};
 
@@ -320,7 +320,7 @@ impl CodeInjection {
 impl Detector for CodeInjection {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         let t = text.text;
-        for idx in self.rules.matching(t.as_bytes()) {
+        for idx in self.rules.matching_in(text) {
             let rule = self.rules.rule(idx);
             if let Some(m) = rule.regex.find(t.as_bytes()) {
                 let span = snap_to_char_boundaries(t, m.range());
@@ -332,6 +332,10 @@ impl Detector for CodeInjection {
                 });
             }
         }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.rules.register(literals);
     }
 }
 

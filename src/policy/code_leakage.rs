@@ -8,6 +8,7 @@ use crate::policy::engine::{
     snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity,
 };
 use crate::policy::evidence::{excerpt, mask_secret};
+use crate::policy::rule_set::{Boundary, LiteralRegistry, LiteralSlot};
 use crate::policy::secret_rules::SecretScanner;
 
 /// The compiled policy.
@@ -18,10 +19,17 @@ pub(crate) struct CodeLeakage {
     /// adjective in a sentence); others match in any case.
     markers: Option<Regex>,
     copyright: Regex,
+    /// Where `COPYRIGHT_LITERALS` sit in the literal index of the owning set.
+    copyright_slot: Option<LiteralSlot>,
+    /// Where `.suffix` of every internal host suffix sits in the literal index.
+    suffixes_slot: Option<LiteralSlot>,
     internal_hosts: Option<Regex>,
     namespaces: Option<Regex>,
     custom: Vec<(String, Regex)>,
 }
+
+/// One of these is in every match of the copyright rule.
+const COPYRIGHT_LITERALS: [&str; 3] = ["copyright", "(c)", "\u{a9}"];
 
 fn regex(policy_param: &str, pattern: &str) -> Result<Regex, PolicyConfigError> {
     RegexBuilder::new(pattern)
@@ -110,6 +118,8 @@ impl CodeLeakage {
                 "built-in copyright rule",
                 r"(?im-u)^[ \t]*(?://+|#+|/?\*+|--|;+|<!--)[ \t]*.{0,80}?(?:copyright|\(c\)|\xC2\xA9)[ \t]*(?:\(c\)[ \t]*)?(?:19|20)\d{2}",
             )?,
+            copyright_slot: None,
+            suffixes_slot: None,
             internal_hosts,
             namespaces,
             custom,
@@ -143,7 +153,7 @@ impl Detector for CodeLeakage {
             }
         }
         if let Some(scanner) = &self.secrets {
-            for m in scanner.scan(t) {
+            for m in scanner.scan_in(text) {
                 out.push(Hit {
                     rule: format!("secret:{}", m.rule),
                     evidence: mask_secret(&t[m.span.clone()]),
@@ -163,7 +173,12 @@ impl Detector for CodeLeakage {
                 });
             }
         }
-        for m in self.copyright.find_iter(bytes) {
+        let copyright_literal = match (text.literals(), self.copyright_slot) {
+            (Some(present), Some(slot)) => present.any(slot),
+            _ => true,
+        };
+        let copyright = copyright_literal.then(|| self.copyright.find_iter(bytes));
+        for m in copyright.into_iter().flatten() {
             let span = snap_to_char_boundaries(t, m.range());
             out.push(Hit {
                 rule: "copyright_header".into(),
@@ -180,10 +195,13 @@ impl Detector for CodeLeakage {
                     .any(|w| w[0] == b'.' && w[1..].eq_ignore_ascii_case(sfx))
             })
         };
-        if let Some(hosts) = self
-            .internal_hosts
-            .as_ref()
-            .filter(|_| suffix_present(&self.params.internal_host_suffixes))
+        if let Some(hosts) =
+            self.internal_hosts
+                .as_ref()
+                .filter(|_| match (text.literals(), self.suffixes_slot) {
+                    (Some(present), Some(slot)) => present.any(slot),
+                    _ => suffix_present(&self.params.internal_host_suffixes),
+                })
         {
             for m in hosts.find_iter(bytes) {
                 out.push(Hit {
@@ -215,6 +233,22 @@ impl Detector for CodeLeakage {
                     severity: Severity::High,
                 });
             }
+        }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        if let Some(scanner) = &mut self.secrets {
+            scanner.register(literals);
+        }
+        self.copyright_slot =
+            Some(literals.add(COPYRIGHT_LITERALS.map(str::to_owned), Boundary::Any));
+        if self.internal_hosts.is_some() {
+            let dotted = self
+                .params
+                .internal_host_suffixes
+                .iter()
+                .map(|s| format!(".{}", s.trim_start_matches('.')));
+            self.suffixes_slot = Some(literals.add(dotted, Boundary::Any));
         }
     }
 }

@@ -2,7 +2,9 @@
 //! file per policy: `text`, `role`, `expected`, `note`, and optional `context`,
 //! `tool_name`, `tool_arguments`). The set is the `strict` template plus the
 //! configuration the `function_call` and `leakage` cases need (denied tools, a schema, a
-//! canary, a system-prompt fragment). Prints the table and fails below the thresholds.
+//! canary, a system-prompt fragment). Prints the table and fails below the thresholds. Also
+//! checks that every corpus text, under every role, is evaluated the same with and without
+//! the set's shared literal pass.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -84,6 +86,47 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("corpus")
+}
+
+#[test]
+fn every_corpus_text_is_evaluated_the_same_with_and_without_the_shared_literal_pass() {
+    let sets = [
+        corpus_set(),
+        CompiledPolicySet::compile(&template("default").expect("default exists"))
+            .expect("default compiles"),
+    ];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .expect("corpus directory")
+        .map(|e| e.expect("corpus entry").path())
+        .collect();
+    files.sort();
+    for path in files {
+        let body =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let case: Case =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for text in [case.text.clone(), case.text.to_uppercase()] {
+                for role in [
+                    Role::User,
+                    Role::Assistant,
+                    Role::Tool,
+                    Role::ToolDefinition,
+                ] {
+                    let input = MessageInput::new(role, &text);
+                    for set in &sets {
+                        assert_eq!(
+                            set.evaluate(&input),
+                            set.evaluate_unshared(&input),
+                            "{}: {} as {role:?}",
+                            path.display(),
+                            case.note
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -44,41 +44,56 @@ static URL_SAFE: LazyLock<GeneralPurpose> = LazyLock::new(|| {
     )
 });
 
-// ROT13 of frequent English words; two of them on a line mark a ROT13 candidate.
+/// ROT13 of frequent English words; two of them on a line mark a ROT13 candidate.
+pub(crate) const ROT13_MARKER_WORDS: [&str; 16] = [
+    "gur",
+    "naq",
+    "lbh",
+    "lbhe",
+    "guvf",
+    "gung",
+    "jvgu",
+    "nyy",
+    "ner",
+    "vtaber",
+    "cerivbhf",
+    "vafgehpgvbaf",
+    "flfgrz",
+    "cebzcg",
+    "cnffjbeq",
+    "frperg",
+];
+
 static ROT13_MARKERS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
-        .build([
-            "gur",
-            "naq",
-            "lbh",
-            "lbhe",
-            "guvf",
-            "gung",
-            "jvgu",
-            "nyy",
-            "ner",
-            "vtaber",
-            "cerivbhf",
-            "vafgehpgvbaf",
-            "flfgrz",
-            "cebzcg",
-            "cnffjbeq",
-            "frperg",
-        ])
+        .build(ROT13_MARKER_WORDS)
         .ok()
 });
 
 /// Finds and decodes every run of the given encodings.
 pub fn find_encoded_runs(text: &str, encodings: &[Encoding]) -> Vec<DecodedRun> {
+    find_encoded_runs_with(text, encodings, true)
+}
+
+/// `find_encoded_runs`, told whether a ROT13 marker word occurs in the text (a caller
+/// that already searched for `ROT13_MARKER_WORDS` as whole words).
+pub(crate) fn find_encoded_runs_with(
+    text: &str,
+    encodings: &[Encoding],
+    rot13_markers: bool,
+) -> Vec<DecodedRun> {
     let mut runs = Vec::new();
+    let candidates = long_runs(text.as_bytes());
     for &encoding in encodings {
         match encoding {
-            Encoding::Base64 => base64_runs(text, &mut runs),
-            Encoding::Hex => hex_runs(text, &mut runs),
-            Encoding::Rot13 => rot13_runs(text, &mut runs),
+            Encoding::Base64 if candidates.base64 => base64_runs(text, &mut runs),
+            Encoding::Hex if candidates.hex => hex_runs(text, &mut runs),
+            Encoding::Base64 | Encoding::Hex => {}
+            Encoding::Rot13 if rot13_markers => rot13_runs(text, &mut runs),
+            Encoding::Rot13 => {}
             Encoding::UrlEncoded => url_runs(text, &mut runs),
             Encoding::UnicodeEscape => escape_runs(text, &mut runs),
             Encoding::UnicodeTags => tag_runs(text, &mut runs),
@@ -86,6 +101,60 @@ pub fn find_encoded_runs(text: &str, encodings: &[Encoding]) -> Vec<DecodedRun> 
     }
     runs.sort_by_key(|r| (r.span.start, r.span.end));
     runs
+}
+
+/// Which of the run-length-bound encodings can have a run in a text.
+struct LongRuns {
+    /// A run of at least `MIN_BASE64` base64 bytes.
+    base64: bool,
+    /// A stretch of hex digits, `x` and single separators holding `2 * MIN_HEX_BYTES`
+    /// hex digits: every hex run lies in one.
+    hex: bool,
+}
+
+const B64: u8 = 1;
+const HEX_DIGIT: u8 = 2;
+const HEX_JOIN: u8 = 4;
+
+/// Byte classes for `long_runs`.
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_') {
+            class |= B64;
+        }
+        if c.is_ascii_hexdigit() {
+            class |= HEX_DIGIT;
+        }
+        if matches!(c, b'x' | b'X' | b' ' | b':' | b',') {
+            class |= HEX_JOIN;
+        }
+        t[b] = class;
+        b += 1;
+    }
+    t
+};
+
+/// One pass that rules out base64 and hex runs in the (usual) text that has no long
+/// unbroken token.
+fn long_runs(bytes: &[u8]) -> LongRuns {
+    // Branch-free: the current run lengths are zeroed by multiplication.
+    let (mut b64, mut hex, mut longest_b64, mut most_hex) = (0usize, 0usize, 0usize, 0usize);
+    for &b in bytes {
+        let class = CLASSES[usize::from(b)];
+        b64 = (b64 + 1) * usize::from(class & B64 != 0);
+        hex = (hex + usize::from(class & HEX_DIGIT != 0))
+            * usize::from(class & (HEX_DIGIT | HEX_JOIN) != 0);
+        longest_b64 = longest_b64.max(b64);
+        most_hex = most_hex.max(hex);
+    }
+    LongRuns {
+        base64: longest_b64 >= MIN_BASE64,
+        hex: most_hex >= 2 * MIN_HEX_BYTES,
+    }
 }
 
 /// Whether decoded bytes read as text: valid UTF-8, no control characters besides line

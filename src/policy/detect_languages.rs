@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use crate::policy::config::DetectLanguagesParams;
 use crate::policy::content_types::is_code_line;
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use crate::policy::normalize::words;
 
 /// Supported languages: code, name, and for Latin-script languages their frequent function
 /// words (the most common short words of each language's frequency lists).
@@ -397,16 +398,70 @@ const RUSSIAN_WORDS: &[&str] = &[
 
 /// Function word -> bit set of the Latin-script languages (indexes into `LANGUAGES`) it
 /// belongs to.
-static FUNCTION_WORDS: LazyLock<HashMap<&'static str, u32, BuildHasherDefault<Fnv>>> =
+static FUNCTION_WORDS: LazyLock<HashMap<&'static [u8], u32, BuildHasherDefault<Fnv>>> =
     LazyLock::new(|| {
-        let mut map: HashMap<&'static str, u32, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut map: HashMap<&'static [u8], u32, BuildHasherDefault<Fnv>> = HashMap::default();
         for (i, (_, _, words)) in LANGUAGES.iter().enumerate() {
             for w in *words {
-                *map.entry(w).or_insert(0) |= 1 << i;
+                *map.entry(w.as_bytes()).or_insert(0) |= 1 << i;
             }
         }
         map
     });
+
+/// The ASCII function words of `FUNCTION_WORDS` (at most 16 bytes) packed into `u128`
+/// keys of an open-addressing table: `detect_ascii` looks up every word of a message, and
+/// one multiply-shift hash of the packed word is far cheaper than hashing a byte slice.
+struct AsciiWordTable {
+    slots: Vec<(u128, u32)>,
+}
+
+const ASCII_TABLE_BITS: u32 = 11;
+
+impl AsciiWordTable {
+    fn build() -> AsciiWordTable {
+        let mut slots = vec![(0u128, 0u32); 1 << ASCII_TABLE_BITS];
+        for (word, mask) in FUNCTION_WORDS.iter() {
+            let Some(key) = pack(word) else { continue };
+            let mut i = slot_of(key);
+            while slots[i].0 != 0 && slots[i].0 != key {
+                i = (i + 1) & (slots.len() - 1);
+            }
+            slots[i] = (key, slots[i].1 | mask);
+        }
+        AsciiWordTable { slots }
+    }
+
+    /// The language mask of a lowercase ASCII word packed by `pack`.
+    fn get_key(&self, key: u128) -> Option<u32> {
+        let mut i = slot_of(key);
+        loop {
+            match self.slots[i] {
+                (0, _) => return None,
+                (k, mask) if k == key => return Some(mask),
+                _ => i = (i + 1) & (self.slots.len() - 1),
+            }
+        }
+    }
+}
+
+/// A non-empty ASCII word of at most 16 bytes as a number (zero bytes fill the rest, so
+/// distinct words get distinct keys and no key is 0).
+fn pack(word: &[u8]) -> Option<u128> {
+    if word.is_empty() || word.len() > 16 || !word.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..word.len()].copy_from_slice(word);
+    Some(u128::from_le_bytes(bytes))
+}
+
+fn slot_of(key: u128) -> usize {
+    let folded = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - ASCII_TABLE_BITS)) as usize
+}
+
+static ASCII_FUNCTION_WORDS: LazyLock<AsciiWordTable> = LazyLock::new(AsciiWordTable::build);
 
 /// FNV-1a: short keys, no adversarial input concerns for a read-only table of function
 /// words, and much cheaper than SipHash per word.
@@ -435,7 +490,7 @@ impl Hasher for Fnv {
 /// Detects the language of a stretch of natural text, or `None` when it cannot tell.
 pub(crate) fn detect(text: &str) -> Option<&'static str> {
     if text.is_ascii() {
-        return detect_ascii(text);
+        return detect_ascii(text).1;
     }
     let (
         mut latin,
@@ -532,7 +587,7 @@ pub(crate) fn detect(text: &str) -> Option<&'static str> {
         "latin" => {
             let mut counts = [0usize; 32];
             for w in &words {
-                if let Some(mask) = FUNCTION_WORDS.get(w) {
+                if let Some(mask) = FUNCTION_WORDS.get(w.as_bytes()) {
                     for (i, count) in counts.iter_mut().enumerate().take(LANGUAGES.len()) {
                         if mask & (1 << i) != 0 {
                             *count += 1;
@@ -561,36 +616,52 @@ pub(crate) fn detect(text: &str) -> Option<&'static str> {
     })
 }
 
-/// Latin-script detection for ASCII text without allocating: words lowercased into a
-/// stack buffer and looked up in the function-word table.
-fn detect_ascii(text: &str) -> Option<&'static str> {
+/// Latin-script detection for ASCII text without allocating, in one pass that also
+/// counts the letters: words lowercased into a stack buffer and looked up in the
+/// function-word table.
+fn detect_ascii(text: &str) -> (usize, Option<&'static str>) {
+    let table = &*ASCII_FUNCTION_WORDS;
     let mut counts = [0usize; 32];
     let mut words = 0usize;
+    let mut letters = 0usize;
+    // The current word (letters and apostrophes) lowercased, and its length, which may
+    // exceed the 16 bytes a key holds; bytes past the length are stale.
     let mut buf = [0u8; 16];
-    for word in text
-        .as_bytes()
-        .split(|b| !b.is_ascii_alphabetic() && *b != b'\'')
-    {
-        if word.is_empty() {
-            continue;
+    let mut len = 0usize;
+    let mut count_word = |buf: &[u8; 16], len: usize| {
+        if len > 16 {
+            return;
         }
-        words += 1;
-        if word.len() > buf.len() {
-            continue;
-        }
-        for (d, s) in buf.iter_mut().zip(word) {
-            *d = s.to_ascii_lowercase();
-        }
-        let Ok(lower) = std::str::from_utf8(&buf[..word.len()]) else {
-            continue;
+        // Packed as in `pack`: the word's bytes, zeros after.
+        let keep = if len == 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * len)) - 1
         };
-        if let Some(mask) = FUNCTION_WORDS.get(lower) {
-            for (i, count) in counts.iter_mut().enumerate().take(LANGUAGES.len()) {
-                if mask & (1 << i) != 0 {
-                    *count += 1;
-                }
-            }
+        let key = u128::from_le_bytes(*buf) & keep;
+        let mut mask = table.get_key(key).unwrap_or(0);
+        while mask != 0 {
+            counts[mask.trailing_zeros() as usize] += 1;
+            mask &= mask - 1;
         }
+    };
+    for &b in text.as_bytes() {
+        let alphabetic = b.is_ascii_alphabetic();
+        if alphabetic || b == b'\'' {
+            letters += usize::from(alphabetic);
+            if let Some(slot) = buf.get_mut(len) {
+                *slot = b.to_ascii_lowercase();
+            }
+            len += 1;
+        } else if len > 0 {
+            words += 1;
+            count_word(&buf, len);
+            len = 0;
+        }
+    }
+    if len > 0 {
+        words += 1;
+        count_word(&buf, len);
     }
     let mut best = (0usize, 0usize);
     let mut second = 0usize;
@@ -604,9 +675,20 @@ fn detect_ascii(text: &str) -> Option<&'static str> {
     }
     let (hits, idx) = best;
     if hits < 2 || hits * 10 < words || hits <= second {
-        return None;
+        return (letters, None);
     }
-    Some(LANGUAGES[idx].0)
+    (letters, Some(LANGUAGES[idx].0))
+}
+
+/// Whether a word is a URL (`://`, `www.`) or an e-mail address (`@`), which say nothing
+/// about the language.
+fn is_address(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    bytes.starts_with(b"www.")
+        || bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'@' || b == b':' && bytes[i + 1..].starts_with(b"//"))
 }
 
 /// Paragraphs of natural text with code blocks, code lines and URLs left out.
@@ -625,15 +707,18 @@ fn prose_paragraphs(text: &str, code: &[Range<usize>]) -> Vec<(Range<usize>, Str
             }
             continue;
         }
-        let cleaned: String = content
-            .split_whitespace()
-            .filter(|w| !w.contains("://") && !w.starts_with("www.") && !w.contains('@'))
-            .collect::<Vec<_>>()
-            .join(" ");
         let entry = current.get_or_insert((start, start, String::new()));
         entry.1 = start + line.trim_end().len();
         entry.2.push(' ');
-        entry.2.push_str(&cleaned);
+        // The line's words without URLs and e-mail addresses, single-spaced.
+        let mut first = true;
+        for word in words(content).filter(|w| !is_address(w)) {
+            if !first {
+                entry.2.push(' ');
+            }
+            entry.2.push_str(word);
+            first = false;
+        }
     }
     if let Some((s, e, p)) = current.take() {
         out.push((s..e, p));
@@ -659,21 +744,33 @@ impl Detector for DetectLanguages {
         let code: Vec<Range<usize>> = text.code_regions(3).map(|r| r.span.clone()).collect();
         for (span, paragraph) in prose_paragraphs(text.text, &code) {
             // A CJK character carries about as much text as a short word.
-            let letters: usize = paragraph
-                .chars()
-                .filter(|c| c.is_alphabetic())
-                .map(|c| {
-                    if matches!(c as u32, 0x3040..=0x30FF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF) {
-                        3
-                    } else {
-                        1
-                    }
-                })
-                .sum();
+            // ASCII text is counted and judged in one pass.
+            let ascii = paragraph.is_ascii();
+            let (letters, ascii_code) = if ascii {
+                detect_ascii(&paragraph)
+            } else {
+                let letters = paragraph
+                    .chars()
+                    .filter(|c| c.is_alphabetic())
+                    .map(|c| {
+                        if matches!(c as u32, 0x3040..=0x30FF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF) {
+                            3
+                        } else {
+                            1
+                        }
+                    })
+                    .sum();
+                (letters, None)
+            };
             if letters < self.params.min_letters {
                 continue;
             }
-            let Some(code) = detect(&paragraph) else {
+            let code = if ascii {
+                ascii_code
+            } else {
+                detect(&paragraph)
+            };
+            let Some(code) = code else {
                 continue;
             };
             let denied = self.params.denied.iter().any(|d| d == code);

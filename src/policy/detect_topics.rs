@@ -4,7 +4,7 @@
 use crate::policy::config::{DetectTopicsParams, PolicyConfigError, PolicyId};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
 use crate::policy::evidence::excerpt;
-use crate::policy::rule_set::{Lexicon, LexiconEntry};
+use crate::policy::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
 
 /// The compiled policy.
 pub(crate) struct DetectTopics {
@@ -53,7 +53,7 @@ impl Detector for DetectTopics {
         } else {
             t
         };
-        let matches = self.lexicon.find_words(haystack);
+        let matches = self.lexicon.find_words_in(text, haystack);
         for (topic, name) in self.names.iter().enumerate() {
             let mut seen: Vec<&str> = Vec::new();
             let mut score = 0.0;
@@ -77,6 +77,10 @@ impl Detector for DetectTopics {
                 });
             }
         }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.lexicon.register(literals);
     }
 }
 

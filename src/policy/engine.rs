@@ -13,6 +13,7 @@ use crate::policy::config::{
 use crate::policy::content_types::{code_regions, CodeRegion};
 use crate::policy::normalize::{profile, NormalizedView, TextProfile};
 use crate::policy::quality::QualityDetectors;
+use crate::policy::rule_set::{Boundary, LiteralIndex, LiteralRegistry, LiteralSlot, Present};
 use crate::policy::{
     ai_generated_content, banned_substrings, code_injection, code_leakage, content_types, decode,
     detect_languages, detect_topics, function_call, grounding, jailbreak, leakage, malicious_url,
@@ -214,6 +215,8 @@ pub(crate) struct ScanText<'t> {
     folded: OnceCell<NormalizedView>,
     squeezed: OnceCell<NormalizedView>,
     code: OnceCell<Vec<CodeRegion>>,
+    index: Option<&'t LiteralIndex>,
+    literals: OnceCell<Present>,
 }
 
 impl<'t> ScanText<'t> {
@@ -224,7 +227,28 @@ impl<'t> ScanText<'t> {
             folded: OnceCell::new(),
             squeezed: OnceCell::new(),
             code: OnceCell::new(),
+            index: None,
+            literals: OnceCell::new(),
         }
+    }
+
+    /// A message of a compiled set, whose policies' literals are found in one pass the
+    /// first time a policy asks for them.
+    fn with_index(text: &'t str, index: &'t LiteralIndex) -> ScanText<'t> {
+        ScanText {
+            index: Some(index),
+            ..ScanText::new(text)
+        }
+    }
+
+    /// The literals of the set's index that occur in the text, or `None` for a text
+    /// scanned without an index (a decoded payload, a unit test).
+    pub fn literals(&self) -> Option<&Present> {
+        let index = self.index?;
+        Some(
+            self.literals
+                .get_or_init(|| index.scan(self.text.as_bytes())),
+        )
     }
 
     /// Code regions with at least `min_lines` code-like lines (fenced blocks always), found
@@ -264,6 +288,9 @@ pub(crate) trait Detector: Send + Sync {
     fn scans_decoded(&self) -> bool {
         true
     }
+
+    /// Adds the literals the policy searches the message for to the set's index.
+    fn register_literals(&mut self, _literals: &mut LiteralRegistry) {}
 }
 
 struct CompiledPolicy {
@@ -284,6 +311,8 @@ struct EncodedStage {
     roles: u8,
     encodings: Vec<Encoding>,
     max_depth: usize,
+    /// Where the ROT13 marker words sit in the set's literal index.
+    rot13_slot: Option<LiteralSlot>,
 }
 
 /// A policy set built for evaluation. Cheap to share across threads (`Send + Sync`).
@@ -291,6 +320,7 @@ pub struct CompiledPolicySet {
     policies: Vec<CompiledPolicy>,
     encoded: Option<EncodedStage>,
     quality: QualityDetectors,
+    literals: LiteralIndex,
 }
 
 impl std::fmt::Debug for CompiledPolicySet {
@@ -362,6 +392,7 @@ impl CompiledPolicySet {
                     roles: role_bits(&policy.applies_to),
                     encodings: p.encodings.clone(),
                     max_depth: p.max_depth,
+                    rot13_slot: None,
                 });
                 continue;
             }
@@ -372,10 +403,25 @@ impl CompiledPolicySet {
                 detector: compile_detector(policy)?,
             });
         }
+        let mut registry = LiteralRegistry::default();
+        for policy in &mut policies {
+            policy.detector.register_literals(&mut registry);
+        }
+        if let Some(stage) = &mut encoded {
+            if stage.encodings.contains(&Encoding::Rot13) {
+                stage.rot13_slot = Some(registry.add(
+                    decode::ROT13_MARKER_WORDS.map(str::to_owned),
+                    Boundary::Alphanumeric,
+                ));
+            }
+        }
+        let mut quality = QualityDetectors::compile()?;
+        quality.register_literals(&mut registry);
         Ok(CompiledPolicySet {
             policies,
             encoded,
-            quality: QualityDetectors::compile()?,
+            quality,
+            literals: registry.build()?,
         })
     }
 
@@ -403,7 +449,17 @@ impl CompiledPolicySet {
 
     /// Evaluates one message.
     pub fn evaluate(&self, input: &MessageInput<'_>) -> Evaluation {
-        let text = ScanText::new(input.text);
+        self.evaluate_scan(input, ScanText::with_index(input.text, &self.literals))
+    }
+
+    /// Evaluates one message with every policy searching it on its own, without the
+    /// set's shared literal pass: what `evaluate` must agree with.
+    #[cfg(test)]
+    pub(crate) fn evaluate_unshared(&self, input: &MessageInput<'_>) -> Evaluation {
+        self.evaluate_scan(input, ScanText::new(input.text))
+    }
+
+    fn evaluate_scan(&self, input: &MessageInput<'_>, text: ScanText<'_>) -> Evaluation {
         let direction = input.role.direction();
         let mut findings = Vec::new();
         let mut hits = Vec::new();
@@ -425,7 +481,13 @@ impl CompiledPolicySet {
             .as_ref()
             .filter(|s| s.roles & input.role.bit() != 0)
         {
-            self.scan_encoded(stage, input, input.text, None, 1, &mut findings);
+            // The message's literals say whether a ROT13 marker word occurs in it.
+            let rot13_markers = match (text.literals(), stage.rot13_slot) {
+                (Some(present), Some(slot)) => present.any(slot),
+                _ => true,
+            };
+            let runs = decode::find_encoded_runs_with(input.text, &stage.encodings, rot13_markers);
+            self.scan_encoded(stage, input, runs, None, 1, &mut findings);
         }
         findings.sort_by(|a, b| {
             (a.span.start, a.span.end, a.policy, &a.rule).cmp(&(
@@ -454,14 +516,14 @@ impl CompiledPolicySet {
         &self,
         stage: &EncodedStage,
         input: &MessageInput<'_>,
-        text: &str,
+        runs: Vec<decode::DecodedRun>,
         outer: Option<(Range<usize>, String)>,
         depth: usize,
         findings: &mut Vec<Finding>,
     ) {
         let direction = input.role.direction();
         let mut hits = Vec::new();
-        for run in decode::find_encoded_runs(text, &stage.encodings) {
+        for run in runs {
             let (span, chain) = match &outer {
                 Some((span, chain)) => (span.clone(), format!("{chain}+{}", run.encoding.as_str())),
                 None => (run.span.clone(), run.encoding.as_str().to_owned()),
@@ -491,7 +553,7 @@ impl CompiledPolicySet {
                 self.scan_encoded(
                     stage,
                     input,
-                    &run.decoded,
+                    decode::find_encoded_runs(&run.decoded, &stage.encodings),
                     Some((span, chain)),
                     depth + 1,
                     findings,

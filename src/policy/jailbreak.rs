@@ -6,7 +6,7 @@
 use crate::policy::config::{JailbreakParams, PolicyConfigError, PolicyId};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
 use crate::policy::prompt_injection::unquoted_hits;
-use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
+use crate::policy::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
 
 use Severity::{High, Medium};
 
@@ -129,7 +129,11 @@ impl Jailbreak {
 
 impl Detector for Jailbreak {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
-        unquoted_hits(&self.rules, text.text, out);
+        unquoted_hits(&self.rules, text, out);
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.rules.register(literals);
     }
 }
 

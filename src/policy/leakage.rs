@@ -10,7 +10,7 @@ use crate::policy::engine::{
 };
 use crate::policy::evidence::{excerpt, mask_secret};
 use crate::policy::pii::{self, Pii};
-use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
+use crate::policy::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
 use crate::policy::secret_rules::SecretScanner;
 
 const DISCLOSURE_RULES: &[RuleSpec] = &[rule(
@@ -135,7 +135,7 @@ impl Detector for Leakage {
         }
         match input.role {
             Role::Assistant => {
-                self.disclosure.first_matches(t.as_bytes(), |rule, span| {
+                self.disclosure.first_matches_in(text, |rule, span| {
                     let span = snap_to_char_boundaries(t, span);
                     out.push(Hit {
                         rule: rule.name.clone(),
@@ -145,7 +145,7 @@ impl Detector for Leakage {
                     });
                 });
                 if self.params.detect_secrets {
-                    for m in self.secrets.scan(t) {
+                    for m in self.secrets.scan_in(text) {
                         out.push(Hit {
                             rule: format!("secret_in_response:{}", m.rule),
                             evidence: mask_secret(&t[m.span.clone()]),
@@ -166,7 +166,7 @@ impl Detector for Leakage {
                 }
             }
             Role::Tool if self.params.detect_secrets => {
-                for m in self.secrets.scan(t) {
+                for m in self.secrets.scan_in(text) {
                     out.push(Hit {
                         rule: format!("credential_in_tool_result:{}", m.rule),
                         evidence: mask_secret(&t[m.span.clone()]),
@@ -177,6 +177,11 @@ impl Detector for Leakage {
             }
             _ => {}
         }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.disclosure.register(literals);
+        self.secrets.register(literals);
     }
 }
 

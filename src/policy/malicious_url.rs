@@ -15,6 +15,7 @@ use crate::policy::engine::{
 };
 use crate::policy::evidence::excerpt;
 use crate::policy::normalize::confusable_to_latin;
+use crate::policy::rule_set::{Boundary, LiteralRegistry, LiteralSlot};
 
 const SHORTENERS: &[&str] = &[
     "bit.ly",
@@ -67,10 +68,15 @@ const EXECUTABLE_EXTENSIONS: &[&str] = &[
     ".pif", ".lnk", ".iso", ".dmg",
 ];
 
+/// Literals that every URL form and markdown image contains.
+const URL_ANCHORS: [&str; 5] = ["://", "javascript:", "vbscript:", "data:", "www."];
+
 /// The compiled policy.
 pub(crate) struct MaliciousUrl {
     params: MaliciousUrlParams,
     anchors: AhoCorasick,
+    /// Where the anchors sit in the literal index of the owning set.
+    slot: Option<LiteralSlot>,
     url: Regex,
     image: Regex,
 }
@@ -88,7 +94,7 @@ impl MaliciousUrl {
         let anchors = AhoCorasickBuilder::new()
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
-            .build(["://", "javascript:", "vbscript:", "data:", "www."])
+            .build(URL_ANCHORS)
             .map_err(|e| PolicyConfigError::InvalidParam {
                 policy: PolicyId::MaliciousUrl.as_str(),
                 param: "built-in URL anchors".into(),
@@ -96,6 +102,7 @@ impl MaliciousUrl {
             })?;
         Ok(MaliciousUrl {
             anchors,
+            slot: None,
             params: MaliciousUrlParams {
                 blocklist: params
                     .blocklist
@@ -315,7 +322,11 @@ impl Detector for MaliciousUrl {
         let t = text.text;
         let bytes = t.as_bytes();
         // Cheap exit: one pass for the literals every URL form and markdown image contains.
-        if !self.anchors.is_match(t) {
+        let any_anchor = match (text.literals(), self.slot) {
+            (Some(present), Some(slot)) => present.any(slot),
+            _ => self.anchors.is_match(t),
+        };
+        if !any_anchor {
             return;
         }
         for m in self.url.find_iter(bytes) {
@@ -343,6 +354,10 @@ impl Detector for MaliciousUrl {
                 });
             }
         }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.slot = Some(literals.add(URL_ANCHORS.map(str::to_owned), Boundary::Any));
     }
 }
 

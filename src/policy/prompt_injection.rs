@@ -7,7 +7,7 @@
 use crate::policy::config::{PolicyConfigError, PolicyId, PromptInjectionParams};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
 use crate::policy::evidence::excerpt;
-use crate::policy::rule_set::{rule, RuleSet, RuleSpec};
+use crate::policy::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
 
 use Severity::{High, Medium};
 
@@ -266,8 +266,9 @@ pub(crate) fn is_quoted_example(text: &str, span: &std::ops::Range<usize>) -> bo
 
 /// Every first match of `rules` in `t` that is not a quoted example (an analyst's question
 /// about an attack), as hits; shared by prompt_injection and jailbreak.
-pub(crate) fn unquoted_hits(rules: &RuleSet, t: &str, out: &mut Vec<Hit>) {
-    rules.first_matches(t.as_bytes(), |rule, span| {
+pub(crate) fn unquoted_hits(rules: &RuleSet, scan: &ScanText<'_>, out: &mut Vec<Hit>) {
+    let t = scan.text;
+    rules.first_matches_in(scan, |rule, span| {
         if is_quoted_example(t, &span) {
             return;
         }
@@ -282,7 +283,11 @@ pub(crate) fn unquoted_hits(rules: &RuleSet, t: &str, out: &mut Vec<Hit>) {
 
 impl Detector for PromptInjection {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
-        unquoted_hits(&self.rules, text.text, out);
+        unquoted_hits(&self.rules, text, out);
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.rules.register(literals);
     }
 }
 

@@ -4,7 +4,10 @@
 
 use crate::policy::config::{PolicyConfigError, PolicyId, Role};
 use crate::policy::engine::{CompiledPolicySet, Finding, MessageInput, ScanText, Severity, Tag};
-use crate::policy::rule_set::{injection_triggers, rule, RuleSet, RuleSpec};
+use crate::policy::normalize::words;
+use crate::policy::rule_set::{
+    injection_triggers, rule, LiteralRegistry, LiteralSlot, RuleSet, RuleSpec,
+};
 
 /// Insults, threats and harassment aimed at a person (phrase families from the Jigsaw
 /// toxicity categories: insult, threat, identity attack, severe toxicity).
@@ -78,6 +81,8 @@ const TOXICITY: &[RuleSpec] = &[
 
 pub(crate) struct QualityDetectors {
     injection: &'static RuleSet,
+    /// Where the shared injection rules' anchors sit in the set's literal index.
+    injection_slot: Option<LiteralSlot>,
     toxicity: RuleSet,
 }
 
@@ -85,8 +90,14 @@ impl QualityDetectors {
     pub fn compile() -> Result<QualityDetectors, PolicyConfigError> {
         Ok(QualityDetectors {
             injection: injection_triggers()?,
+            injection_slot: None,
             toxicity: RuleSet::compile(PolicyId::SexualContent, TOXICITY, &[])?,
         })
+    }
+
+    pub fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.injection_slot = Some(self.injection.register_shared(literals));
+        self.toxicity.register(literals);
     }
 
     pub fn tags(
@@ -104,7 +115,7 @@ impl QualityDetectors {
                 && set.applies(PolicyId::Jailbreak, role);
             let views_covered = set.applies(PolicyId::ObfuscatedAttacks, role);
             if !raw_covered {
-                injection = self.injection.is_match(text.text.as_bytes());
+                injection = self.injection.is_match_shared(text, self.injection_slot);
             }
             if !injection && !views_covered {
                 if let Some(folded) = text.folded() {
@@ -112,7 +123,7 @@ impl QualityDetectors {
                 }
             }
         }
-        let toxic = self.toxicity.is_match(text.text.as_bytes())
+        let toxic = self.toxicity.is_match_in(text)
             || findings.iter().any(|f| {
                 f.policy == PolicyId::SexualContent.as_str() && f.severity >= Severity::High
             });
@@ -174,8 +185,21 @@ fn is_injection_finding(f: &Finding) -> bool {
 /// Whether natural text reads as language: see `Tag::Incoherent`.
 pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
     let text = scan.text;
-    let words: Vec<&str> = text.split_whitespace().collect();
-    if words.len() < 4 {
+    // One pass: word count, the longest run of one repeated token, gibberish tokens.
+    let (mut count, mut gibberish, mut run, mut looped) = (0usize, 0usize, 1usize, false);
+    let mut previous = None;
+    for word in words(text) {
+        count += 1;
+        if previous == Some(word) {
+            run += 1;
+            looped |= run >= 8;
+        } else {
+            run = 1;
+        }
+        previous = Some(word);
+        gibberish += usize::from(is_gibberish(word));
+    }
+    if count < 4 {
         return true;
     }
 
@@ -190,21 +214,12 @@ pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
         }
     }
     // A token repeated as a loop.
-    let mut run = 1;
-    for w in words.windows(2) {
-        if w[0] == w[1] {
-            run += 1;
-            if run >= 8 {
-                return false;
-            }
-        } else {
-            run = 1;
-        }
+    if looped {
+        return false;
     }
-    // Mostly non-words: long tokens without vowels or full of symbols.
-    let gibberish = words.iter().filter(|w| is_gibberish(w)).count();
-    // Code reads as gibberish word by word; it is coherent when it parses as code.
-    gibberish * 2 < words.len() || scan.code_regions(3).next().is_some()
+    // Mostly non-words: long tokens without vowels or full of symbols. Code reads as
+    // gibberish word by word; it is coherent when it parses as code.
+    gibberish * 2 < count || scan.code_regions(3).next().is_some()
 }
 
 fn is_vowel(b: u8) -> bool {

@@ -7,7 +7,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::policy::config::{PolicyConfigError, PolicyId};
-use crate::policy::engine::Severity;
+use crate::policy::engine::{ScanText, Severity};
+use crate::policy::rule_set::{Boundary, LiteralRegistry, LiteralSlot, Present};
 
 #[derive(Debug)]
 struct SecretSpec {
@@ -184,6 +185,10 @@ pub(crate) struct SecretMatch {
 #[derive(Debug, Clone)]
 pub(crate) struct SecretScanner {
     prefilter: AhoCorasick,
+    /// The distinct anchor patterns of `prefilter`.
+    anchors: Vec<String>,
+    /// Where `anchors` sit in the literal index of the owning set.
+    slot: Option<LiteralSlot>,
     anchor_rule: Vec<Vec<usize>>,
     rules: Vec<(Regex, &'static SecretSpec)>,
 }
@@ -256,19 +261,43 @@ impl SecretScanner {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SecretScanner {
             prefilter,
+            anchors: anchors.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            slot: None,
             anchor_rule,
             rules,
         })
     }
 
+    /// Adds the anchors to a set's literal index.
+    pub fn register(&mut self, literals: &mut LiteralRegistry) {
+        self.slot = Some(literals.add(self.anchors.iter().cloned(), Boundary::Any));
+    }
+
     /// Every credential in `text`.
+    #[cfg(test)]
     pub fn scan(&self, text: &str) -> Vec<SecretMatch> {
+        self.scan_with(text, None)
+    }
+
+    /// `scan` of the message of a scan, with the anchors its index already found.
+    pub fn scan_in(&self, scan: &ScanText<'_>) -> Vec<SecretMatch> {
+        let known = scan.literals().zip(self.slot);
+        self.scan_with(scan.text, known)
+    }
+
+    fn scan_with(&self, text: &str, known: Option<(&Present, LiteralSlot)>) -> Vec<SecretMatch> {
         let bytes = text.as_bytes();
         let mut out: Vec<SecretMatch> = Vec::new();
         let mut candidates = vec![false; self.rules.len()];
-        for pattern in crate::policy::rule_set::anchor_hits(&self.prefilter, bytes) {
+        let mut mark = |pattern: usize| {
             for &rule in &self.anchor_rule[pattern] {
                 candidates[rule] = true;
+            }
+        };
+        match known {
+            Some((present, slot)) => present.found(slot).for_each(&mut mark),
+            None => {
+                crate::policy::rule_set::anchor_hits(&self.prefilter, bytes).for_each(&mut mark)
             }
         }
         for idx in (0..self.rules.len()).filter(|&i| candidates[i]) {

@@ -6,7 +6,7 @@
 use crate::policy::config::{PolicyConfigError, PolicyId, SexualContentParams};
 use crate::policy::engine::{Detector, Hit, MessageInput, ScanText, Severity};
 use crate::policy::evidence::excerpt;
-use crate::policy::rule_set::{Lexicon, LexiconEntry};
+use crate::policy::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
 
 const EXPLICIT: usize = 0;
 const SUGGESTIVE: usize = 1;
@@ -166,11 +166,22 @@ impl SexualContent {
 
     /// The weighted score of a text and the matched sexual terms.
     pub(crate) fn score(&self, text: &str) -> (f64, Vec<ScoredTerm>, bool) {
-        let matches = self.lexicon.find_words(text);
+        self.score_with(text, None)
+    }
+
+    /// `score`, with the literals of the message when `text` is the scanned message.
+    fn score_with(&self, text: &str, scan: Option<&ScanText<'_>>) -> (f64, Vec<ScoredTerm>, bool) {
+        let matches = match scan {
+            Some(scan) => self.lexicon.find_words_in(scan, text),
+            None => self.lexicon.find_words(text),
+        };
         if matches.is_empty() {
             return (0.0, Vec::new(), false);
         }
-        let context = self.context.find_words(text);
+        let context = match scan {
+            Some(scan) => self.context.find_words_in(scan, text),
+            None => self.context.find_words(text),
+        };
         let medical = context.iter().filter(|m| m.entry.group == MEDICAL).count();
         let minor = context.iter().any(|m| m.entry.group == MINOR);
         let mut seen: Vec<&str> = Vec::new();
@@ -201,7 +212,7 @@ impl SexualContent {
 impl Detector for SexualContent {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         let t = text.text;
-        let (mut score, mut terms, mut minor) = self.score(t);
+        let (mut score, mut terms, mut minor) = self.score_with(t, Some(text));
         // Leet or spaced spellings (`p0rn`, `n u d e s`) count through the folded view.
         if let Some(folded) = text.folded() {
             let (f_score, f_terms, f_minor) = self.score(folded.text());
@@ -248,6 +259,11 @@ impl Detector for SexualContent {
                 },
             });
         }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.lexicon.register(literals);
+        self.context.register(literals);
     }
 }
 
