@@ -185,20 +185,11 @@ fn is_injection_finding(f: &Finding) -> bool {
 /// Whether natural text reads as language: see `Tag::Incoherent`.
 pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
     let text = scan.text;
-    // One pass: word count, the longest run of one repeated token, gibberish tokens.
-    let (mut count, mut gibberish, mut run, mut looped) = (0usize, 0usize, 1usize, false);
-    let mut previous = None;
-    for word in words(text) {
-        count += 1;
-        if previous == Some(word) {
-            run += 1;
-            looped |= run >= 8;
-        } else {
-            run = 1;
-        }
-        previous = Some(word);
-        gibberish += usize::from(is_gibberish(word));
-    }
+    let (count, gibberish, looped) = if text.is_ascii() {
+        ascii_word_stats(text.as_bytes())
+    } else {
+        word_stats(text)
+    };
     if count < 4 {
         return true;
     }
@@ -220,6 +211,106 @@ pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
     // Mostly non-words: long tokens without vowels or full of symbols. Code reads as
     // gibberish word by word; it is coherent when it parses as code.
     gibberish * 2 < count || scan.code_regions(3).next().is_some()
+}
+
+/// In one pass over the words: their count, how many are gibberish, and whether one
+/// token repeats 8 times in a row.
+fn word_stats(text: &str) -> (usize, usize, bool) {
+    let (mut count, mut gibberish, mut run, mut looped) = (0usize, 0usize, 1usize, false);
+    let mut previous = None;
+    for word in words(text) {
+        count += 1;
+        if previous == Some(word) {
+            run += 1;
+            looped |= run >= 8;
+        } else {
+            run = 1;
+        }
+        previous = Some(word);
+        gibberish += usize::from(is_gibberish(word));
+    }
+    (count, gibberish, looped)
+}
+
+const SPACE: u8 = 1;
+const LETTER: u8 = 2;
+const VOWEL: u8 = 4;
+const SYMBOL: u8 = 8;
+
+/// What `word_stats` and `is_gibberish` ask of an ASCII byte: a word boundary (ASCII
+/// `White_Space`), a letter, a vowel, or a symbol (neither a letter, a digit nor common
+/// punctuation).
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        table[i] = if b == b' ' || b.wrapping_sub(b'\t') < 5 {
+            SPACE
+        } else if b.is_ascii_alphabetic() {
+            match b.to_ascii_lowercase() {
+                b'a' | b'e' | b'i' | b'o' | b'u' | b'y' => LETTER | VOWEL,
+                _ => LETTER,
+            }
+        } else if b.is_ascii_digit()
+            || matches!(
+                b,
+                b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'"' | b'(' | b')' | b'-'
+            )
+        {
+            0
+        } else {
+            SYMBOL
+        };
+        i += 1;
+    }
+    table
+};
+
+/// `word_stats` for ASCII text, byte by byte from a class table, without splitting the
+/// text into words first.
+fn ascii_word_stats(bytes: &[u8]) -> (usize, usize, bool) {
+    let (mut count, mut gibberish, mut run, mut looped) = (0usize, 0usize, 1usize, false);
+    let mut previous: &[u8] = &[];
+    let mut start = None;
+    // The current word's letters, vowels, symbols, running and longest consonant runs.
+    let (mut letters, mut vowels, mut symbols, mut consonants, mut longest) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
+    // A space after the last byte ends the last word.
+    for (i, b) in bytes.iter().copied().chain([b' ']).enumerate() {
+        let class = BYTE_CLASS[usize::from(b)];
+        if class & SPACE != 0 {
+            if let Some(s) = start.take() {
+                let word = &bytes[s..i];
+                if count > 0 && previous == word {
+                    run += 1;
+                    looped |= run >= 8;
+                } else {
+                    run = 1;
+                }
+                previous = word;
+                count += 1;
+                gibberish += usize::from(
+                    symbols * 2 > word.len()
+                        || letters >= 6 && vowels == 0
+                        || letters >= 8 && longest >= 6,
+                );
+            }
+            continue;
+        }
+        if start.is_none() {
+            start = Some(i);
+            (letters, vowels, symbols, consonants, longest) = (0, 0, 0, 0, 0);
+        }
+        let letter = class & LETTER != 0;
+        let vowel = class & VOWEL != 0;
+        letters += usize::from(letter);
+        vowels += usize::from(vowel);
+        symbols += usize::from(class & SYMBOL != 0);
+        consonants = if letter && !vowel { consonants + 1 } else { 0 };
+        longest = longest.max(consonants);
+    }
+    (count, gibberish, looped)
 }
 
 fn is_vowel(b: u8) -> bool {
@@ -266,6 +357,26 @@ fn is_gibberish(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn ascii_word_statistics_match_the_word_by_word_ones(
+            parts in prop::collection::vec(prop_oneof![
+                Just("buy ".to_owned()),
+                Just("buy".to_owned()),
+                Just("xkcdqwrt ".to_owned()),
+                Just("strengths ".to_owned()),
+                Just("#$%^& ".to_owned()),
+                Just("(a), ".to_owned()),
+                Just("\t\n\x0b\x0c\r ".to_owned()),
+                "[a-zA-Z0-9 .,;:!?'\"()#$%-]{0,12}",
+            ], 0..40)
+        ) {
+            let text = parts.concat();
+            prop_assert_eq!(ascii_word_stats(text.as_bytes()), word_stats(&text));
+        }
+    }
 
     #[test]
     fn coherence_separates_language_from_noise() {
