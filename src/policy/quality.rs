@@ -185,11 +185,11 @@ fn is_injection_finding(f: &Finding) -> bool {
 /// Whether natural text reads as language: see `Tag::Incoherent`.
 pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
     let text = scan.text;
-    let (count, gibberish, looped) = if text.is_ascii() {
-        ascii_word_stats(text.as_bytes())
-    } else {
-        word_stats(text)
-    };
+    let WordStats {
+        count,
+        gibberish,
+        looped,
+    } = WordStats::of(text);
     if count < 4 {
         return true;
     }
@@ -213,9 +213,30 @@ pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
     gibberish * 2 < count || scan.code_regions(3).next().is_some()
 }
 
-/// In one pass over the words: their count, how many are gibberish, and whether one
-/// token repeats 8 times in a row.
-fn word_stats(text: &str) -> (usize, usize, bool) {
+/// What coherence asks of a text's words (`normalize::words`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WordStats {
+    /// How many words there are (`normalize::word_count`).
+    pub count: usize,
+    /// How many of them are gibberish.
+    pub gibberish: usize,
+    /// Whether one token repeats 8 times in a row.
+    pub looped: bool,
+}
+
+impl WordStats {
+    /// The statistics of a text, in one pass (byte by byte for ASCII text).
+    pub fn of(text: &str) -> WordStats {
+        if text.is_ascii() {
+            ascii_word_stats(text.as_bytes())
+        } else {
+            word_stats(text)
+        }
+    }
+}
+
+/// `WordStats` word by word.
+fn word_stats(text: &str) -> WordStats {
     let (mut count, mut gibberish, mut run, mut looped) = (0usize, 0usize, 1usize, false);
     let mut previous = None;
     for word in words(text) {
@@ -229,19 +250,18 @@ fn word_stats(text: &str) -> (usize, usize, bool) {
         previous = Some(word);
         gibberish += usize::from(is_gibberish(word));
     }
-    (count, gibberish, looped)
+    WordStats {
+        count,
+        gibberish,
+        looped,
+    }
 }
 
-const SPACE: u8 = 1;
-const LETTER: u8 = 2;
-const VOWEL: u8 = 4;
-const SYMBOL: u8 = 8;
-
-/// What `word_stats` and `is_gibberish` ask of an ASCII byte: a word boundary (ASCII
-/// `White_Space`), a letter, a vowel, or a symbol (neither a letter, a digit nor common
-/// punctuation).
-static BYTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
+/// Per ASCII byte, what it adds to a word's packed counts (`LETTERS`, `VOWELS` and
+/// `SYMBOLS` fields of `FIELD_BITS` each; a symbol is neither a letter, a digit nor
+/// common punctuation), or `SPACE` for a word boundary (ASCII `White_Space`).
+static WORD_BYTE_COUNTS: [u64; 256] = {
+    let mut table = [0u64; 256];
     let mut i = 0;
     while i < 128 {
         let b = i as u8;
@@ -249,8 +269,8 @@ static BYTE_CLASS: [u8; 256] = {
             SPACE
         } else if b.is_ascii_alphabetic() {
             match b.to_ascii_lowercase() {
-                b'a' | b'e' | b'i' | b'o' | b'u' | b'y' => LETTER | VOWEL,
-                _ => LETTER,
+                b'a' | b'e' | b'i' | b'o' | b'u' | b'y' => LETTERS | VOWELS,
+                _ => LETTERS,
             }
         } else if b.is_ascii_digit()
             || matches!(
@@ -260,57 +280,87 @@ static BYTE_CLASS: [u8; 256] = {
         {
             0
         } else {
-            SYMBOL
+            SYMBOLS
         };
         i += 1;
     }
     table
 };
 
-/// `word_stats` for ASCII text, byte by byte from a class table, without splitting the
-/// text into words first.
-fn ascii_word_stats(bytes: &[u8]) -> (usize, usize, bool) {
+const FIELD_BITS: u32 = 21;
+const FIELD: u64 = (1 << FIELD_BITS) - 1;
+const LETTERS: u64 = 1;
+const VOWELS: u64 = 1 << FIELD_BITS;
+const SYMBOLS: u64 = 1 << (2 * FIELD_BITS);
+const SPACE: u64 = 1 << 63;
+
+/// `word_stats` for ASCII text: each word's letters, vowels and symbols summed from a
+/// table in one pass (the consonant runs looked at only in words of 8 letters or more).
+fn ascii_word_stats(bytes: &[u8]) -> WordStats {
     let (mut count, mut gibberish, mut run, mut looped) = (0usize, 0usize, 1usize, false);
     let mut previous: &[u8] = &[];
-    let mut start = None;
-    // The current word's letters, vowels, symbols, running and longest consonant runs.
-    let (mut letters, mut vowels, mut symbols, mut consonants, mut longest) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
-    // A space after the last byte ends the last word.
-    for (i, b) in bytes.iter().copied().chain([b' ']).enumerate() {
-        let class = BYTE_CLASS[usize::from(b)];
-        if class & SPACE != 0 {
-            if let Some(s) = start.take() {
-                let word = &bytes[s..i];
-                if count > 0 && previous == word {
-                    run += 1;
-                    looped |= run >= 8;
-                } else {
-                    run = 1;
-                }
-                previous = word;
-                count += 1;
-                gibberish += usize::from(
-                    symbols * 2 > word.len()
-                        || letters >= 6 && vowels == 0
-                        || letters >= 8 && longest >= 6,
-                );
+    let mut i = 0;
+    loop {
+        while bytes
+            .get(i)
+            .is_some_and(|b| WORD_BYTE_COUNTS[usize::from(*b)] & SPACE != 0)
+        {
+            i += 1;
+        }
+        if i == bytes.len() {
+            break;
+        }
+        let start = i;
+        let mut counts = 0u64;
+        while let Some(&b) = bytes.get(i) {
+            let add = WORD_BYTE_COUNTS[usize::from(b)];
+            if add & SPACE != 0 {
+                break;
             }
-            continue;
+            counts = counts.wrapping_add(add);
+            i += 1;
         }
-        if start.is_none() {
-            start = Some(i);
-            (letters, vowels, symbols, consonants, longest) = (0, 0, 0, 0, 0);
+        let word = &bytes[start..i];
+        if count > 0 && previous == word {
+            run += 1;
+            looped |= run >= 8;
+        } else {
+            run = 1;
         }
-        let letter = class & LETTER != 0;
-        let vowel = class & VOWEL != 0;
-        letters += usize::from(letter);
-        vowels += usize::from(vowel);
-        symbols += usize::from(class & SYMBOL != 0);
-        consonants = if letter && !vowel { consonants + 1 } else { 0 };
-        longest = longest.max(consonants);
+        previous = word;
+        count += 1;
+        let gibberish_word = if word.len() > FIELD as usize {
+            // The packed counts may have overflowed.
+            is_gibberish_ascii(word)
+        } else {
+            let letters = counts & FIELD;
+            let vowels = (counts >> FIELD_BITS) & FIELD;
+            let symbols = (counts >> (2 * FIELD_BITS)) & FIELD;
+            symbols as usize * 2 > word.len()
+                || letters >= 6 && vowels == 0
+                || letters >= 8 && longest_consonant_run(word) >= 6
+        };
+        gibberish += usize::from(gibberish_word);
     }
-    (count, gibberish, looped)
+    WordStats {
+        count,
+        gibberish,
+        looped,
+    }
+}
+
+/// The longest run of ASCII consonants (letters other than `aeiouy`) in a word.
+fn longest_consonant_run(word: &[u8]) -> usize {
+    let (mut consonants, mut longest) = (0, 0);
+    for &b in word {
+        if b.is_ascii_alphabetic() && !is_vowel(b) {
+            consonants += 1;
+            longest = longest.max(consonants);
+        } else {
+            consonants = 0;
+        }
+    }
+    longest
 }
 
 fn is_vowel(b: u8) -> bool {
@@ -329,6 +379,11 @@ fn is_gibberish(word: &str) -> bool {
             .count();
         return symbols * 2 > word.chars().count();
     }
+    is_gibberish_ascii(bytes)
+}
+
+/// `is_gibberish` for an ASCII word.
+fn is_gibberish_ascii(bytes: &[u8]) -> bool {
     let mut letters = 0;
     let mut vowels = 0;
     let mut symbols = 0;
@@ -367,6 +422,8 @@ mod tests {
                 Just("buy".to_owned()),
                 Just("xkcdqwrt ".to_owned()),
                 Just("strengths ".to_owned()),
+                Just("schtschbcdfg ".to_owned()),
+                Just("rhythmsbcd ".to_owned()),
                 Just("#$%^& ".to_owned()),
                 Just("(a), ".to_owned()),
                 Just("\t\n\x0b\x0c\r ".to_owned()),
