@@ -187,7 +187,7 @@ fn sentence_lengths(text: &str) -> Vec<usize> {
 impl Detector for AiGeneratedContent {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         let t = text.text;
-        if word_count(t) < self.params.min_words {
+        if text.word_stats().count < self.params.min_words {
             return;
         }
         let (score, markers) = self.score_with(t, Some(text));

@@ -189,7 +189,7 @@ pub(crate) fn is_coherent(scan: &ScanText<'_>) -> bool {
         count,
         gibberish,
         looped,
-    } = WordStats::of(text);
+    } = scan.word_stats();
     if count < 4 {
         return true;
     }
@@ -432,6 +432,11 @@ mod tests {
         ) {
             let text = parts.concat();
             prop_assert_eq!(ascii_word_stats(text.as_bytes()), word_stats(&text));
+        }
+
+        #[test]
+        fn the_shared_word_count_is_the_word_count(text in prop_oneof![any::<String>(), "[a-z \t\n\x0b\x0c\r.]{0,60}"]) {
+            prop_assert_eq!(WordStats::of(&text).count, crate::policy::normalize::word_count(&text));
         }
     }
 
