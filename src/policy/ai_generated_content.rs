@@ -130,23 +130,7 @@ impl AiGeneratedContent {
             score += 0.2;
             markers.push(format!("{headings} markdown headings"));
         }
-        // Word counts of the pieces between `.`, `!` and `?` (ASCII, so byte positions
-        // are char boundaries).
-        let ends = text
-            .bytes()
-            .enumerate()
-            .filter(|(_, b)| matches!(b, b'.' | b'!' | b'?'))
-            .map(|(i, _)| i)
-            .chain(std::iter::once(text.len()));
-        let mut start = 0;
-        let mut sentences: Vec<usize> = Vec::new();
-        for end in ends {
-            let n = word_count(&text[start..end]);
-            if n >= 3 {
-                sentences.push(n);
-            }
-            start = end + 1;
-        }
+        let sentences = sentence_lengths(text);
         if sentences.len() >= 5 {
             let mean = sentences.iter().sum::<usize>() as f64 / sentences.len() as f64;
             let var = sentences
@@ -169,10 +153,41 @@ impl AiGeneratedContent {
     }
 }
 
+/// The word counts, 3 or more, of the pieces of a text between `.`, `!` and `?`.
+fn sentence_lengths(text: &str) -> Vec<usize> {
+    let mut sentences = Vec::new();
+    if !text.is_ascii() {
+        // The pieces' words are those of `str::split_whitespace`.
+        for piece in text.split(['.', '!', '?']) {
+            let n = word_count(piece);
+            if n >= 3 {
+                sentences.push(n);
+            }
+        }
+        return sentences;
+    }
+    // Byte by byte: a delimiter ends a piece, an ASCII space a word.
+    let (mut words, mut in_word) = (0usize, false);
+    for b in text.bytes().chain([b'.']) {
+        if matches!(b, b'.' | b'!' | b'?') {
+            words += usize::from(in_word);
+            if words >= 3 {
+                sentences.push(words);
+            }
+            (words, in_word) = (0, false);
+        } else {
+            let space = b == b' ' || b.wrapping_sub(b'\t') < 5;
+            words += usize::from(in_word && space);
+            in_word = !space;
+        }
+    }
+    sentences
+}
+
 impl Detector for AiGeneratedContent {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         let t = text.text;
-        if word_count(t) < self.params.min_words {
+        if text.word_stats().count < self.params.min_words {
             return;
         }
         let (score, markers) = self.score_with(t, Some(text));
@@ -201,6 +216,19 @@ impl Detector for AiGeneratedContent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn ascii_sentence_lengths_match_those_of_the_split_pieces(text in "[a-z .!?\t\n]{0,200}") {
+            let split: Vec<usize> = text
+                .split(['.', '!', '?'])
+                .map(word_count)
+                .filter(|n| *n >= 3)
+                .collect();
+            prop_assert_eq!(sentence_lengths(&text), split);
+        }
+    }
 
     #[test]
     fn model_style_text_scores_higher_than_a_human_note() {

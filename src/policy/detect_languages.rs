@@ -620,15 +620,84 @@ pub(crate) fn detect(text: &str) -> Option<&'static str> {
 /// counts the letters: words lowercased into a stack buffer and looked up in the
 /// function-word table.
 fn detect_ascii(text: &str) -> (usize, Option<&'static str>) {
-    let table = &*ASCII_FUNCTION_WORDS;
-    let mut counts = [0usize; 32];
-    let mut words = 0usize;
-    let mut letters = 0usize;
+    let mut judge = AsciiJudge::new();
+    judge.feed(text.as_bytes());
+    judge.verdict()
+}
+
+/// Each ASCII byte lowercased if it is a letter, `'` for an apostrophe (both belong to a
+/// word), 0 for every other byte (a word boundary).
+static WORD_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_alphabetic() {
+            table[b] = byte.to_ascii_lowercase();
+        } else if byte == b'\'' {
+            table[b] = b'\'';
+        }
+        b += 1;
+    }
+    table
+};
+
+/// The running state of `detect_ascii`, so that a paragraph can be fed piece by piece
+/// (its lines' words, addresses left out) without first being copied into one string.
+struct AsciiJudge {
+    table: &'static AsciiWordTable,
+    counts: [usize; 32],
+    words: usize,
+    letters: usize,
     // The current word (letters and apostrophes) lowercased, and its length, which may
     // exceed the 16 bytes a key holds; bytes past the length are stale.
-    let mut buf = [0u8; 16];
-    let mut len = 0usize;
-    let mut count_word = |buf: &[u8; 16], len: usize| {
+    buf: [u8; 16],
+    len: usize,
+}
+
+impl AsciiJudge {
+    fn new() -> AsciiJudge {
+        AsciiJudge {
+            table: &ASCII_FUNCTION_WORDS,
+            counts: [0; 32],
+            words: 0,
+            letters: 0,
+            buf: [0; 16],
+            len: 0,
+        }
+    }
+
+    /// Continues the text with `bytes` (ASCII); a word may continue from the bytes fed
+    /// before, as it would in one string.
+    fn feed(&mut self, bytes: &[u8]) {
+        // The hot loop works on locals; the state goes back into `self` at a word's end.
+        let mut letters = self.letters;
+        let mut len = self.len;
+        for &b in bytes {
+            let lower = WORD_BYTE[usize::from(b)];
+            if lower != 0 {
+                letters += usize::from(lower != b'\'');
+                if let Some(slot) = self.buf.get_mut(len) {
+                    *slot = lower;
+                }
+                len += 1;
+            } else if len > 0 {
+                self.len = len;
+                self.end_word();
+                len = 0;
+            }
+        }
+        self.letters = letters;
+        self.len = len;
+    }
+
+    /// A word boundary, as any byte other than a letter or an apostrophe is.
+    fn end_word(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        self.words += 1;
+        let len = std::mem::take(&mut self.len);
         if len > 16 {
             return;
         }
@@ -638,46 +707,33 @@ fn detect_ascii(text: &str) -> (usize, Option<&'static str>) {
         } else {
             (1u128 << (8 * len)) - 1
         };
-        let key = u128::from_le_bytes(*buf) & keep;
-        let mut mask = table.get_key(key).unwrap_or(0);
+        let key = u128::from_le_bytes(self.buf) & keep;
+        let mut mask = self.table.get_key(key).unwrap_or(0);
         while mask != 0 {
-            counts[mask.trailing_zeros() as usize] += 1;
+            self.counts[mask.trailing_zeros() as usize] += 1;
             mask &= mask - 1;
         }
-    };
-    for &b in text.as_bytes() {
-        let alphabetic = b.is_ascii_alphabetic();
-        if alphabetic || b == b'\'' {
-            letters += usize::from(alphabetic);
-            if let Some(slot) = buf.get_mut(len) {
-                *slot = b.to_ascii_lowercase();
+    }
+
+    /// The letters counted and the language, if the function words name one clearly.
+    fn verdict(mut self) -> (usize, Option<&'static str>) {
+        self.end_word();
+        let mut best = (0usize, 0usize);
+        let mut second = 0usize;
+        for (i, &c) in self.counts.iter().enumerate().take(LANGUAGES.len()) {
+            if c > best.0 {
+                second = best.0;
+                best = (c, i);
+            } else if c > second {
+                second = c;
             }
-            len += 1;
-        } else if len > 0 {
-            words += 1;
-            count_word(&buf, len);
-            len = 0;
         }
-    }
-    if len > 0 {
-        words += 1;
-        count_word(&buf, len);
-    }
-    let mut best = (0usize, 0usize);
-    let mut second = 0usize;
-    for (i, &c) in counts.iter().enumerate().take(LANGUAGES.len()) {
-        if c > best.0 {
-            second = best.0;
-            best = (c, i);
-        } else if c > second {
-            second = c;
+        let (hits, idx) = best;
+        if hits < 2 || hits * 10 < self.words || hits <= second {
+            return (self.letters, None);
         }
+        (self.letters, Some(LANGUAGES[idx].0))
     }
-    let (hits, idx) = best;
-    if hits < 2 || hits * 10 < words || hits <= second {
-        return (letters, None);
-    }
-    (letters, Some(LANGUAGES[idx].0))
 }
 
 /// Whether a word is a URL (`://`, `www.`) or an e-mail address (`@`), which say nothing
@@ -691,39 +747,80 @@ fn is_address(word: &str) -> bool {
             .any(|(i, &b)| b == b'@' || b == b':' && bytes[i + 1..].starts_with(b"//"))
 }
 
-/// Paragraphs of natural text with code blocks, code lines and URLs left out.
-fn prose_paragraphs(text: &str, code: &[Range<usize>]) -> Vec<(Range<usize>, String)> {
+/// A paragraph of natural text: its span (first to last non-blank byte) and the byte
+/// range of its lines, newlines included.
+struct Paragraph {
+    span: Range<usize>,
+    lines: Range<usize>,
+}
+
+/// Paragraphs of natural text with code blocks and code lines left out.
+fn prose_paragraphs(text: &str, code: &[Range<usize>]) -> Vec<Paragraph> {
     let mut out = Vec::new();
-    let mut current: Option<(usize, usize, String)> = None;
+    let mut current: Option<Paragraph> = None;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         let in_code = code.iter().any(|c| c.start <= start && start < c.end);
-        let content = line.trim();
-        if content.is_empty() || in_code || is_code_line(line) {
-            if let Some((s, e, p)) = current.take() {
-                out.push((s..e, p));
-            }
+        if line.trim().is_empty() || in_code || is_code_line(line) {
+            out.extend(current.take());
             continue;
         }
-        let entry = current.get_or_insert((start, start, String::new()));
-        entry.1 = start + line.trim_end().len();
-        entry.2.push(' ');
-        // The line's words without URLs and e-mail addresses, single-spaced.
+        let entry = current.get_or_insert(Paragraph {
+            span: start..start,
+            lines: start..start,
+        });
+        entry.span.end = start + line.trim_end().len();
+        entry.lines.end = offset;
+    }
+    out.extend(current.take());
+    out
+}
+
+/// A paragraph's text as judged: each line's words without URLs and e-mail addresses,
+/// single-spaced, a space before each line.
+fn paragraph_text(text: &str, lines: Range<usize>) -> String {
+    let mut out = String::new();
+    for line in text[lines].split_inclusive('\n') {
+        out.push(' ');
         let mut first = true;
-        for word in words(content).filter(|w| !is_address(w)) {
+        for word in words(line.trim()).filter(|w| !is_address(w)) {
             if !first {
-                entry.2.push(' ');
+                out.push(' ');
             }
-            entry.2.push_str(word);
+            out.push_str(word);
             first = false;
         }
     }
-    if let Some((s, e, p)) = current.take() {
-        out.push((s..e, p));
-    }
     out
+}
+
+/// Whether an ASCII line may hold a URL or an e-mail address (an `@`, a `:` or `www.`):
+/// a line without one is judged whole, without being split into words first.
+fn may_hold_address(line: &[u8]) -> bool {
+    line.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'@' || b == b':' || b == b'.' && i >= 3 && &line[i - 3..i] == b"www")
+}
+
+/// `detect_ascii(&paragraph_text(text, lines))` for an ASCII paragraph, without building
+/// the string: spaces and word boundaries are the same to the judge.
+fn judge_ascii_paragraph(text: &str, lines: Range<usize>) -> (usize, Option<&'static str>) {
+    let mut judge = AsciiJudge::new();
+    for line in text[lines].split_inclusive('\n') {
+        let content = line.trim();
+        judge.end_word();
+        if may_hold_address(content.as_bytes()) {
+            for word in words(content).filter(|w| !is_address(w)) {
+                judge.end_word();
+                judge.feed(word.as_bytes());
+            }
+        } else {
+            judge.feed(content.as_bytes());
+        }
+    }
+    judge.verdict()
 }
 
 /// The compiled policy.
@@ -742,34 +839,37 @@ impl DetectLanguages {
 impl Detector for DetectLanguages {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         let code: Vec<Range<usize>> = text.code_regions(3).map(|r| r.span.clone()).collect();
-        for (span, paragraph) in prose_paragraphs(text.text, &code) {
-            // A CJK character carries about as much text as a short word.
-            // ASCII text is counted and judged in one pass.
-            let ascii = paragraph.is_ascii();
-            let (letters, ascii_code) = if ascii {
-                detect_ascii(&paragraph)
-            } else {
-                let letters = paragraph
-                    .chars()
-                    .filter(|c| c.is_alphabetic())
-                    .map(|c| {
-                        if matches!(c as u32, 0x3040..=0x30FF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF) {
-                            3
-                        } else {
-                            1
-                        }
-                    })
-                    .sum();
-                (letters, None)
+        for Paragraph { span, lines } in prose_paragraphs(text.text, &code) {
+            // An ASCII paragraph is counted and judged in one pass over its lines; other
+            // text is copied out without its addresses first. (A paragraph whose only
+            // non-ASCII characters sit in its addresses or spaces is ASCII once copied.)
+            let paragraph = (!text.text[lines.clone()].is_ascii())
+                .then(|| paragraph_text(text.text, lines.clone()));
+            let (letters, code) = match &paragraph {
+                None => judge_ascii_paragraph(text.text, lines),
+                Some(paragraph) if paragraph.is_ascii() => detect_ascii(paragraph),
+                Some(paragraph) => {
+                    // A CJK character carries about as much text as a short word.
+                    let letters: usize = paragraph
+                        .chars()
+                        .filter(|c| c.is_alphabetic())
+                        .map(|c| {
+                            if matches!(c as u32, 0x3040..=0x30FF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF) {
+                                3
+                            } else {
+                                1
+                            }
+                        })
+                        .sum();
+                    if letters < self.params.min_letters {
+                        continue;
+                    }
+                    (letters, detect(paragraph))
+                }
             };
             if letters < self.params.min_letters {
                 continue;
             }
-            let code = if ascii {
-                ascii_code
-            } else {
-                detect(&paragraph)
-            };
             let Some(code) = code else {
                 continue;
             };
@@ -803,6 +903,43 @@ impl Detector for DetectLanguages {
 mod tests {
     use super::*;
     use crate::policy::content_types::code_regions;
+    use proptest::prelude::*;
+
+    /// Prose lines with function words, addresses, code lines and odd bytes.
+    fn paragraph_like_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("the ".to_owned()),
+            Just("de la ".to_owned()),
+            Just("und das ".to_owned()),
+            Just("don't ".to_owned()),
+            Just("www.example.com ".to_owned()),
+            Just("see http://x.io/a:b ".to_owned()),
+            Just("mail a@b.c ".to_owned()),
+            Just("Note: ".to_owned()),
+            Just("\n".to_owned()),
+            Just("\n\n".to_owned()),
+            Just("fn main() {\n".to_owned()),
+            Just("```\nlet x = 1;\n```\n".to_owned()),
+            Just("abcdefghijklmnopqrst ".to_owned()),
+            Just("\u{a0}".to_owned()),
+            "[a-zA-Z' .,:/@\t-]{0,16}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn an_ascii_paragraph_is_judged_as_its_copied_text_is(text in paragraph_like_text()) {
+            let code: Vec<Range<usize>> = code_regions(&text, 3).into_iter().map(|r| r.span).collect();
+            for paragraph in prose_paragraphs(&text, &code) {
+                if text[paragraph.lines.clone()].is_ascii() {
+                    let copied = paragraph_text(&text, paragraph.lines.clone());
+                    prop_assert_eq!(judge_ascii_paragraph(&text, paragraph.lines), detect_ascii(&copied));
+                }
+            }
+        }
+    }
 
     #[test]
     fn common_languages_are_told_apart() {
@@ -847,6 +984,6 @@ mod tests {
         let code: Vec<Range<usize>> = code_regions(text, 3).into_iter().map(|r| r.span).collect();
         let paragraphs = prose_paragraphs(text, &code);
         assert_eq!(paragraphs.len(), 1);
-        assert!(paragraphs[0].1.contains("What does this do"));
+        assert!(paragraph_text(text, paragraphs[0].lines.clone()).contains("What does this do"));
     }
 }

@@ -12,7 +12,7 @@ use crate::policy::config::{
 };
 use crate::policy::content_types::{code_regions, CodeRegion};
 use crate::policy::normalize::{profile, NormalizedView, TextProfile};
-use crate::policy::quality::QualityDetectors;
+use crate::policy::quality::{QualityDetectors, WordStats};
 use crate::policy::rule_set::{Boundary, LiteralIndex, LiteralRegistry, LiteralSlot, Present};
 use crate::policy::{
     ai_generated_content, banned_substrings, code_injection, code_leakage, content_types, decode,
@@ -215,6 +215,7 @@ pub(crate) struct ScanText<'t> {
     folded: OnceCell<NormalizedView>,
     squeezed: OnceCell<NormalizedView>,
     code: OnceCell<Vec<CodeRegion>>,
+    words: OnceCell<WordStats>,
     index: Option<&'t LiteralIndex>,
     literals: OnceCell<Present>,
 }
@@ -227,6 +228,7 @@ impl<'t> ScanText<'t> {
             folded: OnceCell::new(),
             squeezed: OnceCell::new(),
             code: OnceCell::new(),
+            words: OnceCell::new(),
             index: None,
             literals: OnceCell::new(),
         }
@@ -258,6 +260,12 @@ impl<'t> ScanText<'t> {
             .get_or_init(|| code_regions(self.text, 1))
             .iter()
             .filter(move |r| r.fenced || r.code_lines >= min_lines)
+    }
+
+    /// The text's word count and coherence statistics, computed once and shared by the
+    /// coherence tag and `ai_generated_content`.
+    pub fn word_stats(&self) -> WordStats {
+        *self.words.get_or_init(|| WordStats::of(self.text))
     }
 
     /// The folded view, or `None` when it could only differ from the text in ASCII case and

@@ -83,7 +83,7 @@ fn nfkc_changes(c: char) -> bool {
         | 0x1F100..=0x1F1FF)
 }
 
-fn leet_letter(b: u8) -> Option<char> {
+const fn leet_letter(b: u8) -> Option<char> {
     Some(match b {
         b'0' => 'o',
         b'1' | b'!' | b'|' => 'i',
@@ -97,11 +97,38 @@ fn leet_letter(b: u8) -> Option<char> {
     })
 }
 
+const ALPHA: u8 = 1;
+const ALNUM: u8 = 2;
+const LEET: u8 = 4;
+
+/// What the profile's scans ask of a byte: an ASCII letter, an ASCII letter or digit, a
+/// leet symbol that can make a leet word (`+` and `|` cannot).
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut class = 0;
+        if b.is_ascii_alphabetic() {
+            class |= ALPHA;
+        }
+        if b.is_ascii_alphanumeric() {
+            class |= ALNUM;
+        }
+        if leet_letter(b).is_some() && b != b'+' && b != b'|' {
+            class |= LEET;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+};
+
 fn has_leet_word(bytes: &[u8]) -> bool {
     // A leet word: a leet symbol with an ASCII letter on at least one side and a letter
     // somewhere else in the same word, e.g. `1gn0re`, `h4ck`, `pr0mpt`.
     for (i, &b) in bytes.iter().enumerate() {
-        if leet_letter(b).is_none() || b == b'+' || b == b'|' {
+        if BYTE_CLASS[usize::from(b)] & LEET == 0 {
             continue;
         }
         let prev = i.checked_sub(1).map(|j| bytes[j]);
@@ -143,11 +170,12 @@ fn has_spaced_letters(bytes: &[u8]) -> bool {
     // Three single letters in a row, each followed by one or two separator bytes.
     let mut run = 0usize;
     let mut i = 0usize;
+    let alnum = |b: u8| BYTE_CLASS[usize::from(b)] & ALNUM != 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let single = b.is_ascii_alphabetic()
-            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-            && bytes.get(i + 1).is_none_or(|n| !n.is_ascii_alphanumeric());
+        let single = BYTE_CLASS[usize::from(b)] & ALPHA != 0
+            && (i == 0 || !alnum(bytes[i - 1]))
+            && bytes.get(i + 1).is_none_or(|n| !alnum(*n));
         if single {
             run += 1;
             if run >= 4 {
@@ -166,6 +194,13 @@ fn has_spaced_letters(bytes: &[u8]) -> bool {
         } else {
             run = 0;
             i += 1;
+            // The rest of a run of letters and digits follows a letter or digit, so none
+            // of it is a single letter.
+            if alnum(b) {
+                while bytes.get(i).is_some_and(|n| alnum(*n)) {
+                    i += 1;
+                }
+            }
         }
     }
     false
@@ -625,6 +660,90 @@ fn join_dotted_letters(token: &mut Vec<Piece>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    // The profile scans as they were before the class table, as references.
+    fn has_leet_word_by_byte(bytes: &[u8]) -> bool {
+        // A leet word: a leet symbol with an ASCII letter on at least one side and a letter
+        // somewhere else in the same word, e.g. `1gn0re`, `h4ck`, `pr0mpt`.
+        for (i, &b) in bytes.iter().enumerate() {
+            if leet_letter(b).is_none() || b == b'+' || b == b'|' {
+                continue;
+            }
+            let prev = i.checked_sub(1).map(|j| bytes[j]);
+            let next = bytes.get(i + 1).copied();
+            let letter_before = prev.is_some_and(|p| p.is_ascii_alphabetic());
+            let letter_after = next.is_some_and(|n| n.is_ascii_alphabetic());
+            if letter_before && letter_after {
+                return true;
+            }
+            if (letter_before || letter_after) && b.is_ascii_digit() {
+                // `utf8`, `x86` and `h264` are ordinary; require two leet symbols in the word.
+                let start = bytes[..i]
+                    .iter()
+                    .rposition(|c| !c.is_ascii_alphanumeric())
+                    .map_or(0, |p| p + 1);
+                let end = bytes[i..]
+                    .iter()
+                    .position(|c| !c.is_ascii_alphanumeric())
+                    .map_or(bytes.len(), |p| i + p);
+                let word = &bytes[start..end];
+                let leets = word.iter().filter(|c| leet_letter(**c).is_some()).count();
+                let letters = word.iter().filter(|c| c.is_ascii_alphabetic()).count();
+                if leets >= 2 && letters >= 2 && word.len() >= 5 {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    fn has_spaced_letters_by_byte(bytes: &[u8]) -> bool {
+        // Three single letters in a row, each followed by one or two separator bytes.
+        let mut run = 0usize;
+        let mut i = 0usize;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let single = b.is_ascii_alphabetic()
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+                && bytes.get(i + 1).is_none_or(|n| !n.is_ascii_alphanumeric());
+            if single {
+                run += 1;
+                if run >= 4 {
+                    return true;
+                }
+                let mut j = i + 1;
+                let mut seps = 0;
+                while j < bytes.len() && is_letter_separator(bytes[j]) && seps < 3 {
+                    j += 1;
+                    seps += 1;
+                }
+                if seps == 0 || j >= bytes.len() || !bytes[j].is_ascii_alphabetic() {
+                    run = 0;
+                }
+                i = j.max(i + 1);
+            } else {
+                run = 0;
+                i += 1;
+            }
+        }
+        false
+    }
+
+    proptest! {
+        #[test]
+        fn the_table_driven_scans_agree_with_the_byte_tests(
+            text in prop::collection::vec(prop_oneof![
+                "[a-zA-Z0-9 .\\-_*/|~+!@$]{0,12}",
+                Just("i g n o r e".to_owned()),
+                Just("h4ck pr0mpt 1gn0re".to_owned()),
+                Just("utf8 x86".to_owned()),
+                any::<char>().prop_map(String::from),
+            ], 0..12).prop_map(|parts| parts.concat())
+        ) {
+            prop_assert_eq!(has_leet_word(text.as_bytes()), has_leet_word_by_byte(text.as_bytes()));
+            prop_assert_eq!(has_spaced_letters(text.as_bytes()), has_spaced_letters_by_byte(text.as_bytes()));
+        }
+    }
 
     fn folded(text: &str) -> String {
         NormalizedView::fold(text).text().to_owned()
