@@ -642,8 +642,33 @@ static WORD_BYTE: [u8; 256] = {
     table
 };
 
+/// For eight ASCII bytes, the high bit of each byte that is a letter, and of each that is
+/// an apostrophe (no carry crosses a byte: every byte is below 0x80).
+fn word_bytes(w: u64) -> (u64, u64) {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let v = w | 0x2020_2020_2020_2020;
+    // v >= b'a' and v <= b'z', byte by byte.
+    let at_least_a = v + 0x1F1F_1F1F_1F1F_1F1F;
+    let at_most_z = 0xFAFA_FAFA_FAFA_FAFA - v;
+    let letter = at_least_a & at_most_z & HIGH;
+    let x = w ^ 0x2727_2727_2727_2727;
+    let apostrophe = !(((x & LOW7) + LOW7) | x) & HIGH;
+    (letter, apostrophe)
+}
+
+/// The bytes that may mark an address for `may_hold_address`: `@`, `:` and `.`.
+static ADDRESS_MARK: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'@' as usize] = true;
+    table[b':' as usize] = true;
+    table[b'.' as usize] = true;
+    table
+};
+
 /// The running state of `detect_ascii`, so that a paragraph can be fed piece by piece
 /// (its lines' words, addresses left out) without first being copied into one string.
+#[derive(Clone)]
 struct AsciiJudge {
     table: &'static AsciiWordTable,
     counts: [usize; 32],
@@ -689,6 +714,94 @@ impl AsciiJudge {
         }
         self.letters = letters;
         self.len = len;
+    }
+
+    /// `feed(line)` followed by `end_word()`, for an ASCII line fed at a word boundary,
+    /// unless the line may hold an address (as `may_hold_address` tells): then `false`, and
+    /// the state is partly updated. Each word's end is found eight bytes at a time and the
+    /// word is looked up straight from the line's bytes, without being copied.
+    fn feed_line(&mut self, line: &[u8]) -> bool {
+        debug_assert_eq!(self.len, 0);
+        debug_assert!(line.is_ascii());
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let n = line.len();
+        let mut i = 0;
+        let mut letters = 0;
+        loop {
+            while i < n && WORD_BYTE[usize::from(line[i])] == 0 {
+                if ADDRESS_MARK[usize::from(line[i])]
+                    && (line[i] != b'.' || i >= 3 && &line[i - 3..i] == b"www")
+                {
+                    return false;
+                }
+                i += 1;
+            }
+            if i == n {
+                break;
+            }
+            let start = i;
+            let mut apostrophes = 0;
+            loop {
+                let Some(chunk) = line.get(i..i + 8) else {
+                    while i < n && WORD_BYTE[usize::from(line[i])] != 0 {
+                        apostrophes += usize::from(line[i] == b'\'');
+                        i += 1;
+                    }
+                    break;
+                };
+                let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                let (letter, apostrophe) = word_bytes(w);
+                let other = !(letter | apostrophe) & HIGH;
+                if other == 0 {
+                    if apostrophe != 0 {
+                        apostrophes += apostrophe.count_ones() as usize;
+                    }
+                    i += 8;
+                    continue;
+                }
+                let k = other.trailing_zeros() as usize / 8;
+                if k > 0 && apostrophe != 0 {
+                    let below = (1u64 << (8 * k)) - 1;
+                    apostrophes += (apostrophe & below).count_ones() as usize;
+                }
+                i += k;
+                break;
+            }
+            letters += i - start - apostrophes;
+            self.word(&line[start..], i - start);
+        }
+        self.letters += letters;
+        true
+    }
+
+    /// Counts the word of `len` bytes (letters and apostrophes) at the start of `rest` and
+    /// its function-word hits, as `end_word` does.
+    #[inline(always)]
+    fn word(&mut self, rest: &[u8], len: usize) {
+        self.words += 1;
+        if len > 16 {
+            return;
+        }
+        let raw = match rest.get(..16) {
+            Some(chunk) => u128::from_le_bytes(chunk.try_into().unwrap_or([0; 16])),
+            None => {
+                let mut bytes = [0u8; 16];
+                bytes[..len].copy_from_slice(&rest[..len]);
+                u128::from_le_bytes(bytes)
+            }
+        };
+        let keep = if len == 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * len)) - 1
+        };
+        // 0x20 lowercases an ASCII letter and leaves an apostrophe (0x27) as it is.
+        let key = (raw | 0x2020_2020_2020_2020_2020_2020_2020_2020) & keep;
+        let mut mask = self.table.get_key(key).unwrap_or(0);
+        while mask != 0 {
+            self.counts[mask.trailing_zeros() as usize] += 1;
+            mask &= mask - 1;
+        }
     }
 
     /// A word boundary, as any byte other than a letter or an apostrophe is.
@@ -811,6 +924,13 @@ fn judge_ascii_paragraph(text: &str, lines: Range<usize>) -> (usize, Option<&'st
     for line in text[lines].split_inclusive('\n') {
         let content = line.trim();
         judge.end_word();
+        // Most lines hold no address: judged word by word straight from the line, and
+        // judged again below from the state before it if an address mark turns up.
+        let before = judge.clone();
+        if judge.feed_line(content.as_bytes()) {
+            continue;
+        }
+        judge = before;
         if may_hold_address(content.as_bytes()) {
             for word in words(content).filter(|w| !is_address(w)) {
                 judge.end_word();
@@ -937,6 +1057,49 @@ mod tests {
                     let copied = paragraph_text(&text, paragraph.lines.clone());
                     prop_assert_eq!(judge_ascii_paragraph(&text, paragraph.lines), detect_ascii(&copied));
                 }
+            }
+        }
+    }
+
+    /// Lines of words, apostrophes, address marks and other ASCII bytes, some near 16 bytes.
+    fn ascii_line() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("the ".to_owned()),
+            Just("Please ".to_owned()),
+            Just("don't ".to_owned()),
+            Just("www.".to_owned()),
+            Just("ww.".to_owned()),
+            Just("a@b ".to_owned()),
+            Just("x:y ".to_owned()),
+            Just("end. ".to_owned()),
+            Just("abcdefghijklmnop ".to_owned()),
+            Just("abcdefghijklmnopq".to_owned()),
+            "[a-zA-Z' .,:/@\t0-9-]{0,20}",
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn a_line_is_fed_as_the_byte_at_a_time_feed_does(
+            prefix in ascii_line(),
+            line in ascii_line(),
+        ) {
+            // Reference: the byte-at-a-time `feed` and `end_word`, after `may_hold_address`.
+            let mut reference = AsciiJudge::new();
+            reference.feed(prefix.as_bytes());
+            reference.end_word();
+            let mut fast = reference.clone();
+            let fed = fast.feed_line(line.as_bytes());
+            prop_assert_eq!(fed, !may_hold_address(line.as_bytes()));
+            if fed {
+                reference.feed(line.as_bytes());
+                reference.end_word();
+                prop_assert_eq!(
+                    (fast.counts, fast.words, fast.letters, fast.len),
+                    (reference.counts, reference.words, reference.letters, reference.len)
+                );
+                prop_assert_eq!(fast.verdict(), reference.verdict());
             }
         }
     }
