@@ -515,16 +515,18 @@ impl DbSink {
         // New issues go in one statement and are matched back by user and policy; the rare
         // user and policy with two new issues in one chunk (alerts further apart than the
         // window) has them inserted one at a time.
-        let new: Vec<usize> = (0..issues.len())
-            .filter(|&at| issues[at].id.is_none())
-            .collect();
-        let mut per_key: HashMap<(&str, &str), usize> = HashMap::new();
-        for &at in &new {
-            *per_key.entry(issues[at].key()).or_default() += 1;
+        let mut new_by_key: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        for at in (0..issues.len()).filter(|&at| issues[at].id.is_none()) {
+            new_by_key.entry(issues[at].key()).or_default().push(at);
         }
-        let (together, alone): (Vec<usize>, Vec<usize>) = new
-            .into_iter()
-            .partition(|&at| per_key[&issues[at].key()] == 1);
+        let (together, alone): (Vec<_>, Vec<_>) =
+            new_by_key.into_values().partition(|ats| ats.len() == 1);
+        // In draft order, i.e. by first alert, so issue ids follow time.
+        let in_order = |groups: Vec<Vec<usize>>| {
+            let mut ats: Vec<usize> = groups.into_iter().flatten().collect();
+            ats.sort_unstable();
+            ats
+        };
         let row = |issue: &IssueDraft| issue::ActiveModel {
             integration_id: Set(self.integration_id),
             user_id: Set(issue.user_id.clone()),
@@ -539,21 +541,21 @@ impl DbSink {
             updated_at: Set(now),
             ..Default::default()
         };
-        let mut inserted = HashMap::new();
-        for batch in statements::<issue::Entity, _>(together.clone()) {
+        for batch in statements::<issue::Entity, _>(in_order(together)) {
+            let at_of: HashMap<(&str, &str), usize> =
+                batch.iter().map(|&at| (issues[at].key(), at)).collect();
             let rows = batch.iter().map(|&at| row(&issues[at]));
             for model in issue::Entity::insert_many(rows)
                 .exec_with_returning(db)
                 .await?
             {
-                inserted.insert((model.user_id, model.policy), model.id);
+                let key = (model.user_id.as_str(), model.policy.as_str());
+                if let Some(&at) = at_of.get(&key) {
+                    ids[at] = Some(model.id);
+                }
             }
         }
-        for at in together {
-            let (user, policy) = issues[at].key();
-            ids[at] = inserted.get(&(user.to_owned(), policy.to_owned())).copied();
-        }
-        for at in alone {
+        for at in in_order(alone) {
             let result = issue::Entity::insert(row(&issues[at])).exec(db).await?;
             ids[at] = Some(result.last_insert_id);
         }
