@@ -233,10 +233,8 @@ where
         Ok(())
     }
 
+    /// Sends a full chunk of access events; the rest go with the window's last events.
     async fn flush_access_events(&mut self) -> Result<(), JobError> {
-        if self.access_events.is_empty() {
-            return Ok(());
-        }
         let chunk = IngestChunk {
             access_events: std::mem::take(&mut self.access_events),
             events: Vec::new(),
