@@ -2,6 +2,7 @@
 //! its sink, and the installed policy set as its evaluator. The algorithm itself lives in the
 //! `logwarden-jobs` crate.
 
+pub mod evaluators;
 pub mod reevaluate;
 pub mod sink;
 pub mod source;

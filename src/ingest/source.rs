@@ -10,7 +10,7 @@ use logwarden_jobs::source::{
 };
 use logwarden_jobs::window::Window;
 
-use crate::compliance::{
+use logwarden_compliance::{
     self, ActivityQuery, ChatOrder, ChatQuery, Client, ContentBlock, Message, MessageQuery,
 };
 
@@ -19,7 +19,7 @@ const ACTIVITY_PAGE: u32 = 5_000;
 const CHAT_PAGE: u32 = 1_000;
 
 /// Converts a client error to a job error of the same class.
-pub fn job_error(err: compliance::Error) -> JobError {
+pub fn job_error(err: logwarden_compliance::Error) -> JobError {
     let class = match err.class() {
         "timeout_error" => ErrorClass::TimeoutError,
         "transport_error" => ErrorClass::TransportError,

@@ -14,8 +14,8 @@ use sea_orm::{
 use serde::Serialize;
 
 use super::{Error, Services};
-use crate::compliance::{ActivityQuery, ApiKey, Client, ClientConfig};
-use crate::secret::Secret;
+use crate::infra::secret::Secret;
+use logwarden_compliance::{ActivityQuery, ApiKey, Client, ClientConfig};
 
 /// The production Compliance API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
-use crate::crypto::MasterKey;
+use crate::infra::crypto::MasterKey;
 
 pub mod backfills;
 pub mod integrations;
@@ -30,7 +30,7 @@ pub enum Error {
     Conflict(String),
     /// The Compliance API refused or failed (HTTP 502, `upstream_error`).
     #[error("the Compliance API answered: {0}")]
-    Upstream(#[from] crate::compliance::Error),
+    Upstream(#[from] logwarden_compliance::Error),
     /// The master key is missing or cannot decrypt (HTTP 500, `configuration_error`).
     #[error("{0}")]
     Configuration(String),

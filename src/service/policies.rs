@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use super::{Error, Services};
-use crate::policy::{template, templates, CompiledPolicySet, PolicySetConfig};
+use logwarden_policy::{template, templates, CompiledPolicySet, PolicySetConfig};
 
 const DRAFT: &str = "draft";
 const INSTALLED: &str = "installed";

@@ -10,7 +10,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::secret::{redact_url, Secret};
+use crate::infra::secret::{redact_url, Secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

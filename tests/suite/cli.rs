@@ -8,7 +8,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use logwarden::fake_api::{spawn, FakeConfig, FakeServer, DEFAULT_TEST_KEY};
+use logwarden_fake_api::{spawn, FakeConfig, FakeServer, DEFAULT_TEST_KEY};
 use serde_json::{json, Value};
 
 use crate::helpers::{day, unique_name};

@@ -6,15 +6,15 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use logwarden::compliance::{
+use logwarden_compliance::{
     ActivityQuery, ApiKey, Chat, ChatOrder, ChatQuery, Client, ClientConfig, ContentBlock,
     CursorListing, CursorPager, Direction, Error, Identified, Message, MessageQuery, RetryPolicy,
     Role,
 };
-use logwarden::fake_api::faults::{
+use logwarden_fake_api::faults::{
     BodyFault, BodyFaultKind, RateLimitFault, ServerErrorFault, SlowFault, Trigger,
 };
-use logwarden::fake_api::{
+use logwarden_fake_api::{
     spawn, ApiKeySpec, FakeConfig, FakeServer, FaultConfig, Manifest, Scope, DEFAULT_TEST_KEY,
 };
 use serde_json::Value;
@@ -665,7 +665,7 @@ async fn a_chat_paged_two_messages_at_a_time_equals_the_whole_chat_in_one_respon
         .chat_messages(
             &chat.id,
             &MessageQuery::new()
-                .order(logwarden::compliance::SortOrder::Desc)
+                .order(logwarden_compliance::SortOrder::Desc)
                 .limit(3),
         )
         .await

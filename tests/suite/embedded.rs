@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use logwarden::secret::Secret;
+use logwarden::infra::secret::Secret;
 use logwarden_entities::{backfill, job};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 

@@ -15,14 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::fake_api::{FakeConfig, FakeServer, FaultConfig};
-use logwarden::queue::{RedisTransport, Transport};
-use logwarden::scheduler::Scheduler;
-use logwarden::secret::Secret;
+use logwarden::infra::queue::{RedisTransport, Transport};
+use logwarden::infra::secret::Secret;
+use logwarden::roles::scheduler::Scheduler;
 use logwarden::service::backfills::{BackfillView, NewBackfill};
 use logwarden::service::integrations::NewIntegration;
 use logwarden::service::Services;
 use logwarden_entities::{integration, job, job_attempt, session};
+use logwarden_fake_api::{FakeConfig, FakeServer, FaultConfig};
 use logwarden_jobs::kind::JobStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
@@ -107,7 +107,7 @@ impl Fleet {
         settings: &[(&str, &str)],
         now: Option<DateTime<Utc>>,
     ) -> Self {
-        let fake = logwarden::fake_api::spawn(org).await.expect("fake API");
+        let fake = logwarden_fake_api::spawn(org).await.expect("fake API");
         let now = now.unwrap_or_else(|| fake.history_end());
         fake.set_now(now);
         let prefix = unique_name("lwfleet");
@@ -123,7 +123,7 @@ impl Fleet {
                 name: "acme".into(),
                 project: "security".into(),
                 data_plane: "default".into(),
-                api_key: Secret::new(logwarden::fake_api::DEFAULT_TEST_KEY),
+                api_key: Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
                 base_url: Some(fake.base_url()),
                 sync_from: Some(now),
             })
@@ -437,7 +437,7 @@ async fn backfill_workers_on_redis(
     redis: &mut redis::aio::MultiplexedConnection,
     prefix: &str,
 ) -> u64 {
-    let queue = logwarden::queue::queue_name(
+    let queue = logwarden::infra::queue::queue_name(
         prefix,
         "default",
         logwarden_jobs::payload::Priority::Backfill,
@@ -456,7 +456,7 @@ async fn backfill_tasks_in_redis(
     redis: &mut redis::aio::MultiplexedConnection,
     prefix: &str,
 ) -> u64 {
-    let queue = logwarden::queue::queue_name(
+    let queue = logwarden::infra::queue::queue_name(
         prefix,
         "default",
         logwarden_jobs::payload::Priority::Backfill,
@@ -775,7 +775,7 @@ async fn postgres_down_mid_job_costs_a_retry_and_nothing_is_lost_or_half_written
     fleet
         .transport()
         .await
-        .push("default", &logwarden::scheduler::payload(&late))
+        .push("default", &logwarden::roles::scheduler::payload(&late))
         .await
         .expect("push the batch");
     // The outage outlasts the pool's 30 s wait for a connection, so the running batches'

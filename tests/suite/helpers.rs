@@ -1,7 +1,7 @@
 //! Shared test helpers: every test gets its own PostgreSQL schema (or SQLite file) and its own
 //! Redis key prefix, so the suite runs in parallel against the shared services.
 
-use logwarden::secret::Secret;
+use logwarden::infra::secret::Secret;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 /// The shared PostgreSQL server (override with `TEST_DATABASE_URL`).
@@ -68,10 +68,10 @@ impl TestDb {
 /// steps them deterministically instead of waiting on timers.
 pub struct Pipeline {
     pub test: TestDb,
-    pub fake: logwarden::fake_api::FakeServer,
+    pub fake: logwarden_fake_api::FakeServer,
     pub services: logwarden::service::Services,
-    pub scheduler: logwarden::scheduler::Scheduler,
-    pub worker: logwarden::worker::Worker,
+    pub scheduler: logwarden::roles::scheduler::Scheduler,
+    pub worker: logwarden::roles::worker::Worker,
     pub integration_id: i64,
 }
 
@@ -80,7 +80,7 @@ pub fn test_settings(
     tweak: impl FnOnce(&mut logwarden::config::SettingsArgs),
 ) -> std::sync::Arc<logwarden::config::Settings> {
     let mut args = logwarden::config::SettingsArgs {
-        master_key: Some(logwarden::crypto::MasterKey::generate_base64()),
+        master_key: Some(logwarden::infra::crypto::MasterKey::generate_base64()),
         retry_base: Some("10ms".into()),
         retry_cap: Some("50ms".into()),
         redis_prefix: Some(unique_name("lwtest")),
@@ -99,7 +99,7 @@ impl Pipeline {
     /// Starts everything on PostgreSQL with an in-process transport; the integration syncs
     /// from `sync_from`.
     pub async fn start(
-        fake: logwarden::fake_api::FakeConfig,
+        fake: logwarden_fake_api::FakeConfig,
         sync_from: chrono::DateTime<chrono::Utc>,
     ) -> Self {
         Self::start_with(TestDb::postgres().await, fake, sync_from, |_| {}).await
@@ -107,34 +107,35 @@ impl Pipeline {
 
     pub async fn start_with(
         test: TestDb,
-        fake: logwarden::fake_api::FakeConfig,
+        fake: logwarden_fake_api::FakeConfig,
         sync_from: chrono::DateTime<chrono::Utc>,
         tweak: impl FnOnce(&mut logwarden::config::SettingsArgs),
     ) -> Self {
-        let fake = logwarden::fake_api::spawn(fake).await.expect("fake API");
+        let fake = logwarden_fake_api::spawn(fake).await.expect("fake API");
         fake.set_now(sync_from);
         let settings = test_settings(tweak);
         let services = logwarden::service::Services::new(test.db.clone(), settings.clone());
         let transport = match &settings.redis_url {
-            Some(url) => logwarden::queue::Transport::Redis(
-                logwarden::queue::RedisTransport::connect(url, &settings.redis_prefix)
+            Some(url) => logwarden::infra::queue::Transport::Redis(
+                logwarden::infra::queue::RedisTransport::connect(url, &settings.redis_prefix)
                     .await
                     .expect("redis"),
             ),
-            None => logwarden::queue::Transport::Memory(Default::default()),
+            None => logwarden::infra::queue::Transport::Memory(Default::default()),
         };
         let integration = services
             .add_integration(logwarden::service::integrations::NewIntegration {
                 name: "acme".into(),
                 project: "security".into(),
                 data_plane: "default".into(),
-                api_key: Secret::new(logwarden::fake_api::DEFAULT_TEST_KEY),
+                api_key: Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
                 base_url: Some(fake.base_url()),
                 sync_from: Some(sync_from),
             })
             .await
             .expect("add integration");
-        let scheduler = logwarden::scheduler::Scheduler::new(services.clone(), transport.clone());
+        let scheduler =
+            logwarden::roles::scheduler::Scheduler::new(services.clone(), transport.clone());
         let worker = logwarden::cli::build_worker(
             services.clone(),
             transport,
@@ -171,7 +172,7 @@ impl Pipeline {
             }
             for row in ready {
                 self.worker
-                    .process(logwarden::scheduler::payload(&row))
+                    .process(logwarden::roles::scheduler::payload(&row))
                     .await;
                 processed += 1;
             }

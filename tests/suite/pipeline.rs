@@ -2,10 +2,10 @@
 //! real PostgreSQL schema, stepped deterministically (scheduler tick, pump, worker step).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::fake_api::{FakeConfig, FaultConfig};
 use logwarden::service::backfills::NewBackfill;
 use logwarden::service::jobs::JobQuery;
 use logwarden_entities::{integration, job, session};
+use logwarden_fake_api::{FakeConfig, FaultConfig};
 use logwarden_jobs::kind::{JobKind, JobStatus};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -144,9 +144,9 @@ async fn running_every_job_twice_stores_nothing_twice() {
     let job = pipeline.sync_jobs().await.remove(0);
     let outcome = pipeline
         .worker
-        .process(logwarden::scheduler::payload(&job))
+        .process(logwarden::roles::scheduler::payload(&job))
         .await;
-    assert_eq!(outcome, logwarden::worker::Outcome::Skipped);
+    assert_eq!(outcome, logwarden::roles::worker::Outcome::Skipped);
     pipeline.services.retry_job(job.id).await.unwrap_err();
     job::Entity::update_many()
         .col_expr(
@@ -176,7 +176,9 @@ async fn two_scheduler_replicas_on_redis_for_three_ticks_create_exactly_three_sy
     let start = day() + TimeDelta::hours(10);
     let test = crate::helpers::TestDb::postgres().await;
     let pipeline = Pipeline::start_with(test, unlimited(), start, |args| {
-        args.redis_url = Some(logwarden::secret::Secret::new(crate::helpers::redis_url()));
+        args.redis_url = Some(logwarden::infra::secret::Secret::new(
+            crate::helpers::redis_url(),
+        ));
     })
     .await;
     assert!(pipeline.scheduler.transport.redis().is_some());
@@ -184,7 +186,7 @@ async fn two_scheduler_replicas_on_redis_for_three_ticks_create_exactly_three_sy
 }
 
 async fn three_ticks_of_two_replicas(pipeline: &Pipeline, start: DateTime<Utc>) {
-    let replica = logwarden::scheduler::Scheduler::new(
+    let replica = logwarden::roles::scheduler::Scheduler::new(
         pipeline.services.clone(),
         pipeline.scheduler.transport.clone(),
     );
@@ -212,13 +214,14 @@ async fn three_ticks_of_two_replicas(pipeline: &Pipeline, start: DateTime<Utc>) 
 async fn a_revoked_key_fails_the_job_at_once_and_the_integration_shows_the_error() {
     let start = day() + TimeDelta::hours(10);
     let pipeline = Pipeline::start(unlimited(), start).await;
-    let revoked = pipeline
-        .services
-        .master_key()
-        .unwrap()
-        .encrypt(&logwarden::secret::Secret::new(
-            "sk-ant-api01-revoked-key-0042",
-        ));
+    let revoked =
+        pipeline
+            .services
+            .master_key()
+            .unwrap()
+            .encrypt(&logwarden::infra::secret::Secret::new(
+                "sk-ant-api01-revoked-key-0042",
+            ));
     integration::Entity::update_many()
         .col_expr(
             integration::Column::ApiKeyCiphertext,

@@ -2,10 +2,10 @@
 //! and re-evaluation of stored events with a newly installed version.
 
 use chrono::TimeDelta;
-use logwarden::fake_api::FakeConfig;
-use logwarden::policy::{template, PolicyId, PolicyParams};
 use logwarden::service::backfills::NewBackfill;
 use logwarden_entities::{event, job, violation};
+use logwarden_fake_api::FakeConfig;
+use logwarden_policy::{template, PolicyId, PolicyParams};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::helpers::{day, Pipeline};

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use chrono::{TimeDelta, Utc};
-use logwarden::queue::{RedisTransport, Transport};
-use logwarden::secret::Secret;
+use logwarden::infra::queue::{RedisTransport, Transport};
+use logwarden::infra::secret::Secret;
 use logwarden_jobs::kind::JobKind;
 use logwarden_jobs::payload::{JobPayload, Priority};
 use tokio_util::sync::CancellationToken;

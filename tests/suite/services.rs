@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use logwarden::secret::Secret;
+use logwarden::infra::secret::Secret;
 
 use crate::helpers::{unique_name, TestDb};
 

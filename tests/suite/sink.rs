@@ -2,9 +2,9 @@
 //! reruns change nothing, alerts group into issues, a new verdict replaces the old one.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::fake_api::FakeConfig;
 use logwarden::ingest::sink::{DbSink, StoredFinding};
 use logwarden_entities::{alert, issue};
+use logwarden_fake_api::FakeConfig;
 use logwarden_jobs::pairing::{prompt_event_id, PromptEvent, TokenEstimate};
 use logwarden_jobs::source::{EvaluatedEvent, EventSink, IngestChunk};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};

@@ -1,6 +1,6 @@
 //! Migrations and connections on both backends.
 
-use logwarden::secret::Secret;
+use logwarden::infra::secret::Secret;
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::helpers::{postgres_url, unique_name, TestDb};

@@ -1,0 +1,257 @@
+//! `leakage`: canary strings and system-prompt fragments in any message, an assistant
+//! reciting its system prompt, credentials and PII in assistant answers, and credentials in
+//! tool results.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::config::{LeakageParams, PiiParams, PolicyConfigError, PolicyId, Role};
+use crate::engine::{snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity};
+use crate::evidence::{excerpt, mask_secret};
+use crate::pii::{self, Pii};
+use crate::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
+use crate::secret_rules::SecretScanner;
+
+const DISCLOSURE_RULES: &[RuleSpec] = &[rule(
+    "system_prompt_disclosure",
+    Severity::High,
+    &["prompt", "instructions", "instructed", "told"],
+    r"\b(?:my|the)\s+(?:system\s+prompt|initial\s+instructions|hidden\s+instructions|original\s+instructions)\s+(?:is|are|says?|reads?|states?)\s*:|\bhere\s+(?:is|are)\s+(?:my|the)\s+(?:full\s+|complete\s+)?(?:system\s+prompt|instructions\s+i\s+was\s+given|hidden\s+instructions)\b|\bi\s+was\s+(?:instructed|told)\s+(?:by\s+the\s+(?:developer|operator|system)\s+)?to\s+(?:never|not|always)\b",
+)];
+
+/// Words per window when matching system-prompt fragments approximately.
+const SHINGLE: usize = 6;
+
+/// The compiled policy.
+pub(crate) struct Leakage {
+    params: LeakageParams,
+    canaries: Option<AhoCorasick>,
+    /// Shingles of the configured fragments (lowercase, single-spaced).
+    shingles: Option<(AhoCorasick, Vec<usize>)>,
+    disclosure: RuleSet,
+    secrets: SecretScanner,
+    pii: Pii,
+}
+
+fn automaton(patterns: &[String]) -> Result<AhoCorasick, PolicyConfigError> {
+    AhoCorasickBuilder::new()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(patterns)
+        .map_err(|e| PolicyConfigError::InvalidParam {
+            policy: PolicyId::Leakage.as_str(),
+            param: "canaries".into(),
+            problem: format!("cannot be compiled: {e}"),
+        })
+}
+
+impl Leakage {
+    pub fn compile(params: &LeakageParams) -> Result<Leakage, PolicyConfigError> {
+        let canaries = if params.canaries.is_empty() {
+            None
+        } else {
+            Some(automaton(&params.canaries)?)
+        };
+        let mut shingles = Vec::new();
+        let mut owners = Vec::new();
+        for (i, fragment) in params.system_prompt_fragments.iter().enumerate() {
+            let words: Vec<String> = fragment.split_whitespace().map(str::to_lowercase).collect();
+            if words.len() <= SHINGLE {
+                shingles.push(words.join(" "));
+                owners.push(i);
+            } else {
+                for w in words.windows(SHINGLE) {
+                    shingles.push(w.join(" "));
+                    owners.push(i);
+                }
+            }
+        }
+        let shingles = if shingles.is_empty() {
+            None
+        } else {
+            Some((automaton(&shingles)?, owners))
+        };
+        Ok(Leakage {
+            params: params.clone(),
+            canaries,
+            shingles,
+            disclosure: RuleSet::compile(PolicyId::Leakage, DISCLOSURE_RULES, &[])?,
+            secrets: SecretScanner::compile(PolicyId::Leakage)?,
+            pii: Pii::compile(&PiiParams::default())?,
+        })
+    }
+}
+
+impl Detector for Leakage {
+    fn scan(&self, text: &ScanText<'_>, input: &MessageInput<'_>, out: &mut Vec<Hit>) {
+        let t = text.text;
+        if let Some(ac) = &self.canaries {
+            for m in ac.find_iter(t) {
+                out.push(Hit {
+                    rule: "canary".into(),
+                    evidence: mask_secret(&t[m.range()]),
+                    span: m.range(),
+                    severity: Severity::Critical,
+                });
+            }
+        }
+        if let Some((ac, owners)) = &self.shingles {
+            // Match on single-spaced text; map back through word offsets.
+            let mut collapsed = String::with_capacity(t.len());
+            let mut offsets = Vec::with_capacity(t.len());
+            for (start, word) in t
+                .split_whitespace()
+                .map(|w| (w.as_ptr() as usize - t.as_ptr() as usize, w))
+            {
+                if !collapsed.is_empty() {
+                    collapsed.push(' ');
+                    offsets.push(start);
+                }
+                collapsed.push_str(word);
+                offsets.extend((0..word.len()).map(|i| start + i));
+            }
+            let mut reported: Vec<usize> = Vec::new();
+            for m in ac.find_iter(&collapsed) {
+                let owner = owners[m.pattern().as_usize()];
+                if reported.contains(&owner) {
+                    continue;
+                }
+                reported.push(owner);
+                let start = offsets[m.start()];
+                let end = offsets[m.end() - 1] + 1;
+                let span = snap_to_char_boundaries(t, start..end);
+                out.push(Hit {
+                    rule: "system_prompt_fragment".into(),
+                    evidence: format!(
+                        "repeats system prompt fragment #{owner}: {}",
+                        excerpt(&t[span.clone()])
+                    ),
+                    span,
+                    severity: Severity::Critical,
+                });
+            }
+        }
+        match input.role {
+            Role::Assistant => {
+                self.disclosure.first_matches_in(text, |rule, span| {
+                    let span = snap_to_char_boundaries(t, span);
+                    out.push(Hit {
+                        rule: rule.name.clone(),
+                        evidence: excerpt(&t[span.clone()]),
+                        span,
+                        severity: rule.severity,
+                    });
+                });
+                if self.params.detect_secrets {
+                    for m in self.secrets.scan_in(text) {
+                        out.push(Hit {
+                            rule: format!("secret_in_response:{}", m.rule),
+                            evidence: mask_secret(&t[m.span.clone()]),
+                            span: m.span,
+                            severity: m.severity,
+                        });
+                    }
+                }
+                if self.params.detect_pii {
+                    for m in self.pii.find(t) {
+                        out.push(Hit {
+                            rule: format!("pii_in_response:{}", m.entity.as_str()),
+                            evidence: pii::mask(m.entity, &t[m.span.clone()]),
+                            span: m.span,
+                            severity: pii::severity(m.entity),
+                        });
+                    }
+                }
+            }
+            Role::Tool if self.params.detect_secrets => {
+                for m in self.secrets.scan_in(text) {
+                    out.push(Hit {
+                        rule: format!("credential_in_tool_result:{}", m.rule),
+                        evidence: mask_secret(&t[m.span.clone()]),
+                        span: m.span,
+                        severity: m.severity,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn register_literals(&mut self, literals: &mut LiteralRegistry) {
+        self.disclosure.register(literals);
+        self.secrets.register(literals);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(params: &LeakageParams, role: Role, text: &str) -> Vec<String> {
+        let policy = Leakage::compile(params).expect("compiles");
+        let mut out = Vec::new();
+        policy.scan(
+            &ScanText::new(text),
+            &MessageInput::new(role, text),
+            &mut out,
+        );
+        out.into_iter().map(|h| h.rule).collect()
+    }
+
+    #[test]
+    fn canaries_and_repeated_system_prompt_sentences_are_leaks() {
+        let params = LeakageParams {
+            canaries: vec!["CANARY-7f3a9b21".into()],
+            system_prompt_fragments: vec![
+                "You are the Northwind billing assistant and must never discuss payroll".into(),
+            ],
+            ..LeakageParams::default()
+        };
+        assert_eq!(
+            rules(&params, Role::Assistant, "token CANARY-7f3a9b21 here"),
+            vec!["canary"]
+        );
+        let r = rules(
+            &params,
+            Role::Assistant,
+            "Sure. I am the Northwind billing assistant and must never\ndiscuss payroll.",
+        );
+        assert_eq!(r, vec!["system_prompt_fragment"]);
+    }
+
+    #[test]
+    fn secrets_and_pii_in_answers_and_credentials_in_tool_results_are_leaks() {
+        let params = LeakageParams::default();
+        assert_eq!(
+            rules(&params, Role::Assistant, "Use key AKIA454ML6LG4TJFCZ4K"),
+            vec!["secret_in_response:aws_access_key_id"]
+        );
+        assert_eq!(
+            rules(
+                &params,
+                Role::Assistant,
+                "Her email is ana.souza@outlook.com"
+            ),
+            vec!["pii_in_response:email"]
+        );
+        assert_eq!(
+            rules(
+                &params,
+                Role::Tool,
+                "DATABASE_URL=postgres://app:Zr8qLm2vT9@db.internal/app"
+            ),
+            vec!["credential_in_tool_result:connection_string_password"]
+        );
+        assert!(rules(&params, Role::User, "Use key AKIA454ML6LG4TJFCZ4K").is_empty());
+    }
+
+    #[test]
+    fn an_assistant_reciting_its_instructions_is_a_leak() {
+        let r = rules(
+            &LeakageParams::default(),
+            Role::Assistant,
+            "Here is my full system prompt: You are a helpful assistant...",
+        );
+        assert_eq!(r, vec!["system_prompt_disclosure"]);
+    }
+}

@@ -1,0 +1,530 @@
+//! The scheduler role. Every cron tick (apalis-cron) it records one sync job per active
+//! integration and pushes it; every few seconds its pump feeds pending jobs (backfill
+//! batches, due retries) to the queue with flow control, re-pushes jobs the transport lost,
+//! hands jobs whose worker vanished to another worker, and brings every open backfill's
+//! progress (counters, synced-up-to, status) up to date from its batch rows.
+//!
+//! Any number of replicas may run: a job row is created once (its unique key) and moved by
+//! conditional updates, so replicas can only duplicate a push, which workers absorb.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use apalis::prelude::{Data, WorkerBuilder};
+use apalis_cron::{CronScheduler, Tick};
+use chrono::{DateTime, TimeDelta, Utc};
+use logwarden_entities::{backfill, data_plane, integration, job, job_attempt};
+use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
+use logwarden_jobs::payload::JobPayload;
+use logwarden_jobs::window::{next_sync_window, SyncWindowSettings};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio_util::sync::CancellationToken;
+
+use crate::infra::queue::Transport;
+use crate::service::backfills::refresh_backfill;
+use crate::service::jobs::{insert_unique, NewJob};
+use crate::service::{Error, Services};
+
+/// An enqueued row older than this and absent from the transport is re-pushed.
+const LOST_GRACE: TimeDelta = TimeDelta::seconds(5);
+/// Lifetime of a tick's Redis idempotency key: longer than replicas' clock skew, shorter than
+/// the tick interval.
+const TICK_KEY_TTL: Duration = Duration::from_secs(60);
+/// How often the scheduler deletes what Redis keeps of finished tasks.
+pub const VACUUM_EVERY: Duration = Duration::from_secs(60);
+
+/// Most rows one pump pass looks at per step, so one pass stays short.
+const PUMP_BATCH: u64 = 1_000;
+
+/// What a tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// Sync jobs this replica recorded and pushed.
+    pub created: usize,
+    /// Integrations whose window was already recorded (by another replica or a running job).
+    pub already_recorded: usize,
+}
+
+/// What a pump pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PumpReport {
+    pub enqueued: usize,
+    pub repushed_lost: usize,
+    pub taken_over: usize,
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pub services: Services,
+    pub transport: Transport,
+}
+
+impl Scheduler {
+    pub fn new(services: Services, transport: Transport) -> Self {
+        Self {
+            services,
+            transport,
+        }
+    }
+
+    fn window_settings(&self) -> Result<SyncWindowSettings, Error> {
+        let s = &self.services.settings;
+        let delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+        SyncWindowSettings::new(
+            delta(s.sync_lag),
+            delta(s.sync_overlap),
+            delta(s.initial_lookback),
+        )
+        .map_err(|err| Error::invalid("sync_lag", err.to_string()))
+    }
+
+    /// One tick: a sync job for the next window of every active integration.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, Error> {
+        let settings = self.window_settings()?;
+        let db = &self.services.db;
+        let planes = plane_names(db).await?;
+        let mut report = TickReport::default();
+        let integrations = integration::Entity::find()
+            .filter(integration::Column::Status.eq(IntegrationStatus::Active.as_str()))
+            .all(db)
+            .await?;
+        for row in integrations {
+            let Some(window) = next_sync_window(row.sync_watermark, now, &settings) else {
+                continue;
+            };
+            let new = NewJob {
+                kind: JobKind::Sync,
+                integration_id: row.id,
+                backfill_id: None,
+                window,
+                status: JobStatus::Enqueued,
+                max_attempts: self.services.settings.job_max_attempts,
+                policy_set_version: None,
+            };
+            // Replicas ticking together: the first to take the window's key records it; the
+            // key expires well before the next tick, and the unique key stays the real guard.
+            match self
+                .transport
+                .claim_once(&new.dedupe_key(), TICK_KEY_TTL)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.already_recorded += 1;
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "idempotency key unavailable; relying on the jobs unique key")
+                }
+            }
+            match insert_unique(db, new, now).await? {
+                Some(created) => {
+                    job::Entity::update_many()
+                        .col_expr(job::Column::EnqueuedAt, Expr::value(Some(now)))
+                        .filter(job::Column::Id.eq(created.id))
+                        .exec(db)
+                        .await?;
+                    let plane = planes.get(&row.data_plane_id).cloned().unwrap_or_default();
+                    // A failed push leaves the row enqueued; the repair pass re-pushes it.
+                    if let Err(err) = self.transport.push(&plane, &payload(&created)).await {
+                        tracing::warn!(job = created.id, error = %err, "push failed; the repair pass will retry it");
+                    }
+                    report.created += 1;
+                }
+                None => report.already_recorded += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// One pump pass: takeovers, lost jobs, then pending jobs under flow control.
+    pub async fn pump(&self, now: DateTime<Utc>) -> Result<PumpReport, Error> {
+        let mut report = PumpReport {
+            taken_over: self
+                .take_over_orphans(now, now - self.orphan_timeout())
+                .await?,
+            repushed_lost: self.repush_lost(now).await?,
+            ..Default::default()
+        };
+        report.enqueued = self.feed_pending(now).await?;
+        self.refresh_open_backfills().await?;
+        Ok(report)
+    }
+
+    /// Pending jobs go to the queue: sync-like jobs at once, backfill batches while their
+    /// backfill and their integration are under the in-flight limits.
+    async fn feed_pending(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let db = &self.services.db;
+        let settings = &self.services.settings;
+        let planes = plane_names(db).await?;
+        let integrations: HashMap<i64, integration::Model> = integration::Entity::find()
+            .filter(integration::Column::Status.eq(IntegrationStatus::Active.as_str()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+        if integrations.is_empty() {
+            return Ok(0);
+        }
+        let in_flight = |column: job::Column| {
+            job::Entity::find()
+                .select_only()
+                .column(column)
+                .column_as(job::Column::Id.count(), "n")
+                .filter(
+                    job::Column::Status
+                        .is_in([JobStatus::Enqueued.as_str(), JobStatus::Processing.as_str()]),
+                )
+                .filter(job::Column::Kind.eq(JobKind::BackfillBatch.as_str()))
+                .group_by(column)
+        };
+        let mut per_integration: HashMap<i64, i64> = in_flight(job::Column::IntegrationId)
+            .into_tuple::<(i64, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let mut per_backfill: HashMap<i64, i64> = in_flight(job::Column::BackfillId)
+            .into_tuple::<(Option<i64>, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|(id, n)| id.map(|id| (id, n)))
+            .collect();
+
+        let due = job::Column::NextAttemptAt
+            .is_null()
+            .or(job::Column::NextAttemptAt.lte(now));
+        let mut candidates = job::Entity::find()
+            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .filter(job::Column::Kind.ne(JobKind::BackfillBatch.as_str()))
+            .filter(due.clone())
+            .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
+            .order_by_asc(job::Column::Id)
+            .limit(PUMP_BATCH)
+            .all(db)
+            .await?;
+        let open_backfills = backfill::Entity::find()
+            .filter(backfill::Column::Status.is_in([
+                BackfillStatus::Pending.as_str(),
+                BackfillStatus::Running.as_str(),
+            ]))
+            .filter(backfill::Column::IntegrationId.is_in(integrations.keys().copied()))
+            .order_by_asc(backfill::Column::Id)
+            .all(db)
+            .await?;
+        let per_backfill_cap = settings.backfill_max_in_flight as i64;
+        let per_org_cap = settings.org_max_in_flight as i64;
+        for open in open_backfills {
+            let used_backfill = per_backfill.get(&open.id).copied().unwrap_or(0);
+            let used_org = per_integration
+                .get(&open.integration_id)
+                .copied()
+                .unwrap_or(0);
+            let room = std::cmp::min(per_backfill_cap - used_backfill, per_org_cap - used_org);
+            if room <= 0 {
+                continue;
+            }
+            let batches = job::Entity::find()
+                .filter(job::Column::BackfillId.eq(open.id))
+                .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+                .filter(due.clone())
+                .order_by_asc(job::Column::WindowStart)
+                .limit(room as u64)
+                .all(db)
+                .await?;
+            *per_backfill.entry(open.id).or_default() += batches.len() as i64;
+            *per_integration.entry(open.integration_id).or_default() += batches.len() as i64;
+            candidates.extend(batches);
+        }
+
+        let mut enqueued = 0;
+        for row in candidates {
+            let moved = job::Entity::update_many()
+                .col_expr(
+                    job::Column::Status,
+                    Expr::value(JobStatus::Enqueued.as_str()),
+                )
+                .col_expr(job::Column::EnqueuedAt, Expr::value(Some(now)))
+                .filter(job::Column::Id.eq(row.id))
+                .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+                .exec(db)
+                .await?;
+            if moved.rows_affected == 0 {
+                continue;
+            }
+            let plane = integrations
+                .get(&row.integration_id)
+                .and_then(|i| planes.get(&i.data_plane_id))
+                .cloned()
+                .unwrap_or_default();
+            if let Err(err) = self.transport.push(&plane, &payload(&row)).await {
+                tracing::warn!(job = row.id, error = %err, "push failed; the repair pass will retry it");
+            }
+            enqueued += 1;
+        }
+        Ok(enqueued)
+    }
+
+    /// Rows `enqueued` for a while that the transport no longer holds are pushed again.
+    async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let db = &self.services.db;
+        let rows = job::Entity::find()
+            .filter(job::Column::Status.eq(JobStatus::Enqueued.as_str()))
+            .filter(job::Column::EnqueuedAt.lt(now - LOST_GRACE))
+            .order_by_asc(job::Column::Id)
+            .limit(PUMP_BATCH)
+            .all(db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let queued = match self.transport.queued(&ids).await {
+            Ok(queued) => queued,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the queued markers; repair skipped");
+                return Ok(0);
+            }
+        };
+        let planes = plane_of_integrations(db).await?;
+        let mut repushed = 0;
+        for row in rows.into_iter().filter(|row| !queued.contains(&row.id)) {
+            let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
+            match self.transport.push(&plane, &payload(&row)).await {
+                Ok(()) => {
+                    tracing::info!(job = row.id, "re-pushed a job the queue had lost");
+                    repushed += 1;
+                }
+                Err(err) => tracing::warn!(job = row.id, error = %err, "re-push failed"),
+            }
+        }
+        Ok(repushed)
+    }
+
+    /// Processing rows whose last heartbeat is older than `stale_before` go back to the queue
+    /// (or fail when that was their last attempt); the lost attempt is recorded.
+    async fn take_over_orphans(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<usize, Error> {
+        let db = &self.services.db;
+        let rows = job::Entity::find()
+            .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
+            .filter(job::Column::HeartbeatAt.lt(stale_before))
+            .limit(PUMP_BATCH)
+            .all(db)
+            .await?;
+        let planes = plane_of_integrations(db).await?;
+        let mut taken = 0;
+        for row in rows {
+            let exhausted = row.attempt >= row.max_attempts;
+            let next = if exhausted {
+                JobStatus::Failed
+            } else {
+                JobStatus::Enqueued
+            };
+            let message = format!(
+                "worker {} stopped sending heartbeats during attempt {}",
+                row.worker_name.as_deref().unwrap_or("?"),
+                row.attempt
+            );
+            let moved = job::Entity::update_many()
+                .col_expr(job::Column::Status, Expr::value(next.as_str()))
+                .col_expr(job::Column::EnqueuedAt, Expr::value(Some(now)))
+                .col_expr(job::Column::LastError, Expr::value(Some(message.clone())))
+                .col_expr(
+                    job::Column::LastErrorClass,
+                    Expr::value(Some("worker_lost")),
+                )
+                .col_expr(
+                    job::Column::FinishedAt,
+                    Expr::value(exhausted.then_some(now)),
+                )
+                .filter(job::Column::Id.eq(row.id))
+                .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
+                .filter(job::Column::Attempt.eq(row.attempt))
+                .filter(job::Column::HeartbeatAt.eq(row.heartbeat_at))
+                .exec(db)
+                .await?;
+            if moved.rows_affected == 0 {
+                continue;
+            }
+            job_attempt::Entity::insert(job_attempt::ActiveModel {
+                job_id: Set(row.id),
+                attempt: Set(row.attempt),
+                worker_name: Set(row.worker_name.clone().unwrap_or_default()),
+                outcome: Set("abandoned".to_owned()),
+                error_class: Set(Some("worker_lost".to_owned())),
+                error_message: Set(Some(message)),
+                started_at: Set(row.started_at.unwrap_or(now)),
+                finished_at: Set(now),
+                ..Default::default()
+            })
+            .exec_without_returning(db)
+            .await?;
+            if !exhausted {
+                let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
+                if let Err(err) = self.transport.push(&plane, &payload(&row)).await {
+                    tracing::warn!(job = row.id, error = %err, "push failed; the repair pass will retry it");
+                }
+            }
+            tracing::warn!(job = row.id, "took over a job whose worker vanished");
+            taken += 1;
+        }
+        Ok(taken)
+    }
+
+    /// For the embedded single-process mode at start: every `processing` row belonged to
+    /// this process before it stopped, so it is taken over at once instead of after the
+    /// orphan timeout.
+    pub async fn recover_embedded(&self) -> Result<usize, Error> {
+        let now = Utc::now();
+        self.take_over_orphans(now, now + TimeDelta::seconds(1))
+            .await
+    }
+
+    fn orphan_timeout(&self) -> TimeDelta {
+        TimeDelta::from_std(self.services.settings.orphan_timeout).unwrap_or(TimeDelta::minutes(2))
+    }
+
+    async fn refresh_open_backfills(&self) -> Result<(), Error> {
+        let open = backfill::Entity::find()
+            .filter(backfill::Column::Status.is_in([
+                BackfillStatus::Pending.as_str(),
+                BackfillStatus::Running.as_str(),
+            ]))
+            .all(&self.services.db)
+            .await?;
+        for row in open {
+            refresh_backfill(&self.services.db, row.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes what Redis keeps of finished tasks, on every data plane's queues; returns how
+    /// many tasks it removed (none with the in-process transport).
+    pub async fn vacuum_queues(&self) -> anyhow::Result<usize> {
+        let Some(redis) = self.transport.redis() else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for plane in plane_names(&self.services.db).await?.values() {
+            removed += redis.vacuum(plane).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Runs the scheduler until `shutdown`: the apalis-cron tick worker and the pump loop,
+    /// which also vacuums Redis every [`VACUUM_EVERY`].
+    pub async fn run(
+        self,
+        pump_every: Duration,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let schedule: cron::Schedule = self
+            .services
+            .settings
+            .sync_schedule
+            .parse()
+            .map_err(|err| anyhow::anyhow!("invalid sync_schedule: {err}"))?;
+        let name = format!("logwarden-scheduler-{}", uuid::Uuid::new_v4().simple());
+        let tick_worker = WorkerBuilder::new(name)
+            .backend(CronScheduler::new(schedule))
+            .data(self.clone())
+            .build(on_tick);
+        let pump = {
+            let scheduler = self.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let mut interval = tokio::time::interval(pump_every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut vacuumed = tokio::time::Instant::now();
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = interval.tick() => {
+                            if let Err(err) = scheduler.pump(Utc::now()).await {
+                                tracing::warn!(error = %err, "pump pass failed; retrying at the next interval");
+                            }
+                            if vacuumed.elapsed() >= VACUUM_EVERY {
+                                vacuumed = tokio::time::Instant::now();
+                                match scheduler.vacuum_queues().await {
+                                    Ok(removed) => tracing::debug!(removed, "vacuumed finished tasks from Redis"),
+                                    Err(err) => tracing::warn!(error = %err, "vacuuming Redis failed; retrying later"),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            result = tick_worker.run() => {
+                if let Err(err) = result {
+                    tracing::error!(error = %err, "the cron worker stopped");
+                }
+            }
+            _ = pump => {}
+        }
+        Ok(())
+    }
+}
+
+async fn on_tick(
+    _tick: Tick,
+    scheduler: Data<Scheduler>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    match scheduler.tick(Utc::now()).await {
+        Ok(report) => tracing::info!(
+            created = report.created,
+            already_recorded = report.already_recorded,
+            "sync tick"
+        ),
+        Err(err) => tracing::warn!(error = %err, "sync tick failed"),
+    }
+    // The next tick retries whatever failed: never let apalis retry a tick.
+    Ok(())
+}
+
+/// The queue payload of a job row (its next attempt).
+pub fn payload(row: &job::Model) -> JobPayload {
+    JobPayload {
+        job_id: row.id,
+        kind: row.kind.parse().unwrap_or(JobKind::Sync),
+        integration_id: row.integration_id,
+        window_start: row.window_start,
+        window_end: row.window_end,
+        attempt: row.attempt as u32 + 1,
+    }
+}
+
+async fn plane_names(db: &sea_orm::DatabaseConnection) -> Result<HashMap<i64, String>, Error> {
+    Ok(data_plane::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row.name))
+        .collect())
+}
+
+async fn plane_of_integrations(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<HashMap<i64, String>, Error> {
+    let planes = plane_names(db).await?;
+    Ok(integration::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            (
+                row.id,
+                planes.get(&row.data_plane_id).cloned().unwrap_or_default(),
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,652 @@
+//! The worker role: takes jobs of one data plane from the transport and runs them. The
+//! handler owns the job's whole life in its row (claim, heartbeat, per-attempt timeout, panic
+//! catching, retry or failure), because apalis' timeout and panic layers would leave stored
+//! status wrong; apalis only delivers the payload and is always told the task is done.
+
+use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{Data, WorkerBuilder, WorkerBuilderExt};
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::FutureExt;
+use logwarden_entities::{backfill, integration, job, job_attempt};
+use logwarden_jobs::completeness::CompletenessRecord;
+use logwarden_jobs::ingest::{run_ingest_window, IngestReport};
+use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
+use logwarden_jobs::payload::{JobPayload, Priority};
+use logwarden_jobs::retry::{Backoff, ErrorClass, JobError, RetryDecision};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::infra::queue::Transport;
+use crate::ingest::evaluators::EvaluatorProvider;
+use crate::ingest::reevaluate::reevaluate_window;
+use crate::ingest::sink::{db_error, DbSink};
+use crate::ingest::source::ApiSource;
+use crate::service::Services;
+use logwarden_compliance::RequestGate;
+
+/// Events per sink transaction.
+const CHUNK: usize = 200;
+
+/// Makes the fleet-wide request gate of an organisation.
+pub type GateFactory = Arc<dyn Fn(&str) -> Arc<dyn RequestGate> + Send + Sync>;
+
+/// What a worker needs to run jobs.
+#[derive(Clone)]
+pub struct Worker {
+    pub services: Services,
+    pub transport: Transport,
+    /// Unique in the fleet: it marks the rows this worker claims.
+    pub name: String,
+    pub gates: Option<GateFactory>,
+    pub evaluators: EvaluatorProvider,
+    /// Cancelled at shutdown: running jobs are released back to the queue.
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// How one delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Retrying {
+        at: DateTime<Utc>,
+    },
+    Failed {
+        class: String,
+    },
+    /// Not ours to run: already claimed, canceled, or finished.
+    Skipped,
+    /// Put back (integration or backfill paused, or shutdown).
+    Released,
+    /// Stopped because the row was canceled or taken over while running.
+    Abandoned,
+}
+
+enum Run {
+    Done(Box<Result<IngestReport, JobError>>),
+    Canceled,
+    Shutdown,
+}
+
+impl Worker {
+    /// Handles one delivery of a job, start to finish.
+    pub async fn process(&self, payload: JobPayload) -> Outcome {
+        let db = &self.services.db;
+        let now = Utc::now();
+        let claimed = job::Entity::update_many()
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Processing.as_str()),
+            )
+            .col_expr(
+                job::Column::WorkerName,
+                Expr::value(Some(self.name.clone())),
+            )
+            .col_expr(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
+            .col_expr(job::Column::StartedAt, Expr::value(Some(now)))
+            .col_expr(job::Column::HeartbeatAt, Expr::value(Some(now)))
+            .filter(job::Column::Id.eq(payload.job_id))
+            .filter(job::Column::Status.eq(JobStatus::Enqueued.as_str()))
+            .exec(db)
+            .await;
+        match claimed {
+            Ok(result) if result.rows_affected == 1 => {}
+            Ok(_) => {
+                let _ = self.transport.claimed(payload.job_id).await;
+                return Outcome::Skipped;
+            }
+            Err(err) => {
+                // This delivery is used up while the row stays enqueued: drop the queued
+                // marker so the repair pass pushes the job again.
+                tracing::warn!(job = payload.job_id, error = %err, "cannot claim the job");
+                if let Err(err) = self.transport.claimed(payload.job_id).await {
+                    tracing::warn!(job = payload.job_id, error = %err, "cannot clear the queued marker");
+                }
+                return Outcome::Skipped;
+            }
+        }
+        if let Err(err) = self.transport.claimed(payload.job_id).await {
+            tracing::warn!(job = payload.job_id, error = %err, "cannot clear the queued marker");
+        }
+        let Ok(Some(row)) = job::Entity::find_by_id(payload.job_id).one(db).await else {
+            return Outcome::Skipped;
+        };
+        match self.should_wait(&row).await {
+            Ok(false) => {}
+            Ok(true) => return self.release(&row).await,
+            Err(err) => {
+                return self
+                    .finish_failure(
+                        &row,
+                        now,
+                        JobError::new(ErrorClass::DatabaseError, err.to_string()),
+                    )
+                    .await
+            }
+        }
+
+        let cancel = CancellationToken::new();
+        let heartbeat = self.spawn_heartbeat(&row, cancel.clone());
+        let timeout = self.services.settings.job_timeout;
+        let work = AssertUnwindSafe(self.ingest(&row)).catch_unwind();
+        let run = tokio::select! {
+            result = tokio::time::timeout(timeout, work) => Run::Done(Box::new(match result {
+                Ok(Ok(result)) => result,
+                Ok(Err(panic)) => Err(JobError::new(ErrorClass::Panic, panic_message(&panic))),
+                Err(_) => Err(JobError::new(
+                    ErrorClass::TimeoutError,
+                    format!("the attempt ran longer than job_timeout ({}s)", timeout.as_secs()),
+                )),
+            })),
+            _ = cancel.cancelled() => Run::Canceled,
+            _ = self.shutdown.cancelled() => Run::Shutdown,
+        };
+        heartbeat.abort();
+        match run {
+            Run::Done(result) => match *result {
+                Ok(report) => self.finish_success(&row, now, report).await,
+                Err(err) => self.finish_failure(&row, now, err).await,
+            },
+            Run::Canceled => Outcome::Abandoned,
+            Run::Shutdown => self.release(&row).await,
+        }
+    }
+
+    /// A job of a paused integration or backfill waits in `pending` until it is resumed.
+    async fn should_wait(&self, row: &job::Model) -> Result<bool, sea_orm::DbErr> {
+        let db = &self.services.db;
+        let integration = integration::Entity::find_by_id(row.integration_id)
+            .one(db)
+            .await?;
+        if integration.is_none_or(|i| i.status != IntegrationStatus::Active.as_str()) {
+            return Ok(true);
+        }
+        if let Some(id) = row.backfill_id {
+            let paused = backfill::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .is_some_and(|b| b.status == BackfillStatus::Paused.as_str());
+            return Ok(paused);
+        }
+        Ok(false)
+    }
+
+    async fn ingest(&self, row: &job::Model) -> Result<IngestReport, JobError> {
+        let db = &self.services.db;
+        let integration = integration::Entity::find_by_id(row.integration_id)
+            .one(db)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| JobError::new(ErrorClass::Internal, "the integration was removed"))?;
+        let mut client = self
+            .services
+            .integration_client(&integration)
+            .map_err(|err| JobError::new(ErrorClass::Internal, err.to_string()))?;
+        if let Some(gates) = &self.gates {
+            let org = integration
+                .organization_uuid
+                .clone()
+                .unwrap_or_else(|| format!("integration-{}", integration.id));
+            client = client.with_gate(gates(&org));
+        }
+        let evaluator = self.evaluators.for_integration(db, integration.id).await?;
+        let sink = DbSink {
+            db: db.clone(),
+            integration_id: integration.id,
+            project_id: integration.project_id,
+            policy_set_version: evaluator.version(),
+            issue_window: TimeDelta::hours(24),
+        };
+        let window = logwarden_jobs::window::Window {
+            start: row.window_start,
+            end: row.window_end,
+        };
+        if row.kind == JobKind::Reevaluate.as_str() {
+            return reevaluate_window(&sink, window, &evaluator).await;
+        }
+        run_ingest_window(
+            window,
+            &ApiSource::new(&client),
+            &sink,
+            &evaluator,
+            NonZeroUsize::new(CHUNK).unwrap_or(NonZeroUsize::MIN),
+        )
+        .await
+    }
+
+    /// Refreshes the row's heartbeat; cancels the run when the row is no longer ours
+    /// (canceled by an operator, or taken over after a stall).
+    fn spawn_heartbeat(
+        &self,
+        row: &job::Model,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let db = self.services.db.clone();
+        let every = (self.services.settings.orphan_timeout / 4).max(Duration::from_millis(200));
+        let (id, name, attempt) = (row.id, self.name.clone(), row.attempt);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let beat = job::Entity::update_many()
+                    .col_expr(job::Column::HeartbeatAt, Expr::value(Some(Utc::now())))
+                    .filter(job::Column::Id.eq(id))
+                    .filter(job::Column::WorkerName.eq(name.clone()))
+                    .filter(job::Column::Attempt.eq(attempt))
+                    .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
+                    .exec(&db)
+                    .await;
+                match beat {
+                    Ok(result) if result.rows_affected == 0 => {
+                        cancel.cancel();
+                        return;
+                    }
+                    Ok(_) => {}
+                    // The database is away: keep trying; a takeover may follow.
+                    Err(err) => tracing::warn!(job = id, error = %err, "heartbeat failed"),
+                }
+            }
+        })
+    }
+
+    /// Conditions that make a final update ours: the row is still processing, by this worker,
+    /// for this attempt.
+    fn ours(row: &job::Model, name: &str) -> sea_orm::sea_query::SimpleExpr {
+        job::Column::Id
+            .eq(row.id)
+            .and(job::Column::Status.eq(JobStatus::Processing.as_str()))
+            .and(job::Column::WorkerName.eq(name))
+            .and(job::Column::Attempt.eq(row.attempt))
+    }
+
+    async fn finish_success(
+        &self,
+        row: &job::Model,
+        started: DateTime<Utc>,
+        report: IngestReport,
+    ) -> Outcome {
+        let result = with_db_retries(|| self.record_success(row, started, &report)).await;
+        match result {
+            // The backfill's counters and status follow at the scheduler's next pump pass:
+            // refreshing them here would make every batch of a backfill count all of its
+            // rows and queue on its one row.
+            Ok(true) => Outcome::Succeeded,
+            Ok(false) => Outcome::Abandoned,
+            Err(err) => {
+                tracing::warn!(job = row.id, error = %err, "cannot record success; the job will be taken over");
+                Outcome::Abandoned
+            }
+        }
+    }
+
+    async fn record_success(
+        &self,
+        row: &job::Model,
+        started: DateTime<Utc>,
+        report: &IngestReport,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let now = Utc::now();
+        let txn = self.services.db.begin().await?;
+        let c: &CompletenessRecord = &report.completeness;
+        let cursors = |pick: fn(&logwarden_jobs::completeness::CursorSpan) -> &Option<String>| {
+            serde_json::json!({"activities": pick(&c.activities), "chats": pick(&c.chats)})
+                .to_string()
+        };
+        let updated = job::Entity::update_many()
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Succeeded.as_str()),
+            )
+            .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(
+                job::Column::LastErrorClass,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                job::Column::PolicySetVersion,
+                Expr::value(report.policy_set_version),
+            )
+            .col_expr(job::Column::Pages, Expr::value(report.pages as i64))
+            .col_expr(job::Column::Requests, Expr::value(report.requests as i64))
+            .col_expr(job::Column::Chats, Expr::value(report.chats as i64))
+            .col_expr(job::Column::Messages, Expr::value(report.messages as i64))
+            .col_expr(job::Column::Events, Expr::value(report.events as i64))
+            .col_expr(
+                job::Column::AccessEvents,
+                Expr::value(report.access_events as i64),
+            )
+            .col_expr(
+                job::Column::Violations,
+                Expr::value(report.violations as i64),
+            )
+            .col_expr(
+                job::Column::StartCursor,
+                Expr::value(Some(cursors(|s| &s.start_cursor))),
+            )
+            .col_expr(
+                job::Column::TerminalCursor,
+                Expr::value(Some(cursors(|s| &s.terminal_cursor))),
+            )
+            .col_expr(
+                job::Column::FinalRequestId,
+                Expr::value(c.final_request_id.clone()),
+            )
+            .col_expr(
+                job::Column::ContentHash,
+                Expr::value(Some(c.content_hash.clone())),
+            )
+            .filter(Self::ours(row, &self.name))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        if row.kind == JobKind::Sync.as_str() {
+            integration::Entity::update_many()
+                .col_expr(
+                    integration::Column::SyncWatermark,
+                    Expr::value(Some(row.window_end)),
+                )
+                .filter(integration::Column::Id.eq(row.integration_id))
+                .filter(
+                    integration::Column::SyncWatermark
+                        .is_null()
+                        .or(integration::Column::SyncWatermark.lt(row.window_end)),
+                )
+                .exec(&txn)
+                .await?;
+        }
+        integration::Entity::update_many()
+            .col_expr(integration::Column::LastSyncedAt, Expr::value(Some(now)))
+            .col_expr(
+                integration::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                integration::Column::LastErrorClass,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(integration::Column::Id.eq(row.integration_id))
+            .exec(&txn)
+            .await?;
+        self.attempt_row(&txn, row, started, "succeeded", None)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    async fn finish_failure(
+        &self,
+        row: &job::Model,
+        started: DateTime<Utc>,
+        err: JobError,
+    ) -> Outcome {
+        let settings = &self.services.settings;
+        let backoff = Backoff {
+            base: settings.retry_base,
+            cap: settings.retry_cap,
+        };
+        let decision = backoff.decide(
+            &err,
+            Ord::max(row.attempt, 1) as u32,
+            Ord::max(row.max_attempts, 1) as u32,
+            &mut rand::rng(),
+        );
+        let result = with_db_retries(|| self.record_failure(row, started, &err, decision)).await;
+        match (result, decision) {
+            (Ok(true), RetryDecision::Retry { after }) => Outcome::Retrying {
+                at: Utc::now() + TimeDelta::from_std(after).unwrap_or_default(),
+            },
+            (Ok(true), RetryDecision::Fail { .. }) => Outcome::Failed {
+                class: err.class.as_str().to_owned(),
+            },
+            (Ok(false), _) => Outcome::Abandoned,
+            (Err(db), _) => {
+                tracing::warn!(job = row.id, error = %db, "cannot record the failure; the job will be taken over");
+                Outcome::Abandoned
+            }
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        row: &job::Model,
+        started: DateTime<Utc>,
+        err: &JobError,
+        decision: RetryDecision,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let now = Utc::now();
+        let txn = self.services.db.begin().await?;
+        let (status, next_at, finished, outcome) = match decision {
+            RetryDecision::Retry { after } => (
+                JobStatus::Pending,
+                Some(now + TimeDelta::from_std(after).unwrap_or_default()),
+                None,
+                "retry",
+            ),
+            RetryDecision::Fail { .. } => (JobStatus::Failed, None, Some(now), "failed"),
+        };
+        let updated = job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value(status.as_str()))
+            .col_expr(job::Column::NextAttemptAt, Expr::value(next_at))
+            .col_expr(job::Column::FinishedAt, Expr::value(finished))
+            .col_expr(
+                job::Column::LastError,
+                Expr::value(Some(err.message.clone())),
+            )
+            .col_expr(
+                job::Column::LastErrorClass,
+                Expr::value(Some(err.class.as_str().to_owned())),
+            )
+            .filter(Self::ours(row, &self.name))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        integration::Entity::update_many()
+            .col_expr(
+                integration::Column::LastError,
+                Expr::value(Some(err.message.clone())),
+            )
+            .col_expr(
+                integration::Column::LastErrorClass,
+                Expr::value(Some(err.class.as_str().to_owned())),
+            )
+            .filter(integration::Column::Id.eq(row.integration_id))
+            .exec(&txn)
+            .await?;
+        self.attempt_row(&txn, row, started, outcome, Some(err))
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives the job back without spending an attempt: it waits as `pending` and the pump
+    /// re-queues it when it may run.
+    async fn release(&self, row: &job::Model) -> Outcome {
+        let released = job::Entity::update_many()
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Pending.as_str()),
+            )
+            .col_expr(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
+            .col_expr(job::Column::WorkerName, Expr::value(Option::<String>::None))
+            .filter(Self::ours(row, &self.name))
+            .exec(&self.services.db)
+            .await;
+        match released {
+            Ok(_) => Outcome::Released,
+            Err(err) => {
+                tracing::warn!(job = row.id, error = %err, "cannot release the job; it will be taken over");
+                Outcome::Abandoned
+            }
+        }
+    }
+
+    async fn attempt_row(
+        &self,
+        db: &impl ConnectionTrait,
+        row: &job::Model,
+        started: DateTime<Utc>,
+        outcome: &str,
+        err: Option<&JobError>,
+    ) -> Result<(), sea_orm::DbErr> {
+        job_attempt::Entity::insert(job_attempt::ActiveModel {
+            job_id: Set(row.id),
+            attempt: Set(row.attempt),
+            worker_name: Set(self.name.clone()),
+            outcome: Set(outcome.to_owned()),
+            error_class: Set(err.map(|e| e.class.as_str().to_owned())),
+            error_message: Set(err.map(|e| e.message.clone())),
+            started_at: Set(started),
+            finished_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .exec_without_returning(db)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs apalis workers for the plane's two queues until shutdown, restarting a worker
+    /// whose stream ended (apalis ends it on a fetch error). Sync jobs have their own slots so
+    /// a backfill never delays them.
+    pub async fn run(self, plane: &str, concurrency: usize) -> anyhow::Result<()> {
+        let mut lanes = Vec::new();
+        for (priority, slots) in [
+            (Priority::Sync, concurrency.div_ceil(2).max(1)),
+            (Priority::Backfill, concurrency.max(1)),
+        ] {
+            let worker = self.clone();
+            let plane = plane.to_owned();
+            lanes.push(tokio::spawn(async move {
+                worker.run_lane(&plane, priority, slots).await
+            }));
+        }
+        for lane in lanes {
+            lane.await??;
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+        Ok(())
+    }
+
+    async fn run_lane(&self, plane: &str, priority: Priority, slots: usize) -> anyhow::Result<()> {
+        let mut generation = 0u32;
+        while !self.shutdown.is_cancelled() {
+            generation += 1;
+            let name = format!("{}-{priority}-{generation}", self.name);
+            let stop = self.shutdown.clone();
+            let signal = async move {
+                stop.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            };
+            let result = match &self.transport {
+                Transport::Redis(redis) => {
+                    WorkerBuilder::new(name)
+                        .backend(redis.consumer(plane, priority, slots))
+                        .concurrency(slots)
+                        .data(self.clone())
+                        .build(handle)
+                        .run_until(signal)
+                        .await
+                }
+                Transport::Memory(memory) => {
+                    let Some(storage) = memory.take_storage(plane, priority) else {
+                        anyhow::bail!(
+                            "the in-process queue of data plane {plane:?} already has a consumer"
+                        );
+                    };
+                    WorkerBuilder::new(name)
+                        .backend(storage)
+                        .concurrency(slots)
+                        .data(self.clone())
+                        .build(handle)
+                        .run_until(signal)
+                        .await
+                }
+            };
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            match result {
+                Ok(()) => {
+                    tracing::warn!(%priority, "the queue stream ended; restarting the worker")
+                }
+                Err(err) => {
+                    tracing::warn!(%priority, error = %err, "the worker stopped; restarting it")
+                }
+            }
+            if matches!(self.transport, Transport::Memory(_)) {
+                break;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The apalis handler: runs the job on the tracker (so shutdown waits for it) and always
+/// reports success to apalis — the row holds the real outcome and drives retries.
+async fn handle(
+    payload: JobPayload,
+    worker: Data<Worker>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    let worker = (*worker).clone();
+    let id = payload.job_id;
+    let outcome = worker
+        .tracker
+        .clone()
+        .spawn(async move { worker.process(payload).await })
+        .await;
+    match outcome {
+        Ok(outcome) => tracing::info!(job = id, ?outcome, "job delivery handled"),
+        Err(err) => tracing::error!(job = id, error = %err, "job task failed"),
+    }
+    Ok(())
+}
+
+/// Retries a database write a few times (1 s, 2 s, 4 s) so that a short outage does not cost
+/// an attempt; a longer one leaves the row to the takeover pass.
+async fn with_db_retries<F, Fut, T>(mut write: F) -> Result<T, sea_orm::DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+{
+    let mut delay = Duration::from_secs(1);
+    for _ in 0..3 {
+        match write().await {
+            Ok(value) => return Ok(value),
+            Err(err) => {
+                tracing::warn!(error = %err, "database write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    write().await
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("the job panicked: {text}")
+}

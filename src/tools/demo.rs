@@ -1,0 +1,205 @@
+//! `logwarden demo`: everything in one process on the embedded default — SQLite, the
+//! in-process queue, the built-in fake Compliance API in live mode — so a newcomer sees an
+//! integration sync every tick and a backfill complete with one command.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Timelike, Utc};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Settings, SettingsArgs};
+use crate::infra::crypto::MasterKey;
+use crate::infra::queue::{MemoryTransport, Transport};
+use crate::infra::secret::Secret;
+use crate::roles::scheduler::Scheduler;
+use crate::service::backfills::NewBackfill;
+use crate::service::integrations::NewIntegration;
+use crate::service::Services;
+use logwarden_fake_api::{FakeConfig, FaultConfig};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's SQLite database and master key (kept between runs, so a demo
+    /// killed mid-backfill picks up where it stopped).
+    #[arg(long, default_value = "logwarden-demo")]
+    pub dir: PathBuf,
+    /// Users in the fake organisation.
+    #[arg(long, default_value_t = 8)]
+    pub users: u32,
+    /// Hours of history to backfill.
+    #[arg(long, default_value_t = 24)]
+    pub backfill_hours: i64,
+    /// Exit once the backfill has completed and one sync has succeeded (for scripts).
+    #[arg(long)]
+    pub exit_when_done: bool,
+    /// Delay every response of the fake API by this many milliseconds, to watch progress
+    /// slowly (or to stop the demo mid-backfill and see it resume).
+    #[arg(long, default_value_t = 0)]
+    pub api_delay_ms: u64,
+}
+
+/// Runs the demo until Ctrl-C (or until done with `--exit-when-done`).
+pub async fn run(
+    args: DemoArgs,
+    base: &SettingsArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.dir)?;
+    let key_file = args.dir.join("master.key");
+    let master_key = match std::fs::read_to_string(&key_file) {
+        Ok(key) => Secret::new(key.trim().to_owned()),
+        Err(_) => {
+            let key = MasterKey::generate_base64();
+            std::fs::write(&key_file, key.expose())?;
+            key
+        }
+    };
+    let mut settings_args = base.clone();
+    settings_args.database_url.get_or_insert_with(|| {
+        Secret::new(format!(
+            "sqlite://{}?mode=rwc",
+            args.dir.join("logwarden.db").display()
+        ))
+    });
+    settings_args.master_key = Some(master_key);
+    settings_args.redis_url = None;
+    // Sync every 30 seconds instead of every 5 minutes, so the demo shows ticks quickly.
+    settings_args
+        .sync_schedule
+        .get_or_insert_with(|| "*/30 * * * * *".to_owned());
+    settings_args
+        .sync_lag
+        .get_or_insert_with(|| "1m".to_owned());
+    let settings = Arc::new(Settings::load(&settings_args)?);
+
+    let faults = if args.api_delay_ms > 0 {
+        serde_json::from_value(serde_json::json!({
+            "slow": {"trigger": "always", "delay_ms": args.api_delay_ms}
+        }))?
+    } else {
+        FaultConfig::default()
+    };
+    let fake = logwarden_fake_api::spawn(FakeConfig {
+        users: args.users,
+        days: 3,
+        live: true,
+        rate_limit: None,
+        faults,
+        ..FakeConfig::default()
+    })
+    .await?;
+    eprintln!(
+        "fake Compliance API (live organisation) at {}",
+        fake.base_url()
+    );
+
+    let services = Services::new(
+        crate::store::open(&settings.database_url).await?,
+        settings.clone(),
+    );
+    let integration = match services.find_integration("demo").await {
+        Ok(row) => {
+            // The fake listens on a new port every run.
+            services
+                .set_integration_base_url(row.id, &fake.base_url())
+                .await?;
+            services.integration("demo").await?
+        }
+        Err(_) => {
+            services
+                .add_integration(NewIntegration {
+                    name: "demo".to_owned(),
+                    project: "demo".to_owned(),
+                    data_plane: "default".to_owned(),
+                    api_key: Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
+                    base_url: Some(fake.base_url()),
+                    sync_from: None,
+                })
+                .await?
+        }
+    };
+    eprintln!(
+        "integration {:?} (id {}) on data plane default",
+        integration.name, integration.id
+    );
+
+    let backfill_id = match services.list_backfills(Some(integration.id)).await?.first() {
+        Some(existing) => existing.id,
+        None => {
+            let end = Utc::now()
+                .with_second(0)
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or_else(Utc::now)
+                - TimeDelta::hours(1);
+            let view = services
+                .start_backfill(NewBackfill {
+                    integration: integration.id.to_string(),
+                    from: end - TimeDelta::hours(args.backfill_hours),
+                    to: end,
+                    batch_width: Some(Duration::from_secs(3600)),
+                    created_by: "demo".to_owned(),
+                })
+                .await?;
+            view.id
+        }
+    };
+
+    let transport = Transport::Memory(MemoryTransport::default());
+    let scheduler = Scheduler::new(services.clone(), transport.clone());
+    let recovered = scheduler.recover_embedded().await?;
+    if recovered > 0 {
+        eprintln!("resumed {recovered} jobs that were running when the demo last stopped");
+    }
+    // One sync right away rather than at the first cron tick.
+    scheduler.tick(Utc::now()).await?;
+    let worker = crate::cli::build_worker(
+        services.clone(),
+        transport,
+        Some("demo-worker".to_owned()),
+        shutdown.clone(),
+    )
+    .await?;
+    let worker_task = tokio::spawn(async move { worker.run("default", 4).await });
+    let scheduler_task = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { scheduler.run(Duration::from_millis(500), shutdown).await })
+    };
+
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        let view = services.backfill(backfill_id).await?;
+        let syncs = services
+            .list_jobs(&crate::service::jobs::JobQuery {
+                integration_id: Some(integration.id),
+                kind: Some(logwarden_jobs::kind::JobKind::Sync),
+                status: Some(logwarden_jobs::kind::JobStatus::Succeeded),
+                ..Default::default()
+            })
+            .await?;
+        let events = services.count_events(integration.id).await?;
+        eprint!(
+            "\rbackfill {}/{} batches ({}), syncs succeeded: {}, events stored: {}    ",
+            view.batches_done,
+            view.batches_total,
+            view.status,
+            syncs.len(),
+            events
+        );
+        if args.exit_when_done && view.status == "completed" && !syncs.is_empty() {
+            eprintln!();
+            shutdown.cancel();
+            break;
+        }
+    }
+    let _ = scheduler_task.await;
+    let _ = worker_task.await;
+    fake.shutdown().await?;
+    Ok(())
+}

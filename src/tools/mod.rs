@@ -1,0 +1,4 @@
+//! Commands for trying and measuring logwarden: the all-in-one demo and the benchmarks.
+
+pub mod bench;
+pub mod demo;
