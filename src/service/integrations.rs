@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{Error, Services};
 use crate::infra::secret::Secret;
-use logwarden_compliance::{ActivityQuery, ApiKey, Client, ClientConfig};
+use logwarden_compliance::{ActivityQuery, Client, ClientConfig};
 
 /// The production Compliance API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -71,7 +71,7 @@ pub fn client_for(
     base_url: &str,
     api_key: &Secret,
 ) -> Result<Client, Error> {
-    let mut config = ClientConfig::from_base_url(base_url, ApiKey::new(api_key.expose()))
+    let mut config = ClientConfig::from_base_url(base_url, api_key.clone())
         .map_err(|err| Error::invalid("base_url", err.to_string()))?;
     config.connect_timeout = settings.api_connect_timeout;
     config.request_timeout = settings.api_request_timeout;
@@ -132,7 +132,7 @@ impl Services {
             project_id: Set(project_id),
             data_plane_id: Set(plane_id),
             api_key_ciphertext: Set(master_key.encrypt(&new.api_key)),
-            api_key_last4: Set(new.api_key.last4()),
+            api_key_last4: Set(new.api_key.last4().to_owned()),
             base_url: Set(base_url),
             organization_uuid: Set(organization_uuid),
             status: Set(IntegrationStatus::Active.as_str().to_owned()),

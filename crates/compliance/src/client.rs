@@ -31,6 +31,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{error_type_for_status, Error};
+use super::secret::Secret;
 use super::pager::{CursorPager, TokenPager};
 use super::query::{token_pairs, ActivityQuery, ChatQuery, MessageQuery};
 use super::types::{
@@ -41,40 +42,6 @@ use super::types::{
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 /// The `anthropic-version` header value the Compliance API documents.
 pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
-
-/// A Compliance Access Key or Admin API key. Its `Debug` prints `***` and it has no
-/// `Display`, so it cannot leak through logs or error messages by formatting.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
-    }
-
-    /// The key itself, for the `x-api-key` header and encryption at rest only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The last four characters, safe to show to operators to tell keys apart.
-    pub fn last_four(&self) -> &str {
-        let start = self
-            .0
-            .char_indices()
-            .rev()
-            .nth(3)
-            .map_or(0, |(index, _)| index);
-        &self.0[start..]
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// How failed requests are retried. Tests use millisecond durations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +117,7 @@ pub struct ClientConfig {
     /// `https://api.anthropic.com` in production; the fake server's address in tests. Paths
     /// are appended to it, so a base with a path prefix works.
     pub base_url: Url,
-    pub api_key: ApiKey,
+    pub api_key: Secret,
     /// Sent as `anthropic-version`.
     pub anthropic_version: String,
     /// Time allowed to establish a connection.
@@ -163,7 +130,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(base_url: Url, api_key: ApiKey) -> Self {
+    pub fn new(base_url: Url, api_key: Secret) -> Self {
         Self {
             base_url,
             api_key,
@@ -176,7 +143,7 @@ impl ClientConfig {
     }
 
     /// `new` with the base URL given as text, e.g. from configuration.
-    pub fn from_base_url(base_url: &str, api_key: ApiKey) -> Result<Self, Error> {
+    pub fn from_base_url(base_url: &str, api_key: Secret) -> Result<Self, Error> {
         let parsed = Url::parse(base_url).map_err(|parse_error| {
             Error::invalid(
                 "base_url",
@@ -927,7 +894,7 @@ mod tests {
     }
 
     fn client_for(server: &ScriptedServer, retry: RetryPolicy) -> Client {
-        let mut config = ClientConfig::new(server.base_url.clone(), ApiKey::new(KEY));
+        let mut config = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
         config.retry = retry;
         config.request_timeout = Duration::from_secs(5);
         Client::new(config).expect("client")
@@ -1348,7 +1315,7 @@ mod tests {
         let address = listener.local_addr().expect("address");
         drop(listener);
         let base = Url::parse(&format!("http://{address}/")).expect("url");
-        let mut config = ClientConfig::new(base, ApiKey::new(KEY));
+        let mut config = ClientConfig::new(base, Secret::new(KEY));
         config.retry = RetryPolicy {
             max_retries: 2,
             ..fast_policy()
@@ -1370,7 +1337,7 @@ mod tests {
     #[tokio::test]
     async fn a_response_that_never_comes_times_out() {
         let server = ScriptedServer::start(vec![Scripted::hang()]).await;
-        let mut config = ClientConfig::new(server.base_url.clone(), ApiKey::new(KEY));
+        let mut config = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
         config.retry = RetryPolicy::never();
         config.request_timeout = Duration::from_millis(100);
         let client = Client::new(config).expect("client");
@@ -1416,7 +1383,7 @@ mod tests {
         .await;
         let mut base = server.base_url.clone();
         base.set_path("/prefix/");
-        let mut config = ClientConfig::new(base, ApiKey::new(KEY));
+        let mut config = ClientConfig::new(base, Secret::new(KEY));
         config.retry = fast_policy();
         let client = Client::new(config).expect("client");
 
@@ -1480,9 +1447,9 @@ mod tests {
 
     #[test]
     fn the_api_key_never_appears_in_debug_output() {
-        let key = ApiKey::new(KEY);
-        assert_eq!(format!("{key:?}"), "***");
-        assert_eq!(key.last_four(), "9f3a");
+        let key = Secret::new(KEY);
+        assert_eq!(format!("{key:?}"), "Secret(***)");
+        assert_eq!(key.last4(), "9f3a");
         let config = ClientConfig::from_base_url(DEFAULT_BASE_URL, key).expect("config");
         let client = Client::new(config.clone()).expect("client");
         assert!(!format!("{config:?}").contains(KEY));
@@ -1492,20 +1459,20 @@ mod tests {
     #[test]
     fn bad_configuration_is_rejected_naming_the_field() {
         let not_http =
-            ClientConfig::from_base_url("ftp://example.com", ApiKey::new(KEY)).expect("parses");
+            ClientConfig::from_base_url("ftp://example.com", Secret::new(KEY)).expect("parses");
         assert!(
             matches!(Client::new(not_http), Err(Error::InvalidArgument { field, .. }) if field == "base_url")
         );
         let garbage =
-            ClientConfig::from_base_url("not a url", ApiKey::new(KEY)).expect_err("garbage");
+            ClientConfig::from_base_url("not a url", Secret::new(KEY)).expect_err("garbage");
         assert!(garbage.to_string().contains("base_url"));
         let empty_key =
-            ClientConfig::from_base_url(DEFAULT_BASE_URL, ApiKey::new("")).expect("parses");
+            ClientConfig::from_base_url(DEFAULT_BASE_URL, Secret::new("")).expect("parses");
         assert!(
             matches!(Client::new(empty_key), Err(Error::InvalidArgument { field, .. }) if field == "api_key")
         );
         let newline_key =
-            ClientConfig::from_base_url(DEFAULT_BASE_URL, ApiKey::new("sk\nx")).expect("parses");
+            ClientConfig::from_base_url(DEFAULT_BASE_URL, Secret::new("sk\nx")).expect("parses");
         let error = Client::new(newline_key).expect_err("newline");
         assert!(!error.to_string().contains("sk\nx"));
     }

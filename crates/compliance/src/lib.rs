@@ -3,8 +3,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), logwarden_compliance::Error> {
-//! use logwarden_compliance::{ActivityQuery, ApiKey, Client, ClientConfig, DEFAULT_BASE_URL};
-//! let config = ClientConfig::from_base_url(DEFAULT_BASE_URL, ApiKey::new("sk-ant-api01-..."))?;
+//! use logwarden_compliance::{ActivityQuery, Client, ClientConfig, Secret, DEFAULT_BASE_URL};
+//! let config = ClientConfig::from_base_url(DEFAULT_BASE_URL, Secret::new("sk-ant-api01-..."))?;
 //! let client = Client::new(config)?;
 //! let mut pager = client.activities(ActivityQuery::new().limit(1000))?;
 //! while let Some(page) = pager.next_page().await? {
@@ -21,18 +21,20 @@ pub mod client;
 pub mod error;
 pub mod pager;
 pub mod query;
+pub mod secret;
 pub mod types;
 
 #[cfg(test)]
 mod scripted_server;
 
 pub use client::{
-    ApiKey, ApiResponse, Client, ClientConfig, ClientStats, RateLimitInfo, RequestGate,
+    ApiResponse, Client, ClientConfig, ClientStats, RateLimitInfo, RequestGate,
     ResponseMeta, RetryPolicy, DEFAULT_ANTHROPIC_VERSION, DEFAULT_BASE_URL,
 };
 pub use error::Error;
 pub use pager::{CursorListing, CursorPager, Direction, TokenPager};
 pub use query::{ActivityQuery, ChatOrder, ChatQuery, MessageQuery, SortOrder, TimeRange};
+pub use secret::Secret;
 pub use types::{
     Activity, Actor, Artifact, Chat, ChatMessages, ChatUser, ContentBlock, CursorPage,
     FileMetadata, FileRef, GeneratedFile, Group, GroupMember, Identified, Message, Role, TextBlock,

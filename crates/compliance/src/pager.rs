@@ -324,7 +324,8 @@ impl<T: DeserializeOwned + Send + 'static> TokenPager<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{ApiKey, ClientConfig, RetryPolicy};
+    use crate::client::{ClientConfig, RetryPolicy};
+    use crate::secret::Secret;
     use crate::query::{ActivityQuery, ChatOrder, ChatQuery, MessageQuery};
     use crate::scripted_server::{Scripted, ScriptedServer};
     use crate::types::{Activity, Chat, User};
@@ -333,7 +334,7 @@ mod tests {
     use std::time::Duration;
 
     fn client_for(server: &ScriptedServer) -> Client {
-        let mut config = ClientConfig::new(server.base_url.clone(), ApiKey::new("sk-ant-api01-k"));
+        let mut config = ClientConfig::new(server.base_url.clone(), Secret::new("sk-ant-api01-k"));
         config.retry = RetryPolicy {
             max_retries: 3,
             initial_backoff: Duration::from_millis(1),
@@ -666,7 +667,7 @@ mod tests {
     fn invalid_pager_queries_are_rejected_up_front() {
         let client = Client::new(ClientConfig::new(
             url::Url::parse("http://127.0.0.1:9/").expect("url"),
-            ApiKey::new("k"),
+            Secret::new("k"),
         ))
         .expect("client");
         assert!(client.activities(ActivityQuery::new().limit(0)).is_err());

@@ -492,7 +492,7 @@ mod tests {
     use super::*;
     use crate::infra::ratelimit::local::tests::{assert_no_window_exceeds, response};
     use crate::infra::ratelimit::RateLimitSnapshot;
-    use logwarden_compliance::{ActivityQuery, ApiKey, Client, ClientConfig, RateLimitInfo};
+    use logwarden_compliance::{ActivityQuery, Client, ClientConfig, RateLimitInfo, Secret};
 
     const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -974,7 +974,7 @@ mod tests {
         let second_process = process(&prefix, rate, "org-a");
         let client = |limiter: &RedisRateLimiter| {
             let config =
-                ClientConfig::from_base_url(&base_url, ApiKey::new("sk-ant-test")).unwrap();
+                ClientConfig::from_base_url(&base_url, Secret::new("sk-ant-test")).unwrap();
             Client::new(config)
                 .unwrap()
                 .with_gate(limiter.for_org("org-a").unwrap())

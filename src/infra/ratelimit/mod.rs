@@ -10,12 +10,12 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use logwarden_compliance::{ApiKey, Client, ClientConfig, DEFAULT_BASE_URL};
+//! use logwarden_compliance::{Client, ClientConfig, Secret, DEFAULT_BASE_URL};
 //! use logwarden::infra::ratelimit::{RateLimit, RedisLimiterOptions, RedisRateLimiter};
 //!
 //! let options = RedisLimiterOptions::new("logwarden", RateLimit::per_minute(600)?);
 //! let limiter = RedisRateLimiter::connect("redis://127.0.0.1:6379", options, "org-uuid")?;
-//! let config = ClientConfig::from_base_url(DEFAULT_BASE_URL, ApiKey::new("sk-ant-..."))?;
+//! let config = ClientConfig::from_base_url(DEFAULT_BASE_URL, Secret::new("sk-ant-..."))?;
 //! let client = Client::new(config)?.with_gate(limiter.for_org("org-uuid")?);
 //! # let _ = client;
 //! println!("waited {} ms so far", limiter.metrics().snapshot().wait_millis);
