@@ -1,6 +1,7 @@
 //! logwarden: pulls Claude Enterprise activity from the Anthropic Compliance API, evaluates it
 //! against runtime policies and stores the result for investigators; one binary, several roles.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod infra;

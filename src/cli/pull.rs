@@ -1,83 +1,64 @@
-//! `logwarden pull`: one window through the real client and the real ingest algorithm, with
-//! nothing stored — how a user checks a key, and counts a window, before creating an
-//! integration. The counts follow the fake API's manifest semantics: activities created in
-//! the window, chats updated in it, all messages of those chats, one prompt event per user
-//! message of a non-deleted chat.
+//! `logwarden pull`: one window through the client with nothing stored, and its counts — how
+//! a user checks a key before creating an integration.
 
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use clap::Args;
 
-use chrono::{DateTime, Utc};
-use logwarden_jobs::ingest::run_ingest_window;
-use logwarden_jobs::retry::JobError;
-use logwarden_jobs::source::{EventSink, IngestChunk, NoEvaluation};
-use logwarden_jobs::window::Window;
-use serde::Serialize;
+use super::input::parse_time;
+use super::output;
+use crate::config::{ApiSettings, Settings, SettingsArgs};
+use crate::infra::secret::Secret;
+use crate::ingest::pull::pull;
+use crate::service::integrations::client_for;
 
-use crate::ingest::source::ApiSource;
-use logwarden_compliance::Client;
-
-/// What `pull --json` prints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PullCounts {
-    pub activities: u64,
-    pub chats: u64,
-    pub messages: u64,
-    pub prompt_events: u64,
-    pub requests: u64,
-    pub final_request_id: Option<String>,
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[arg(long)]
+    base_url: String,
+    #[arg(long, env = "LOGWARDEN_API_KEY", hide_env_values = true)]
+    api_key: Secret,
+    /// RFC 3339, inclusive.
+    #[arg(long)]
+    from: String,
+    /// RFC 3339, exclusive.
+    #[arg(long)]
+    to: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiSettings,
 }
 
-/// Discards what it is given, reporting progress on stderr.
-struct ProgressSink {
-    events: AtomicU64,
-    quiet: bool,
-}
+impl PullArgs {
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        self.api.apply(args);
+    }
 
-impl EventSink<()> for ProgressSink {
-    async fn persist(&self, chunk: IngestChunk<()>) -> Result<(), JobError> {
-        let total = self
-            .events
-            .fetch_add(chunk.events.len() as u64, Ordering::Relaxed)
-            + chunk.events.len() as u64;
-        if !self.quiet {
-            eprint!("\rpulled {total} prompt events");
+    pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        let from = parse_time("from", &self.from)?;
+        let to = parse_time("to", &self.to)?;
+        if from >= to {
+            anyhow::bail!(
+                "invalid --from {}: must be before --to {}",
+                self.from,
+                self.to
+            );
+        }
+        let client = client_for(settings, &self.base_url, &self.api_key)?;
+        let counts = pull(&client, from, to, |events| {
+            output::progress(&format!("pulled {events} prompt events"))
+        })
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        output::progress_done();
+        if self.json {
+            output::json(&counts)?;
+        } else {
+            println!(
+                "activities {}\nchats {}\nmessages {}\nprompt events {}",
+                counts.activities, counts.chats, counts.messages, counts.prompt_events
+            );
         }
         Ok(())
     }
-}
-
-/// Pulls `[from, to)` and counts it.
-pub async fn pull(
-    client: &Client,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    quiet: bool,
-) -> Result<PullCounts, JobError> {
-    let sink = ProgressSink {
-        events: AtomicU64::new(0),
-        quiet,
-    };
-    let report = run_ingest_window(
-        Window {
-            start: from,
-            end: to,
-        },
-        &ApiSource::new(client),
-        &sink,
-        &NoEvaluation::<()>::new(),
-        NonZeroUsize::new(500).unwrap_or(NonZeroUsize::MIN),
-    )
-    .await?;
-    if !quiet {
-        eprintln!();
-    }
-    Ok(PullCounts {
-        activities: report.access_events,
-        chats: report.chats,
-        messages: report.messages,
-        prompt_events: report.events,
-        requests: report.requests,
-        final_request_id: report.completeness.final_request_id,
-    })
 }

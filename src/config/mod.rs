@@ -1,325 +1,133 @@
 //! Settings: one struct, every field documented, resolved from (highest first) command-line
 //! flags, `LOGWARDEN_*` / `DATABASE_URL` / `REDIS_URL` environment variables, an optional TOML
 //! file, and defaults; validated once at start with messages that say what to fix.
+//!
+//! Each setting is declared once, in the table below, in a group. A command reads the flags
+//! and variables of the groups it flattens (so its `--help` lists exactly those) and the
+//! whole config file; every other setting keeps its default. A command that comes to read a
+//! setting must therefore flatten that setting's group.
+
+mod setting;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
-use serde::Deserialize;
-
 use crate::infra::secret::Secret;
+use crate::infra::telemetry::LogFormat;
+use setting::{invalid, settings};
+pub use setting::{parse_duration, Setting, SettingsError};
 
-/// Every setting of every role.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Where everything durable lives: `postgres://…` for the fleet, `sqlite://FILE?mode=rwc`
-    /// for the embedded default.
-    pub database_url: Secret,
-    /// Redis for the fleet's job transport, locks and rate limiting. None: the embedded
-    /// in-process queue (single process only).
-    pub redis_url: Option<Secret>,
-    /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
-    pub redis_prefix: String,
-    /// Base64 of 32 random bytes; encrypts integration API keys at rest.
-    pub master_key: Option<Secret>,
-    /// `pretty` for people, `json` for log shippers.
-    pub log_format: LogFormat,
-    /// Log filter in `RUST_LOG` syntax.
-    pub log_level: String,
-    /// Cron expression (with seconds) of the sync tick.
-    pub sync_schedule: String,
-    /// How far behind now a sync window ends (the API needs up to a minute to index).
-    pub sync_lag: Duration,
-    /// How far a sync window reaches back before the watermark, for late-indexed records.
-    pub sync_overlap: Duration,
-    /// Where the first sync of a new integration starts, back from now.
-    pub initial_lookback: Duration,
-    /// Default width of a backfill batch.
-    pub backfill_batch_width: Duration,
-    /// How far back a backfill may start (the API keeps activity 6 years).
-    pub backfill_horizon: Duration,
-    /// Most batches of one backfill in the queue or running at once.
-    pub backfill_max_in_flight: u32,
-    /// Most jobs of one organisation in the queue or running at once.
-    pub org_max_in_flight: u32,
-    /// Attempts a job gets before it is marked failed.
-    pub job_max_attempts: u32,
-    /// Time limit of one attempt.
-    pub job_timeout: Duration,
-    /// First retry delay of a failed attempt (doubles, with jitter).
-    pub retry_base: Duration,
-    /// Longest retry delay.
-    pub retry_cap: Duration,
-    /// A processing job whose worker has not sent a heartbeat for this long is taken over.
-    pub orphan_timeout: Duration,
-    /// Requests per minute that the whole fleet may send to one organisation.
-    pub rate_limit_per_minute: u32,
-    /// Compliance API connect timeout.
-    pub api_connect_timeout: Duration,
-    /// Compliance API request timeout.
-    pub api_request_timeout: Duration,
-    /// Address of `logwarden serve`.
-    pub listen: String,
+settings! {
+    /// How the process logs. Every command reads these.
+    LogSettings "Logging" {
+        /// `pretty` for people, `json` for log shippers.
+        log_format: LogFormat = "pretty", env "LOGWARDEN_LOG_FORMAT";
+        /// Log filter in `RUST_LOG` syntax.
+        log_level: String = "info", env "LOGWARDEN_LOG_LEVEL";
+    }
+
+    /// The database, read by every command that opens it.
+    DatabaseSettings "Database" {
+        /// Where everything durable lives: `postgres://…` for the fleet,
+        /// `sqlite://FILE?mode=rwc` for the embedded default.
+        database_url: Secret = "sqlite://logwarden.db?mode=rwc", env "DATABASE_URL";
+    }
+
+    /// The key of the stored API keys, read where a key is encrypted or decrypted.
+    MasterKeySettings "Encryption" {
+        /// Base64 of 32 random bytes; encrypts integration API keys at rest.
+        master_key: Option<Secret> = "", env "LOGWARDEN_MASTER_KEY";
+    }
+
+    /// The fleet's Redis, read by the scheduler and the workers.
+    RedisSettings "Redis" {
+        /// Redis for the fleet's job transport, locks and rate limiting. Unset: the embedded
+        /// in-process queue (single process only).
+        redis_url: Option<Secret> = "", env "REDIS_URL";
+        /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
+        redis_prefix: String = "logwarden", env "LOGWARDEN_REDIS_PREFIX";
+    }
+
+    /// Sync windows and their schedule.
+    SyncSettings "Sync" {
+        /// Cron expression (with seconds) of the sync tick.
+        sync_schedule: String = "0 */5 * * * *", env "LOGWARDEN_SYNC_SCHEDULE";
+        /// How far behind now a sync window ends (the API needs up to a minute to index).
+        sync_lag: Duration = "2m", env "LOGWARDEN_SYNC_LAG";
+        /// How far a sync window reaches back before the watermark, for late-indexed records.
+        sync_overlap: Duration = "2m", env "LOGWARDEN_SYNC_OVERLAP";
+        /// Where the first sync of a new integration starts, back from now.
+        initial_lookback: Duration = "1h", env "LOGWARDEN_INITIAL_LOOKBACK";
+    }
+
+    /// Backfill batches and the flow control that feeds them to the queue.
+    BackfillSettings "Backfill" {
+        /// Default width of a backfill batch.
+        backfill_batch_width: Duration = "1h", env "LOGWARDEN_BACKFILL_BATCH_WIDTH";
+        /// How far back a backfill may start (the API keeps activity 6 years).
+        backfill_horizon: Duration = "2192d", env "LOGWARDEN_BACKFILL_HORIZON";
+        /// Most batches of one backfill in the queue or running at once.
+        backfill_max_in_flight: u32 = "8", env "LOGWARDEN_BACKFILL_MAX_IN_FLIGHT";
+        /// Most jobs of one organisation in the queue or running at once.
+        org_max_in_flight: u32 = "16", env "LOGWARDEN_ORG_MAX_IN_FLIGHT";
+    }
+
+    /// Attempts, time limits and retries of jobs.
+    JobSettings "Jobs" {
+        /// Attempts a job gets before it is marked failed.
+        job_max_attempts: u32 = "8", env "LOGWARDEN_JOB_MAX_ATTEMPTS";
+        /// Time limit of one attempt.
+        job_timeout: Duration = "15m", env "LOGWARDEN_JOB_TIMEOUT";
+        /// First retry delay of a failed attempt (doubles, with jitter).
+        retry_base: Duration = "5s", env "LOGWARDEN_RETRY_BASE";
+        /// Longest retry delay.
+        retry_cap: Duration = "10m", env "LOGWARDEN_RETRY_CAP";
+        /// A processing job whose worker has not sent a heartbeat for this long is taken over.
+        orphan_timeout: Duration = "2m", env "LOGWARDEN_ORPHAN_TIMEOUT";
+    }
+
+    /// How the Compliance API is called.
+    ApiSettings "Compliance API" {
+        /// Requests per minute that the whole fleet may send to one organisation.
+        rate_limit_per_minute: u32 = "600", env "LOGWARDEN_RATE_LIMIT_PER_MINUTE";
+        /// Compliance API connect timeout.
+        api_connect_timeout: Duration = "10s", env "LOGWARDEN_API_CONNECT_TIMEOUT";
+        /// Compliance API request timeout.
+        api_request_timeout: Duration = "60s", env "LOGWARDEN_API_REQUEST_TIMEOUT";
+    }
+
+    /// The HTTP server of `logwarden serve`.
+    ServeSettings "HTTP" {
+        /// Address of `logwarden serve`.
+        listen: String = "127.0.0.1:8080", env "LOGWARDEN_LISTEN";
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
+/// The `--config` flag, which every command takes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigFileArgs {
+    /// TOML file with settings (keys as in the README's table).
+    #[arg(long, env = "LOGWARDEN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
 }
 
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "pretty" => Ok(Self::Pretty),
-            "json" => Ok(Self::Json),
-            other => Err(format!(
-                "invalid log_format \"{other}\": expected one of pretty, json"
-            )),
+impl ConfigFileArgs {
+    /// Adds the file given to `args`.
+    pub fn apply(&self, args: &mut SettingsArgs) {
+        if let Some(path) = &self.config {
+            args.config = Some(path.clone());
         }
     }
 }
 
-/// The settings as flags and environment variables; unset ones fall through to the file.
-#[derive(Debug, Clone, Default, Args)]
-pub struct SettingsArgs {
-    /// TOML file with settings (keys as in the README's table).
-    #[arg(long, env = "LOGWARDEN_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<Secret>,
-    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
-    pub redis_url: Option<Secret>,
-    #[arg(long, env = "LOGWARDEN_REDIS_PREFIX", global = true)]
-    pub redis_prefix: Option<String>,
-    #[arg(
-        long,
-        env = "LOGWARDEN_MASTER_KEY",
-        global = true,
-        hide_env_values = true
-    )]
-    pub master_key: Option<Secret>,
-    #[arg(long, env = "LOGWARDEN_LOG_FORMAT", global = true)]
-    pub log_format: Option<String>,
-    #[arg(long, env = "LOGWARDEN_LOG_LEVEL", global = true)]
-    pub log_level: Option<String>,
-    #[arg(long, env = "LOGWARDEN_SYNC_SCHEDULE", global = true)]
-    pub sync_schedule: Option<String>,
-    #[arg(long, env = "LOGWARDEN_SYNC_LAG", global = true)]
-    pub sync_lag: Option<String>,
-    #[arg(long, env = "LOGWARDEN_SYNC_OVERLAP", global = true)]
-    pub sync_overlap: Option<String>,
-    #[arg(long, env = "LOGWARDEN_INITIAL_LOOKBACK", global = true)]
-    pub initial_lookback: Option<String>,
-    #[arg(long, env = "LOGWARDEN_BACKFILL_BATCH_WIDTH", global = true)]
-    pub backfill_batch_width: Option<String>,
-    #[arg(long, env = "LOGWARDEN_BACKFILL_HORIZON", global = true)]
-    pub backfill_horizon: Option<String>,
-    #[arg(long, env = "LOGWARDEN_BACKFILL_MAX_IN_FLIGHT", global = true)]
-    pub backfill_max_in_flight: Option<String>,
-    #[arg(long, env = "LOGWARDEN_ORG_MAX_IN_FLIGHT", global = true)]
-    pub org_max_in_flight: Option<String>,
-    #[arg(long, env = "LOGWARDEN_JOB_MAX_ATTEMPTS", global = true)]
-    pub job_max_attempts: Option<String>,
-    #[arg(long, env = "LOGWARDEN_JOB_TIMEOUT", global = true)]
-    pub job_timeout: Option<String>,
-    #[arg(long, env = "LOGWARDEN_RETRY_BASE", global = true)]
-    pub retry_base: Option<String>,
-    #[arg(long, env = "LOGWARDEN_RETRY_CAP", global = true)]
-    pub retry_cap: Option<String>,
-    #[arg(long, env = "LOGWARDEN_ORPHAN_TIMEOUT", global = true)]
-    pub orphan_timeout: Option<String>,
-    #[arg(long, env = "LOGWARDEN_RATE_LIMIT_PER_MINUTE", global = true)]
-    pub rate_limit_per_minute: Option<String>,
-    #[arg(long, env = "LOGWARDEN_API_CONNECT_TIMEOUT", global = true)]
-    pub api_connect_timeout: Option<String>,
-    #[arg(long, env = "LOGWARDEN_API_REQUEST_TIMEOUT", global = true)]
-    pub api_request_timeout: Option<String>,
-    #[arg(long, env = "LOGWARDEN_LISTEN", global = true)]
-    pub listen: Option<String>,
-}
-
-/// The TOML file: the same keys, all optional; an unknown key is an error (a typo must not
-/// silently fall back to a default).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettingsFile {
-    database_url: Option<Secret>,
-    redis_url: Option<Secret>,
-    redis_prefix: Option<String>,
-    master_key: Option<Secret>,
-    log_format: Option<String>,
-    log_level: Option<String>,
-    sync_schedule: Option<String>,
-    sync_lag: Option<String>,
-    sync_overlap: Option<String>,
-    initial_lookback: Option<String>,
-    backfill_batch_width: Option<String>,
-    backfill_horizon: Option<String>,
-    backfill_max_in_flight: Option<toml::Value>,
-    org_max_in_flight: Option<toml::Value>,
-    job_max_attempts: Option<toml::Value>,
-    job_timeout: Option<String>,
-    retry_base: Option<String>,
-    retry_cap: Option<String>,
-    orphan_timeout: Option<String>,
-    rate_limit_per_minute: Option<toml::Value>,
-    api_connect_timeout: Option<String>,
-    api_request_timeout: Option<String>,
-    listen: Option<String>,
-}
-
-/// A setting that could not be used: names the setting and says what it accepts.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("cannot read config file {path}: {source}")]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    ParseFile { path: PathBuf, message: String },
-    #[error("invalid {field} {value:?}: {expected}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-        expected: String,
-    },
-}
-
-fn invalid(field: &'static str, value: &str, expected: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        field,
-        value: value.to_owned(),
-        expected: expected.into(),
-    }
-}
-
-/// Parses `500ms`, `90s`, `5m`, `1h`, `7d` (a bare number is seconds).
-pub fn parse_duration(field: &'static str, value: &str) -> Result<Duration, SettingsError> {
-    let expected = "a duration such as 500ms, 90s, 5m, 1h or 7d";
-    let trimmed = value.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| invalid(field, value, expected))?;
-    let millis = match unit {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(invalid(field, value, expected)),
-    };
-    Ok(Duration::from_millis(number.saturating_mul(millis)))
-}
-
-fn parse_count(field: &'static str, value: &str, min: u32) -> Result<u32, SettingsError> {
-    match value.trim().parse::<u32>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(invalid(
-            field,
-            value,
-            format!("a whole number of at least {min}"),
-        )),
-    }
-}
-
-fn toml_scalar(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl Settings {
-    /// Resolves flags/env over the file over defaults, and validates the result.
+    /// Resolves `args` over the file over defaults, and validates the result.
     pub fn load(args: &SettingsArgs) -> Result<Self, SettingsError> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => SettingsFile::default(),
         };
-        macro_rules! pick {
-            ($field:ident) => {
-                args.$field.clone().or(file.$field.clone())
-            };
-        }
-        macro_rules! pick_scalar {
-            ($field:ident) => {
-                args.$field
-                    .clone()
-                    .or(file.$field.as_ref().map(toml_scalar))
-            };
-        }
-        let duration = |field: &'static str, value: Option<String>, default: &str| {
-            parse_duration(field, value.as_deref().unwrap_or(default))
-        };
-        let count = |field: &'static str, value: Option<String>, default: u32, min: u32| match value
-        {
-            Some(v) => parse_count(field, &v, min),
-            None => Ok(default),
-        };
-
-        let settings = Settings {
-            database_url: pick!(database_url)
-                .unwrap_or_else(|| Secret::new("sqlite://logwarden.db?mode=rwc")),
-            redis_url: pick!(redis_url).filter(|url| !url.expose().is_empty()),
-            redis_prefix: pick!(redis_prefix).unwrap_or_else(|| "logwarden".to_owned()),
-            master_key: pick!(master_key).filter(|key| !key.expose().is_empty()),
-            log_format: match pick!(log_format) {
-                Some(value) => value
-                    .parse()
-                    .map_err(|_| invalid("log_format", &value, "one of pretty, json"))?,
-                None => LogFormat::Pretty,
-            },
-            log_level: pick!(log_level).unwrap_or_else(|| "info".to_owned()),
-            sync_schedule: pick!(sync_schedule).unwrap_or_else(|| "0 */5 * * * *".to_owned()),
-            sync_lag: duration("sync_lag", pick!(sync_lag), "2m")?,
-            sync_overlap: duration("sync_overlap", pick!(sync_overlap), "2m")?,
-            initial_lookback: duration("initial_lookback", pick!(initial_lookback), "1h")?,
-            backfill_batch_width: duration(
-                "backfill_batch_width",
-                pick!(backfill_batch_width),
-                "1h",
-            )?,
-            backfill_horizon: duration("backfill_horizon", pick!(backfill_horizon), "2192d")?,
-            backfill_max_in_flight: count(
-                "backfill_max_in_flight",
-                pick_scalar!(backfill_max_in_flight),
-                8,
-                1,
-            )?,
-            org_max_in_flight: count("org_max_in_flight", pick_scalar!(org_max_in_flight), 16, 1)?,
-            job_max_attempts: count("job_max_attempts", pick_scalar!(job_max_attempts), 8, 1)?,
-            job_timeout: duration("job_timeout", pick!(job_timeout), "15m")?,
-            retry_base: duration("retry_base", pick!(retry_base), "5s")?,
-            retry_cap: duration("retry_cap", pick!(retry_cap), "10m")?,
-            orphan_timeout: duration("orphan_timeout", pick!(orphan_timeout), "2m")?,
-            rate_limit_per_minute: count(
-                "rate_limit_per_minute",
-                pick_scalar!(rate_limit_per_minute),
-                600,
-                1,
-            )?,
-            api_connect_timeout: duration(
-                "api_connect_timeout",
-                pick!(api_connect_timeout),
-                "10s",
-            )?,
-            api_request_timeout: duration(
-                "api_request_timeout",
-                pick!(api_request_timeout),
-                "60s",
-            )?,
-            listen: pick!(listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
-        };
+        let settings = Self::resolve(args, &file)?;
         settings.validate()?;
         Ok(settings)
     }

@@ -1,8 +1,13 @@
-//! Tracing setup: pretty output for people, JSON for log shippers.
+//! Tracing setup: pretty output for people, JSON for log shippers, on stderr.
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
 
 /// Installs the global subscriber. Logs go to stderr so that commands whose stdout is data
 /// (`pull --json`, `policy eval`) stay pipeable.

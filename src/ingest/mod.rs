@@ -3,6 +3,7 @@
 //! `logwarden-jobs` crate.
 
 pub mod evaluators;
+pub mod pull;
 pub mod reevaluate;
 pub mod sink;
 pub mod source;

@@ -5,7 +5,6 @@
 
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{Data, WorkerBuilder, WorkerBuilderExt};
@@ -24,19 +23,17 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::app::App;
 use crate::infra::queue::Transport;
+use crate::infra::ratelimit::GateFactory;
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::ingest::reevaluate::reevaluate_window;
 use crate::ingest::sink::{db_error, DbSink};
 use crate::ingest::source::ApiSource;
 use crate::service::Services;
-use logwarden_compliance::RequestGate;
 
 /// Events per sink transaction.
 const CHUNK: usize = 200;
-
-/// Makes the fleet-wide request gate of an organisation.
-pub type GateFactory = Arc<dyn Fn(&str) -> Arc<dyn RequestGate> + Send + Sync>;
 
 /// What a worker needs to run jobs.
 #[derive(Clone)]
@@ -45,7 +42,8 @@ pub struct Worker {
     pub transport: Transport,
     /// Unique in the fleet: it marks the rows this worker claims.
     pub name: String,
-    pub gates: Option<GateFactory>,
+    /// The fleet-wide request gate of each organisation.
+    pub gates: GateFactory,
     pub evaluators: EvaluatorProvider,
     /// Cancelled at shutdown: running jobs are released back to the queue.
     pub shutdown: CancellationToken,
@@ -77,6 +75,20 @@ enum Run {
 }
 
 impl Worker {
+    /// A worker of `app` named `name` (unique in the fleet), stopping when `shutdown` is
+    /// cancelled.
+    pub fn new(app: &App, name: String, shutdown: CancellationToken) -> Self {
+        Self {
+            services: app.services.clone(),
+            transport: app.transport.clone(),
+            name,
+            gates: app.gates.clone(),
+            evaluators: app.evaluators.clone(),
+            shutdown,
+            tracker: TaskTracker::new(),
+        }
+    }
+
     /// Handles one delivery of a job, start to finish.
     pub async fn process(&self, payload: JobPayload) -> Outcome {
         let db = &self.services.db;
@@ -186,17 +198,15 @@ impl Worker {
             .await
             .map_err(db_error)?
             .ok_or_else(|| JobError::new(ErrorClass::Internal, "the integration was removed"))?;
-        let mut client = self
+        let org = integration
+            .organization_uuid
+            .clone()
+            .unwrap_or_else(|| format!("integration-{}", integration.id));
+        let client = self
             .services
             .integration_client(&integration)
-            .map_err(|err| JobError::new(ErrorClass::Internal, err.to_string()))?;
-        if let Some(gates) = &self.gates {
-            let org = integration
-                .organization_uuid
-                .clone()
-                .unwrap_or_else(|| format!("integration-{}", integration.id));
-            client = client.with_gate(gates(&org));
-        }
+            .map_err(|err| JobError::new(ErrorClass::Internal, err.to_string()))?
+            .with_gate((self.gates)(&org));
         let evaluator = self.evaluators.for_integration(db, integration.id).await?;
         let sink = DbSink {
             db: db.clone(),

@@ -23,15 +23,17 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::pull::{pull, PullCounts};
+use crate::app::App;
 use crate::config::{parse_duration, Settings, SettingsArgs};
 use crate::infra::crypto::MasterKey;
 use crate::infra::queue::{RedisTransport, Transport};
 use crate::infra::secret::Secret;
 use crate::ingest::evaluators::EvaluatorProvider;
+use crate::ingest::pull::{pull, PullCounts};
 use crate::ingest::sink::{DbSink, StoredFinding};
 use crate::ingest::source::ApiSource;
 use crate::roles::scheduler::Scheduler;
+use crate::roles::worker::Worker;
 use crate::service::backfills::NewBackfill;
 use crate::service::integrations::{client_for, NewIntegration};
 use crate::service::Services;
@@ -345,7 +347,8 @@ async fn run_in_schema(
     let db = crate::store::connect_with(&args.database_url, Some(schema)).await?;
     crate::store::migrate(&db).await?;
     let settings = bench_settings(args, prefix)?;
-    let services = Services::new(db.clone(), settings.clone());
+    let app = App::with_database(db.clone(), &settings).await?;
+    let services = app.services.clone();
 
     eprintln!(
         "generating the fake organisation ({} users, {} days)",
@@ -386,7 +389,7 @@ async fn run_in_schema(
 
     eprintln!("end to end: backfill → queue → worker → policies → PostgreSQL");
     let (end_to_end, stored, jobs) =
-        end_to_end(&services, &fake, integration.id, args.concurrency, options).await?;
+        end_to_end(&app, &fake, integration.id, args.concurrency, options).await?;
     // Read now: the phases below hold every chunk of the run in memory.
     let peak_rss_bytes = proc_status_kib("VmHWM")? * 1024;
 
@@ -497,7 +500,7 @@ async fn fake_only(
     )?;
     let meter = Meter::start()?;
     let counts: Vec<PullCounts> = futures::stream::iter(windows)
-        .map(|window| pull(&client, window.start, window.end, true))
+        .map(|window| pull(&client, window.start, window.end, |_| {}))
         .buffer_unordered(concurrency)
         .try_collect()
         .await
@@ -608,22 +611,16 @@ async fn sink_alone(
 /// scheduler's pump and run by an in-process worker, timed from recording the backfill to
 /// its completion.
 async fn end_to_end(
-    services: &Services,
+    app: &App,
     fake: &FakeServer,
     integration_id: i64,
     concurrency: usize,
     options: &Options,
 ) -> anyhow::Result<(Throughput, StoredCounts, JobTimes)> {
-    let transport = crate::cli::transport(&services.settings).await?;
+    let services = &app.services;
     let shutdown = CancellationToken::new();
-    let worker = crate::cli::build_worker(
-        services.clone(),
-        transport.clone(),
-        Some("bench-worker".to_owned()),
-        shutdown.clone(),
-    )
-    .await?;
-    let scheduler = Scheduler::new(services.clone(), transport);
+    let worker = Worker::new(app, "bench-worker".to_owned(), shutdown.clone());
+    let scheduler = Scheduler::new(services.clone(), app.transport.clone());
 
     let meter = Meter::start()?;
     let backfill = services

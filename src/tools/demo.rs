@@ -3,21 +3,23 @@
 //! integration sync every tick and a backfill complete with one command.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Timelike, Utc};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Settings, SettingsArgs};
+use crate::app::App;
+use crate::config::{
+    ApiSettings, BackfillSettings, DatabaseSettings, JobSettings, Settings, SettingsArgs,
+    SyncSettings,
+};
 use crate::infra::crypto::MasterKey;
-use crate::infra::queue::{MemoryTransport, Transport};
 use crate::infra::secret::Secret;
 use crate::roles::scheduler::Scheduler;
+use crate::roles::worker::Worker;
 use crate::service::backfills::NewBackfill;
 use crate::service::integrations::NewIntegration;
-use crate::service::Services;
 use logwarden_fake_api::{FakeConfig, FaultConfig};
 
 #[derive(Debug, Args)]
@@ -39,12 +41,35 @@ pub struct DemoArgs {
     /// slowly (or to stop the demo mid-backfill and see it resume).
     #[arg(long, default_value_t = 0)]
     pub api_delay_ms: u64,
+    // The demo makes its own master key and never uses Redis; the rest it reads.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub sync: SyncSettings,
+    #[command(flatten)]
+    pub backfill: BackfillSettings,
+    #[command(flatten)]
+    pub jobs: JobSettings,
+    #[command(flatten)]
+    pub api: ApiSettings,
 }
 
-/// Runs the demo until Ctrl-C (or until done with `--exit-when-done`).
+impl DemoArgs {
+    /// Adds the flags and variables of the settings the demo reads to `args`.
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+        self.sync.apply(args);
+        self.backfill.apply(args);
+        self.jobs.apply(args);
+        self.api.apply(args);
+    }
+}
+
+/// Runs the demo until Ctrl-C (or until done with `--exit-when-done`), with the settings given
+/// in `settings_args` over the demo's own defaults.
 pub async fn run(
     args: DemoArgs,
-    base: &SettingsArgs,
+    mut settings_args: SettingsArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)?;
@@ -57,7 +82,6 @@ pub async fn run(
             key
         }
     };
-    let mut settings_args = base.clone();
     settings_args.database_url.get_or_insert_with(|| {
         Secret::new(format!(
             "sqlite://{}?mode=rwc",
@@ -65,7 +89,8 @@ pub async fn run(
         ))
     });
     settings_args.master_key = Some(master_key);
-    settings_args.redis_url = None;
+    // Empty is unset, whatever a config file says: the demo runs on the in-process queue.
+    settings_args.redis_url = Some(Secret::new(String::new()));
     // Sync every 30 seconds instead of every 5 minutes, so the demo shows ticks quickly.
     settings_args
         .sync_schedule
@@ -73,7 +98,7 @@ pub async fn run(
     settings_args
         .sync_lag
         .get_or_insert_with(|| "1m".to_owned());
-    let settings = Arc::new(Settings::load(&settings_args)?);
+    let settings = Settings::load(&settings_args)?;
 
     let faults = if args.api_delay_ms > 0 {
         serde_json::from_value(serde_json::json!({
@@ -96,10 +121,8 @@ pub async fn run(
         fake.base_url()
     );
 
-    let services = Services::new(
-        crate::store::open(&settings.database_url).await?,
-        settings.clone(),
-    );
+    let app = App::build(&settings).await?;
+    let services = app.services.clone();
     let integration = match services.find_integration("demo").await {
         Ok(row) => {
             // The fake listens on a new port every run.
@@ -147,21 +170,14 @@ pub async fn run(
         }
     };
 
-    let transport = Transport::Memory(MemoryTransport::default());
-    let scheduler = Scheduler::new(services.clone(), transport.clone());
+    let scheduler = Scheduler::new(services.clone(), app.transport.clone());
     let recovered = scheduler.recover_embedded().await?;
     if recovered > 0 {
         eprintln!("resumed {recovered} jobs that were running when the demo last stopped");
     }
     // One sync right away rather than at the first cron tick.
     scheduler.tick(Utc::now()).await?;
-    let worker = crate::cli::build_worker(
-        services.clone(),
-        transport,
-        Some("demo-worker".to_owned()),
-        shutdown.clone(),
-    )
-    .await?;
+    let worker = Worker::new(&app, "demo-worker".to_owned(), shutdown.clone());
     let worker_task = tokio::spawn(async move { worker.run("default", 4).await });
     let scheduler_task = {
         let shutdown = shutdown.clone();

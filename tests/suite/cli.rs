@@ -278,9 +278,18 @@ fn help_works_on_every_subcommand() {
         &["jobs", "list"],
         &["jobs", "retry"],
         &["jobs", "cancel"],
+        &["policy"],
+        &["policy", "eval"],
+        &["policy", "templates"],
+        &["policy", "show"],
+        &["policy", "draft"],
+        &["policy", "install"],
+        &["policy", "reevaluate"],
         &["demo"],
         &["fake-api"],
         &["pull"],
+        &["bench"],
+        &["bench", "ingest"],
     ];
     for path in commands {
         let output = std::process::Command::new(BIN)
@@ -304,6 +313,34 @@ fn help_works_on_every_subcommand() {
     }
 }
 
+/// `integration add` with every required flag, for cases that must fail before it runs.
+const ADD: &[&str] = &[
+    "integration",
+    "add",
+    "--name",
+    "acme",
+    "--project",
+    "security",
+    "--data-plane",
+    "default",
+    "--api-key",
+    "sk-ant-api01-cli-settings-test",
+];
+
+/// Runs `command` with one extra variable; a command that wrongly accepts a bad setting and
+/// starts a role fails here instead of running forever.
+async fn run_with(scratch: &Scratch, variable: &str, value: &str, command: &[&str]) -> Output {
+    let run = scratch
+        .command()
+        .env(variable, value)
+        .args(command)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap_or_else(|_| panic!("{variable}={value} logwarden {command:?} did not exit"))
+        .expect("run logwarden")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_settings_are_refused_naming_the_field() {
     let scratch = Scratch::new();
@@ -320,18 +357,14 @@ async fn bad_settings_are_refused_naming_the_field() {
     );
 
     let not_base64 = "definitely-not-a-master-key";
+    let worker: &[&str] = &["worker", "--data-plane", "default"];
     let cases: &[(&str, &str, &[&str], &str)] = &[
-        ("LOGWARDEN_SYNC_LAG", "30s", &["jobs", "list"], "sync_lag"),
-        (
-            "LOGWARDEN_SYNC_LAG",
-            "soon",
-            &["integration", "list"],
-            "sync_lag",
-        ),
+        ("LOGWARDEN_SYNC_LAG", "30s", &["scheduler"], "sync_lag"),
+        ("LOGWARDEN_SYNC_LAG", "soon", ADD, "sync_lag"),
         (
             "LOGWARDEN_JOB_MAX_ATTEMPTS",
             "0",
-            &["backfill", "list"],
+            &["backfill", "retry-failed", "1"],
             "job_max_attempts",
         ),
         (
@@ -340,40 +373,29 @@ async fn bad_settings_are_refused_naming_the_field() {
             &["jobs", "list"],
             "log_format",
         ),
-        ("LOGWARDEN_RETRY_CAP", "1ms", &["jobs", "list"], "retry_cap"),
+        (
+            "LOGWARDEN_RETRY_CAP",
+            "1ms",
+            &["jobs", "retry", "1"],
+            "retry_cap",
+        ),
         (
             "LOGWARDEN_SYNC_SCHEDULE",
             "every five minutes",
-            &["migrate"],
+            &["scheduler"],
             "sync_schedule",
         ),
-        (
-            "REDIS_URL",
-            "http://127.0.0.1:6379",
-            &["jobs", "list"],
-            "redis_url",
-        ),
+        ("REDIS_URL", "http://127.0.0.1:6379", worker, "redis_url"),
         (
             "DATABASE_URL",
             "mysql://root@127.0.0.1/logwarden",
             &["migrate"],
             "database_url",
         ),
-        (
-            "LOGWARDEN_MASTER_KEY",
-            not_base64,
-            &["integration", "list"],
-            "master_key",
-        ),
+        ("LOGWARDEN_MASTER_KEY", not_base64, ADD, "master_key"),
     ];
     for (variable, value, command, field) in cases {
-        let output = scratch
-            .command()
-            .env(variable, value)
-            .args(*command)
-            .output()
-            .await
-            .expect("run logwarden");
+        let output = run_with(&scratch, variable, value, command).await;
 
         let shown = format!("{variable}={value} logwarden {}", command.join(" "));
         assert!(!output.status.success(), "{shown} was accepted");
@@ -384,15 +406,149 @@ async fn bad_settings_are_refused_naming_the_field() {
             "{shown}: {stderr}"
         );
     }
-    let output = scratch
-        .command()
-        .env("LOGWARDEN_MASTER_KEY", not_base64)
-        .args(["jobs", "list"])
-        .output()
-        .await
-        .expect("run logwarden");
+    let output = run_with(&scratch, "LOGWARDEN_MASTER_KEY", not_base64, ADD).await;
+    assert!(!output.status.success());
     assert!(
         !stderr_of(&output).contains(not_base64),
         "a secret setting is never echoed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_ignores_the_variables_of_settings_it_does_not_read() {
+    let scratch = Scratch::new();
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("LOGWARDEN_SYNC_LAG", "30s", &["jobs", "list"]),
+        (
+            "REDIS_URL",
+            "http://127.0.0.1:6379",
+            &["integration", "list"],
+        ),
+        ("LOGWARDEN_MASTER_KEY", "not-a-key", &["backfill", "list"]),
+        (
+            "DATABASE_URL",
+            "mysql://root@127.0.0.1/logwarden",
+            &["policy", "templates"],
+        ),
+    ];
+    for (variable, value, command) in cases {
+        let output = run_with(&scratch, variable, value, command).await;
+
+        assert!(
+            output.status.success(),
+            "{variable}={value} logwarden {}: {}",
+            command.join(" "),
+            stderr_of(&output)
+        );
+    }
+}
+
+/// The `--help` text of `logwarden ARGS`.
+fn help_of(args: &[&str]) -> String {
+    let output = std::process::Command::new(BIN)
+        .args(args)
+        .arg("--help")
+        .env_clear()
+        .output()
+        .expect("run --help");
+    assert!(
+        output.status.success(),
+        "{args:?} --help: {}",
+        stderr_of(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The settings flags, group by group.
+const SETTINGS_GROUPS: &[(&str, &[&str])] = &[
+    ("logging", &["--log-format", "--log-level"]),
+    ("database", &["--database-url"]),
+    ("encryption", &["--master-key"]),
+    ("redis", &["--redis-url", "--redis-prefix"]),
+    (
+        "sync",
+        &[
+            "--sync-schedule",
+            "--sync-lag",
+            "--sync-overlap",
+            "--initial-lookback",
+        ],
+    ),
+    (
+        "backfill",
+        &[
+            "--backfill-batch-width",
+            "--backfill-horizon",
+            "--backfill-max-in-flight",
+            "--org-max-in-flight",
+        ],
+    ),
+    (
+        "jobs",
+        &[
+            "--job-max-attempts",
+            "--job-timeout",
+            "--retry-base",
+            "--retry-cap",
+            "--orphan-timeout",
+        ],
+    ),
+    (
+        "api",
+        &[
+            "--rate-limit-per-minute",
+            "--api-connect-timeout",
+            "--api-request-timeout",
+        ],
+    ),
+    ("serve", &["--listen"]),
+];
+
+#[test]
+fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["fake-api"], &["logging"]),
+        (&["pull"], &["logging", "api"]),
+        (&["policy", "templates"], &["logging"]),
+        (&["policy", "eval"], &["logging", "database"]),
+        (&["policy", "reevaluate"], &["logging", "database", "jobs"]),
+        (&["migrate"], &["logging", "database"]),
+        (&["integration", "list"], &["logging", "database"]),
+        (
+            &["integration", "add"],
+            &["logging", "database", "encryption", "sync", "api"],
+        ),
+        (&["backfill", "list"], &["logging", "database"]),
+        (
+            &["backfill", "start"],
+            &["logging", "database", "backfill", "jobs"],
+        ),
+        (&["jobs", "list"], &["logging", "database"]),
+        (&["jobs", "retry"], &["logging", "database", "jobs"]),
+        (
+            &["scheduler"],
+            &["logging", "database", "redis", "sync", "backfill", "jobs"],
+        ),
+        (
+            &["worker"],
+            &["logging", "database", "encryption", "redis", "jobs", "api"],
+        ),
+        (
+            &["demo"],
+            &["logging", "database", "sync", "backfill", "jobs", "api"],
+        ),
+    ];
+    for (command, reads) in cases {
+        let help = help_of(command);
+        let name = command.join(" ");
+        for (group, flags) in SETTINGS_GROUPS {
+            for flag in *flags {
+                assert_eq!(
+                    help.contains(flag),
+                    reads.contains(group),
+                    "{name} --help and {flag} ({group} settings):\n{help}"
+                );
+            }
+        }
+    }
 }

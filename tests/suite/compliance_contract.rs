@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use logwarden_compliance::{
-    ActivityQuery, ApiKey, Chat, ChatOrder, ChatQuery, Client, ClientConfig, ContentBlock,
-    CursorListing, CursorPager, Direction, Error, Identified, Message, MessageQuery, RetryPolicy,
-    Role,
+    ActivityQuery, Chat, ChatOrder, ChatQuery, Client, ClientConfig, ContentBlock, CursorListing,
+    CursorPager, Direction, Error, Identified, Message, MessageQuery, RetryPolicy, Role, Secret,
 };
 use logwarden_fake_api::faults::{
     BodyFault, BodyFaultKind, RateLimitFault, ServerErrorFault, SlowFault, Trigger,
@@ -57,7 +56,7 @@ async fn start(config: FakeConfig) -> FakeServer {
 
 fn client_with(fake: &FakeServer, key: &str, retry: RetryPolicy) -> Client {
     let mut config =
-        ClientConfig::from_base_url(&fake.base_url(), ApiKey::new(key)).expect("base url");
+        ClientConfig::from_base_url(&fake.base_url(), Secret::new(key)).expect("base url");
     config.retry = retry;
     Client::new(config).expect("client")
 }
@@ -1417,7 +1416,7 @@ async fn a_response_slower_than_the_request_timeout_is_a_timeout_error() {
     })
     .expect("faults");
     let mut config =
-        ClientConfig::from_base_url(&fake.base_url(), ApiKey::new(DEFAULT_TEST_KEY)).expect("url");
+        ClientConfig::from_base_url(&fake.base_url(), Secret::new(DEFAULT_TEST_KEY)).expect("url");
     config.request_timeout = Duration::from_millis(150);
     config.retry = RetryPolicy {
         max_retries: 1,

@@ -64,7 +64,8 @@ impl TestDb {
 }
 
 /// The whole pipeline in one test: a database of its own, the fake Compliance API on a
-/// random port with a settable clock, the service layer, a scheduler and a worker. `drain`
+/// random port with a settable clock, and the app built on them (service layer, transport,
+/// rate limiter) with a scheduler and a worker. `drain`
 /// steps them deterministically instead of waiting on timers.
 pub struct Pipeline {
     pub test: TestDb,
@@ -114,15 +115,10 @@ impl Pipeline {
         let fake = logwarden_fake_api::spawn(fake).await.expect("fake API");
         fake.set_now(sync_from);
         let settings = test_settings(tweak);
-        let services = logwarden::service::Services::new(test.db.clone(), settings.clone());
-        let transport = match &settings.redis_url {
-            Some(url) => logwarden::infra::queue::Transport::Redis(
-                logwarden::infra::queue::RedisTransport::connect(url, &settings.redis_prefix)
-                    .await
-                    .expect("redis"),
-            ),
-            None => logwarden::infra::queue::Transport::Memory(Default::default()),
-        };
+        let app = logwarden::app::App::with_database(test.db.clone(), &settings)
+            .await
+            .expect("app");
+        let services = app.services.clone();
         let integration = services
             .add_integration(logwarden::service::integrations::NewIntegration {
                 name: "acme".into(),
@@ -135,15 +131,12 @@ impl Pipeline {
             .await
             .expect("add integration");
         let scheduler =
-            logwarden::roles::scheduler::Scheduler::new(services.clone(), transport.clone());
-        let worker = logwarden::cli::build_worker(
-            services.clone(),
-            transport,
-            Some(unique_name("worker")),
+            logwarden::roles::scheduler::Scheduler::new(services.clone(), app.transport.clone());
+        let worker = logwarden::roles::worker::Worker::new(
+            &app,
+            unique_name("worker"),
             tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-        .expect("worker");
+        );
         Self {
             test,
             fake,

@@ -31,9 +31,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{error_type_for_status, Error};
-use super::secret::Secret;
 use super::pager::{CursorPager, TokenPager};
 use super::query::{token_pairs, ActivityQuery, ChatQuery, MessageQuery};
+use super::secret::Secret;
 use super::types::{
     Activity, Chat, ChatMessages, CursorPage, FileMetadata, Group, GroupMember, TokenPage, User,
 };

@@ -325,9 +325,9 @@ impl<T: DeserializeOwned + Send + 'static> TokenPager<T> {
 mod tests {
     use super::*;
     use crate::client::{ClientConfig, RetryPolicy};
-    use crate::secret::Secret;
     use crate::query::{ActivityQuery, ChatOrder, ChatQuery, MessageQuery};
     use crate::scripted_server::{Scripted, ScriptedServer};
+    use crate::secret::Secret;
     use crate::types::{Activity, Chat, User};
     use futures::TryStreamExt;
     use serde_json::json;

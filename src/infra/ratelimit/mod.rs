@@ -27,15 +27,19 @@ mod fleet;
 mod local;
 mod metrics;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use logwarden_compliance::ResponseMeta;
+use logwarden_compliance::{RequestGate, ResponseMeta};
 
 pub use fleet::{RedisLimiterOptions, RedisRateLimiter};
 pub use local::LocalRateLimiter;
 pub use metrics::{RateLimitMetrics, RateLimitSnapshot};
+
+/// Makes the request gate of an organisation, given its id.
+pub type GateFactory = Arc<dyn Fn(&str) -> Arc<dyn RequestGate> + Send + Sync>;
 
 /// The Compliance API's documented budget, and the default of `rate_limit_per_minute`.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 600;

@@ -1,0 +1,97 @@
+//! The composition root: [`App::build`] turns [`Settings`] into the running parts every role,
+//! command, tool and test stands on — the migrated database and the service layer, the job
+//! transport, the fleet-wide rate limiter and the policy evaluators. Nothing else connects to
+//! the database or Redis on its own.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::infra::queue::{MemoryTransport, QueueError, RedisTransport, Transport};
+use crate::infra::ratelimit::{
+    GateFactory, LocalRateLimiter, RateLimit, RateLimitError, RedisLimiterOptions, RedisRateLimiter,
+};
+use crate::ingest::evaluators::EvaluatorProvider;
+use crate::service::Services;
+
+/// The parts of a running logwarden, made once per process.
+#[derive(Clone)]
+pub struct App {
+    /// The service layer over the migrated database; it holds the settings.
+    pub services: Services,
+    /// Redis when `redis_url` is set, otherwise the in-process queue.
+    pub transport: Transport,
+    /// The request gate of each organisation: one budget per organisation for the whole
+    /// fleet in Redis, or for this process on the in-process queue.
+    pub gates: GateFactory,
+    /// Compiles each installed policy set once for every worker of the process.
+    pub evaluators: EvaluatorProvider,
+}
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Transport(#[from] QueueError),
+    #[error("cannot set up the rate limiter: {0}")]
+    RateLimit(#[from] RateLimitError),
+}
+
+impl App {
+    /// Opens the database (applying pending migrations) and builds everything on it.
+    pub async fn build(settings: &Settings) -> Result<Self, Error> {
+        let db = crate::store::open(&settings.database_url).await?;
+        Self::with_database(db, settings).await
+    }
+
+    /// [`App::build`] on a database that is already open and migrated: how the tests and the
+    /// benchmark give each run a PostgreSQL schema of its own.
+    pub async fn with_database(db: DatabaseConnection, settings: &Settings) -> Result<Self, Error> {
+        let transport = match &settings.redis_url {
+            Some(url) => {
+                Transport::Redis(RedisTransport::connect(url, &settings.redis_prefix).await?)
+            }
+            None => Transport::Memory(MemoryTransport::default()),
+        };
+        let gates = gates(
+            &transport,
+            RateLimit::per_minute(settings.rate_limit_per_minute)?,
+        )?;
+        Ok(Self {
+            services: Services::new(db, Arc::new(settings.clone())),
+            transport,
+            gates,
+            evaluators: EvaluatorProvider::default(),
+        })
+    }
+}
+
+/// Every worker of the fleet shares one budget per organisation in Redis; the embedded mode
+/// has one process, whose own budget is the whole budget. An organisation id the limiter
+/// refuses falls back to the process's default budget rather than to no limit.
+fn gates(transport: &Transport, rate: RateLimit) -> Result<GateFactory, RateLimitError> {
+    let local = LocalRateLimiter::new(rate, "default")?;
+    Ok(match transport {
+        Transport::Redis(redis) => {
+            let limiter = RedisRateLimiter::new(
+                redis.conn.clone(),
+                RedisLimiterOptions::new(redis.prefix.clone(), rate),
+                "default",
+            )?;
+            Arc::new(move |org: &str| {
+                limiter
+                    .for_org(org)
+                    .or_else(|_| local.for_org("default"))
+                    .unwrap_or_else(|_| Arc::new(local.clone()))
+            })
+        }
+        Transport::Memory(_) => Arc::new(move |org: &str| {
+            local
+                .for_org(org)
+                .unwrap_or_else(|_| Arc::new(local.clone()))
+        }),
+    })
+}

@@ -1,0 +1,155 @@
+//! `logwarden integration …`: add, list, pause, resume and delete integrations.
+
+use clap::{Args, Subcommand};
+
+use super::input::parse_time;
+use super::output::{self, Table};
+use crate::app::App;
+use crate::config::{
+    ApiSettings, DatabaseSettings, MasterKeySettings, Settings, SettingsArgs, SyncSettings,
+};
+use crate::infra::secret::Secret;
+use crate::service::integrations::NewIntegration;
+
+#[derive(Debug, Args)]
+pub struct IntegrationArgs {
+    #[command(flatten)]
+    database: DatabaseSettings,
+    #[command(subcommand)]
+    command: IntegrationCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum IntegrationCommand {
+    /// Add an integration after testing its key against the Compliance API.
+    Add(Box<AddArgs>),
+    /// List integrations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop creating sync jobs for an integration (by id or name).
+    Pause { integration: String },
+    /// Resume syncing from the watermark.
+    Resume { integration: String },
+    /// Delete an integration: its unfinished jobs are canceled; ingested data stays.
+    Delete { integration: String },
+}
+
+#[derive(Debug, Args)]
+struct AddArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    data_plane: String,
+    /// The Compliance Access Key (or set LOGWARDEN_API_KEY).
+    #[arg(long, env = "LOGWARDEN_API_KEY", hide_env_values = true)]
+    api_key: Secret,
+    /// Default: https://api.anthropic.com
+    #[arg(long)]
+    base_url: Option<String>,
+    /// RFC 3339 time where syncing starts (default: initial_lookback before now).
+    #[arg(long)]
+    sync_from: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    master_key: MasterKeySettings,
+    #[command(flatten)]
+    sync: SyncSettings,
+    #[command(flatten)]
+    api: ApiSettings,
+}
+
+impl IntegrationArgs {
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+        if let IntegrationCommand::Add(add) = &self.command {
+            add.master_key.apply(args);
+            add.sync.apply(args);
+            add.api.apply(args);
+        }
+    }
+
+    pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        let services = App::build(settings).await?.services;
+        match self.command {
+            IntegrationCommand::Add(add) => {
+                let sync_from = add
+                    .sync_from
+                    .map(|t| parse_time("sync-from", &t))
+                    .transpose()?;
+                let view = services
+                    .add_integration(NewIntegration {
+                        name: add.name,
+                        project: add.project,
+                        data_plane: add.data_plane,
+                        api_key: add.api_key,
+                        base_url: add.base_url,
+                        sync_from,
+                    })
+                    .await?;
+                if add.json {
+                    output::json(&view)?;
+                } else {
+                    println!("{}", view.id);
+                    eprintln!(
+                        "integration {:?} added (key …{}), syncing from {}",
+                        view.name,
+                        view.api_key_last4,
+                        view.sync_watermark
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            IntegrationCommand::List { json } => {
+                let views = services.list_integrations().await?;
+                if json {
+                    output::json(&views)?;
+                } else {
+                    let table = Table::new(&[
+                        ("ID", 5),
+                        ("NAME", 24),
+                        ("STATUS", 10),
+                        ("DATA PLANE", 12),
+                        ("KEY", 8),
+                        ("WATERMARK", 26),
+                        ("LAST ERROR", 0),
+                    ]);
+                    for v in views {
+                        table.row(&[
+                            v.id.to_string(),
+                            v.name,
+                            v.status.to_string(),
+                            v.data_plane,
+                            format!("…{}", v.api_key_last4),
+                            v.sync_watermark
+                                .map(|t| t.to_rfc3339())
+                                .unwrap_or_else(|| "-".into()),
+                            v.last_error_class.unwrap_or_default(),
+                        ]);
+                    }
+                }
+            }
+            IntegrationCommand::Pause { integration } => {
+                let v = services.pause_integration(&integration).await?;
+                eprintln!("integration {:?} is {}", v.name, v.status);
+            }
+            IntegrationCommand::Resume { integration } => {
+                let v = services.resume_integration(&integration).await?;
+                eprintln!("integration {:?} is {}", v.name, v.status);
+            }
+            IntegrationCommand::Delete { integration } => {
+                let v = services.delete_integration(&integration).await?;
+                eprintln!(
+                    "integration {:?} is {}; its unfinished jobs were canceled",
+                    v.name, v.status
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,204 @@
+//! `logwarden policy …`: evaluate text against a policy set, list the templates, and edit,
+//! install and re-run an integration's policy set.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use logwarden_policy::{template, templates, CompiledPolicySet, PolicySetConfig};
+
+use super::input::parse_time;
+use super::output::{self, Table};
+use crate::app::App;
+use crate::config::{DatabaseSettings, JobSettings, Settings, SettingsArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Read JSON lines {"id", "role": "user"|"assistant"|"tool", "text"} on stdin and write one
+    /// JSON line of findings and tags per input.
+    Eval {
+        /// A template: default, data-protection, prompt-attacks or strict.
+        #[arg(long, conflicts_with_all = ["integration", "file"])]
+        template: Option<String>,
+        /// The installed policy set of an integration (id or name).
+        #[arg(long, conflicts_with = "file")]
+        integration: Option<String>,
+        /// A policy set in TOML.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        // Read only with --integration.
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// List the templates.
+    Templates,
+    /// Show an integration's draft, installed version and pending changes.
+    Show {
+        integration: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Replace an integration's draft with a template or a TOML file.
+    Draft {
+        integration: String,
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        template: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Install the draft as the next version.
+    Install {
+        integration: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Re-run the installed set over stored events of a time range (a `reevaluate` job).
+    Reevaluate {
+        integration: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        jobs: JobSettings,
+    },
+}
+
+impl PolicyCommand {
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        match self {
+            Self::Eval { database, .. }
+            | Self::Show { database, .. }
+            | Self::Draft { database, .. }
+            | Self::Install { database, .. } => database.apply(args),
+            Self::Reevaluate { database, jobs, .. } => {
+                database.apply(args);
+                jobs.apply(args);
+            }
+            Self::Templates => {}
+        }
+    }
+
+    pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        match self {
+            Self::Eval {
+                template: name,
+                integration,
+                file,
+                ..
+            } => {
+                let config = match (name, integration, file) {
+                    (_, _, Some(path)) => read_policy_file(&path)?,
+                    (_, Some(key), None) => {
+                        let services = App::build(settings).await?.services;
+                        let row = services.find_integration(&key).await?;
+                        crate::service::policies::installed(&services.db, row.id)
+                            .await?
+                            .map(|(_, config)| config)
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("integration {key:?} has no installed policy set")
+                            })?
+                    }
+                    (name, None, None) => {
+                        let name = name.unwrap_or_else(|| "default".to_owned());
+                        template(&name).ok_or_else(|| {
+                            let known: Vec<&str> = templates().iter().map(|t| t.id).collect();
+                            anyhow::anyhow!(
+                                "invalid --template {name:?}: expected one of default, {}",
+                                known.join(", ")
+                            )
+                        })?
+                    }
+                };
+                let set =
+                    CompiledPolicySet::compile(&config).map_err(|err| anyhow::anyhow!("{err}"))?;
+                let summary = logwarden_policy::run_eval(
+                    std::io::stdin().lock(),
+                    std::io::stdout().lock(),
+                    &set,
+                )?;
+                eprintln!(
+                    "{} lines, {} flagged, {} errors",
+                    summary.lines, summary.flagged, summary.errors
+                );
+            }
+            Self::Templates => {
+                let table = Table::new(&[("ID", 16), ("NAME", 18), ("DESCRIPTION", 0)]);
+                for info in templates() {
+                    table.row(&[
+                        info.id.to_owned(),
+                        info.name.to_owned(),
+                        info.description.to_owned(),
+                    ]);
+                }
+            }
+            Self::Show { integration, .. } => {
+                let services = App::build(settings).await?.services;
+                output::json(&services.policy_set(&integration).await?)?;
+            }
+            Self::Draft {
+                integration,
+                template,
+                file,
+                ..
+            } => {
+                let services = App::build(settings).await?.services;
+                let view = match (template, file) {
+                    (_, Some(path)) => {
+                        services
+                            .set_draft(&integration, &read_policy_file(&path)?)
+                            .await?
+                    }
+                    (Some(name), None) => services.draft_from_template(&integration, &name).await?,
+                    (None, None) => anyhow::bail!("give --template NAME or --file policy-set.toml"),
+                };
+                eprintln!(
+                    "draft saved; {} pending changes",
+                    view.pending_changes.len()
+                );
+                output::json(&view.pending_changes)?;
+            }
+            Self::Reevaluate {
+                integration,
+                from,
+                to,
+                ..
+            } => {
+                let services = App::build(settings).await?.services;
+                let job = services
+                    .start_reevaluation(
+                        &integration,
+                        parse_time("from", &from)?,
+                        parse_time("to", &to)?,
+                    )
+                    .await?;
+                println!("{}", job.id);
+                eprintln!(
+                    "re-evaluation job {} recorded with policy set version {}",
+                    job.id,
+                    job.policy_set_version.unwrap_or_default()
+                );
+            }
+            Self::Install { integration, .. } => {
+                let services = App::build(settings).await?.services;
+                let view = services.install_policy_set(&integration, "cli").await?;
+                eprintln!(
+                    "installed version {}",
+                    view.installed_version.unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_policy_file(path: &Path) -> anyhow::Result<PolicySetConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy set file {}", path.display()))?;
+    PolicySetConfig::from_toml_str(&text)
+        .map_err(|err| anyhow::anyhow!("policy set file {}: {err}", path.display()))
+}

@@ -1,0 +1,139 @@
+//! `logwarden migrate`, `scheduler` and `worker`: the commands that prepare the database and
+//! run the long-lived roles of the fleet.
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::{
+    parse_duration, ApiSettings, BackfillSettings, DatabaseSettings, JobSettings,
+    MasterKeySettings, RedisSettings, Settings, SettingsArgs, SyncSettings,
+};
+use crate::roles::scheduler::Scheduler;
+use crate::roles::worker::Worker;
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    database: DatabaseSettings,
+}
+
+impl MigrateArgs {
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+    }
+
+    pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        crate::store::open(&settings.database_url).await?;
+        eprintln!("migrations applied");
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// How often the pump feeds pending jobs and repairs the queue.
+    #[arg(long, default_value = "2s")]
+    pump_every: String,
+    #[command(flatten)]
+    database: DatabaseSettings,
+    #[command(flatten)]
+    redis: RedisSettings,
+    #[command(flatten)]
+    sync: SyncSettings,
+    #[command(flatten)]
+    backfill: BackfillSettings,
+    #[command(flatten)]
+    jobs: JobSettings,
+}
+
+impl SchedulerArgs {
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+        self.redis.apply(args);
+        self.sync.apply(args);
+        self.backfill.apply(args);
+        self.jobs.apply(args);
+    }
+
+    pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        let every = parse_duration("pump_every", &self.pump_every)?;
+        let app = App::build(settings).await?;
+        Scheduler::new(app.services, app.transport)
+            .run(every, shutdown_on_signal())
+            .await
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The data plane whose queues this worker consumes.
+    #[arg(long, env = "LOGWARDEN_DATA_PLANE")]
+    data_plane: String,
+    /// Backfill jobs run at once (sync jobs get half as many slots of their own).
+    #[arg(long, env = "LOGWARDEN_CONCURRENCY", default_value_t = 4)]
+    concurrency: usize,
+    /// Unique name of this worker in the fleet (default: pid and a random suffix).
+    #[arg(long, env = "LOGWARDEN_WORKER_NAME")]
+    name: Option<String>,
+    #[command(flatten)]
+    database: DatabaseSettings,
+    #[command(flatten)]
+    master_key: MasterKeySettings,
+    #[command(flatten)]
+    redis: RedisSettings,
+    #[command(flatten)]
+    jobs: JobSettings,
+    #[command(flatten)]
+    api: ApiSettings,
+}
+
+impl WorkerArgs {
+    pub fn reads(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+        self.master_key.apply(args);
+        self.redis.apply(args);
+        self.jobs.apply(args);
+        self.api.apply(args);
+    }
+
+    pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        logwarden_jobs::payload::DataPlaneName::parse(&self.data_plane)
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let app = App::build(settings).await?;
+        let name = self.name.unwrap_or_else(|| {
+            format!(
+                "worker-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+        });
+        Worker::new(&app, name, shutdown_on_signal())
+            .run(&self.data_plane, self.concurrency)
+            .await
+    }
+}
+
+/// Cancelled on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("install the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: finishing or releasing running jobs");
+        trigger.cancel();
+    });
+    token
+}
