@@ -552,3 +552,29 @@ fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn integration_list_on_a_fresh_database_prints_the_table_and_nothing_else() {
+    let scratch = Scratch::new();
+
+    let output = scratch
+        .command()
+        .args(["integration", "list"])
+        .output()
+        .await
+        .expect("run integration list");
+
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(stderr_of(&output), "", "no log line, migrations included");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].ends_with("LAST ERROR"),
+        "{stdout}"
+    );
+    assert!(
+        scratch.dir.join("logwarden.db").exists(),
+        "the database was created and migrated"
+    );
+}
