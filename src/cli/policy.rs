@@ -26,7 +26,6 @@ pub enum PolicyCommand {
         /// A policy set in TOML.
         #[arg(long)]
         file: Option<PathBuf>,
-        // Read only with --integration.
         #[command(flatten)]
         database: DatabaseSettings,
     },
@@ -71,7 +70,12 @@ pub enum PolicyCommand {
 impl PolicyCommand {
     pub fn reads(&self, args: &mut SettingsArgs) {
         match self {
-            Self::Eval { database, .. }
+            // Only --integration reads the database; a template or a file needs none.
+            Self::Eval {
+                integration: Some(_),
+                database,
+                ..
+            }
             | Self::Show { database, .. }
             | Self::Draft { database, .. }
             | Self::Install { database, .. } => database.apply(args),
@@ -79,7 +83,7 @@ impl PolicyCommand {
                 database.apply(args);
                 jobs.apply(args);
             }
-            Self::Templates => {}
+            Self::Eval { .. } | Self::Templates => {}
         }
     }
 

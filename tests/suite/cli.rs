@@ -430,6 +430,11 @@ async fn a_command_ignores_the_variables_of_settings_it_does_not_read() {
             "mysql://root@127.0.0.1/logwarden",
             &["policy", "templates"],
         ),
+        (
+            "DATABASE_URL",
+            "mysql://root@127.0.0.1/logwarden",
+            &["policy", "eval", "--template", "strict"],
+        ),
     ];
     for (variable, value, command) in cases {
         let output = run_with(&scratch, variable, value, command).await;
