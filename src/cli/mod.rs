@@ -23,9 +23,10 @@ use crate::infra::secret::Secret;
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::roles::scheduler::Scheduler;
 use crate::roles::worker::{GateFactory, Worker};
-use crate::service::backfills::NewBackfill;
-use crate::service::integrations::NewIntegration;
+use crate::service::backfills::{BackfillQuery, NewBackfill};
+use crate::service::integrations::{IntegrationQuery, NewIntegration};
 use crate::service::jobs::JobQuery;
+use crate::service::page::{every_page, Limit};
 use crate::service::Services;
 
 #[derive(Debug, Parser)]
@@ -291,8 +292,9 @@ pub enum JobsCommand {
         kind: Option<String>,
         #[arg(long)]
         backfill: Option<i64>,
+        /// 1 to 1000.
         #[arg(long, default_value_t = 50)]
-        limit: u64,
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -479,8 +481,8 @@ async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Res
                 (_, _, Some(path)) => read_policy_file(&path)?,
                 (_, Some(key), None) => {
                     let services = services(settings).await?;
-                    let row = services.find_integration(&key).await?;
-                    crate::service::policies::installed(&services.db, row.id)
+                    let id = services.resolve_integration(&key).await?;
+                    crate::service::policies::installed(&services.db, id)
                         .await?
                         .map(|(_, config)| config)
                         .ok_or_else(|| {
@@ -518,7 +520,8 @@ async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Res
         }
         PolicyCommand::Show { integration } => {
             let services = services(settings).await?;
-            print_json(&services.policy_set(&integration).await?)?;
+            let id = services.resolve_integration(&integration).await?;
+            print_json(&services.policy_set(id).await?)?;
         }
         PolicyCommand::Draft {
             integration,
@@ -526,13 +529,10 @@ async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Res
             file,
         } => {
             let services = services(settings).await?;
+            let id = services.resolve_integration(&integration).await?;
             let view = match (template, file) {
-                (_, Some(path)) => {
-                    services
-                        .set_draft(&integration, &read_policy_file(&path)?)
-                        .await?
-                }
-                (Some(name), None) => services.draft_from_template(&integration, &name).await?,
+                (_, Some(path)) => services.set_draft(id, &read_policy_file(&path)?).await?,
+                (Some(name), None) => services.draft_from_template(id, &name).await?,
                 (None, None) => anyhow::bail!("give --template NAME or --file policy-set.toml"),
             };
             eprintln!(
@@ -547,12 +547,9 @@ async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Res
             to,
         } => {
             let services = services(settings).await?;
+            let id = services.resolve_integration(&integration).await?;
             let job = services
-                .start_reevaluation(
-                    &integration,
-                    parse_time("from", &from)?,
-                    parse_time("to", &to)?,
-                )
+                .start_reevaluation(id, parse_time("from", &from)?, parse_time("to", &to)?)
                 .await?;
             println!("{}", job.id);
             eprintln!(
@@ -563,7 +560,8 @@ async fn policy(settings: &Arc<Settings>, command: PolicyCommand) -> anyhow::Res
         }
         PolicyCommand::Install { integration } => {
             let services = services(settings).await?;
-            let view = services.install_policy_set(&integration, "cli").await?;
+            let id = services.resolve_integration(&integration).await?;
+            let view = services.install_policy_set(id, "cli").await?;
             eprintln!(
                 "installed version {}",
                 view.installed_version.unwrap_or_default()
@@ -685,7 +683,14 @@ async fn integration(settings: &Arc<Settings>, command: IntegrationCommand) -> a
             }
         }
         IntegrationCommand::List { json } => {
-            let views = services.list_integrations().await?;
+            let views = every_page(|cursor| {
+                services.list_integrations(IntegrationQuery {
+                    limit: Limit::LARGEST,
+                    cursor,
+                    ..Default::default()
+                })
+            })
+            .await?;
             if json {
                 print_json(&views)?;
             } else {
@@ -710,15 +715,18 @@ async fn integration(settings: &Arc<Settings>, command: IntegrationCommand) -> a
             }
         }
         IntegrationCommand::Pause { integration } => {
-            let v = services.pause_integration(&integration).await?;
+            let id = services.resolve_integration(&integration).await?;
+            let v = services.pause_integration(id).await?;
             eprintln!("integration {:?} is {}", v.name, v.status);
         }
         IntegrationCommand::Resume { integration } => {
-            let v = services.resume_integration(&integration).await?;
+            let id = services.resolve_integration(&integration).await?;
+            let v = services.resume_integration(id).await?;
             eprintln!("integration {:?} is {}", v.name, v.status);
         }
         IntegrationCommand::Delete { integration } => {
-            let v = services.delete_integration(&integration).await?;
+            let id = services.resolve_integration(&integration).await?;
+            let v = services.delete_integration(id).await?;
             eprintln!(
                 "integration {:?} is {}; its unfinished jobs were canceled",
                 v.name, v.status
@@ -751,7 +759,7 @@ async fn backfill(settings: &Arc<Settings>, command: BackfillCommand) -> anyhow:
                 .transpose()?;
             let view = services
                 .start_backfill(NewBackfill {
-                    integration,
+                    integration_id: services.resolve_integration(&integration).await?,
                     from: parse_time("from", &from)?,
                     to: parse_time("to", &to)?,
                     batch_width,
@@ -770,7 +778,7 @@ async fn backfill(settings: &Arc<Settings>, command: BackfillCommand) -> anyhow:
         }
         BackfillCommand::Status { id, watch, json } => loop {
             let view = services.backfill(id).await?;
-            let ended = matches!(view.status.as_str(), "completed" | "failed" | "canceled");
+            let ended = view.status.is_terminal();
             if watch && !json {
                 eprint!("\r{}", progress_line(&view));
                 if ended {
@@ -787,7 +795,14 @@ async fn backfill(settings: &Arc<Settings>, command: BackfillCommand) -> anyhow:
             }
         },
         BackfillCommand::List { json } => {
-            let views = services.list_backfills(None).await?;
+            let views = every_page(|cursor| {
+                services.list_backfills(BackfillQuery {
+                    limit: Limit::LARGEST,
+                    cursor,
+                    ..Default::default()
+                })
+            })
+            .await?;
             if json {
                 print_json(&views)?;
             } else {
@@ -838,7 +853,7 @@ async fn jobs(settings: &Arc<Settings>, command: JobsCommand) -> anyhow::Result<
             json,
         } => {
             let integration_id = match integration {
-                Some(key) => Some(services.find_integration(&key).await?.id),
+                Some(key) => Some(services.resolve_integration(&key).await?),
                 None => None,
             };
             let query = JobQuery {
@@ -846,9 +861,14 @@ async fn jobs(settings: &Arc<Settings>, command: JobsCommand) -> anyhow::Result<
                 backfill_id: backfill,
                 status: status.map(|s| s.parse::<JobStatus>()).transpose()?,
                 kind: kind.map(|k| k.parse::<JobKind>()).transpose()?,
-                limit: Some(limit),
+                limit: Limit::new(limit)?,
+                ..Default::default()
             };
-            let views = services.list_jobs(&query).await.context("listing jobs")?;
+            let views = services
+                .list_jobs(query)
+                .await
+                .context("listing jobs")?
+                .items;
             if json {
                 print_json(&views)?;
             } else {
