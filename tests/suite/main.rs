@@ -10,6 +10,7 @@ mod helpers;
 mod moves;
 mod pipeline;
 mod policies;
+mod queries;
 mod queue;
 mod services;
 mod sink;
