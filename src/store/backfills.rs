@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use logwarden_entities::{backfill, job};
 use logwarden_jobs::kind::{BackfillStatus, JobStatus};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use super::moves::Move;
 
@@ -141,12 +139,4 @@ pub async fn refresh_backfill(
         update.exec(db).await?;
     }
     Ok(())
-}
-
-/// Count of a backfill's batch rows (for tests and the status command).
-pub async fn batch_rows(db: &impl ConnectionTrait, id: i64) -> Result<u64, DbErr> {
-    job::Entity::find()
-        .filter(job::Column::BackfillId.eq(id))
-        .count(db)
-        .await
 }

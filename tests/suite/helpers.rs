@@ -90,6 +90,17 @@ pub fn test_settings(
     std::sync::Arc::new(logwarden::config::Settings::load(&args).expect("test settings"))
 }
 
+/// The time this test process started, in whole seconds (which both backends store
+/// exactly): one fixed "now" that tests count back from, so equal offsets are equal times.
+pub fn fixed_now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    static NOW: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        let now = chrono::Utc::now();
+        now.with_nanosecond(0).unwrap_or(now)
+    })
+}
+
 /// 2026-04-08T00:00:00Z, a day inside the fake's default history.
 pub fn day() -> chrono::DateTime<chrono::Utc> {
     "2026-04-08T00:00:00Z".parse().unwrap()

@@ -14,7 +14,7 @@ use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::helpers::{seed_integration, seed_job, test_settings, TestDb};
+use crate::helpers::{fixed_now, seed_integration, seed_job, test_settings, TestDb};
 
 crate::on_both_backends!(
     an_illegal_move_is_refused_and_changes_nothing,
@@ -24,12 +24,8 @@ crate::on_both_backends!(
     a_backfill_refresh_keeps_the_operator_s_pause_and_completes_after_resume,
 );
 
-/// `hours_ago` before one fixed instant of whole seconds (which both backends store exactly),
-/// so two calls with the same argument are the same time.
 fn at(hours_ago: i64) -> DateTime<Utc> {
-    static BASE: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
-    let base = BASE.get_or_init(|| Utc::now().with_nanosecond(0).expect("a valid time"));
-    *base - TimeDelta::hours(hours_ago)
+    fixed_now() - TimeDelta::hours(hours_ago)
 }
 
 async fn row(db: &DatabaseConnection, id: i64) -> job::Model {

@@ -19,7 +19,7 @@ use logwarden_entities::job;
 use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
 
-use crate::helpers::{seed_integration, seed_job, test_settings, TestDb};
+use crate::helpers::{fixed_now, seed_integration, seed_job, test_settings, TestDb};
 
 crate::on_both_backends!(
     job_filters_match_exactly_the_jobs_they_describe,
@@ -27,11 +27,8 @@ crate::on_both_backends!(
     lists_cost_the_same_number_of_statements_however_many_rows_they_show,
 );
 
-/// One fixed instant of whole seconds, minus `minutes`.
 fn at(minutes_ago: i64) -> DateTime<Utc> {
-    static BASE: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
-    let base = BASE.get_or_init(|| Utc::now().with_nanosecond(0).expect("a valid time"));
-    *base - TimeDelta::minutes(minutes_ago)
+    fixed_now() - TimeDelta::minutes(minutes_ago)
 }
 
 fn services(db: &DatabaseConnection) -> Services {
