@@ -215,10 +215,11 @@ impl Services {
 
     /// The id of the integration a person named on the command line, by id or by name.
     ///
-    /// The rule: a key that parses as an integer and is the id of an integration means that
-    /// integration; any other key is a name. So an integration whose name is digits never
-    /// hides another integration's id (it stays reachable by its own id), and the id of a
-    /// deleted-and-forgotten integration cannot be mistaken for a name.
+    /// The rule: a key that parses as an integer and is the id of an existing integration
+    /// means that integration; any other key, digits that are no integration's id included,
+    /// is a name. So a name made of digits never hides another integration's id: while
+    /// integration 7 exists, "7" means it, and the integration named "7" is reached by its
+    /// own id. The service functions themselves take ids; only the CLI resolves.
     pub async fn resolve_integration(&self, key: &str) -> Result<i64, Error> {
         if let Ok(id) = key.parse::<i64>() {
             if let Some(row) = integration::Entity::find_by_id(id).one(&self.db).await? {
