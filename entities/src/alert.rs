@@ -23,6 +23,31 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::violation::Entity",
+        from = "Column::ViolationId",
+        to = "super::violation::Column::Id"
+    )]
+    Violation,
+    #[sea_orm(
+        belongs_to = "super::issue::Entity",
+        from = "Column::IssueId",
+        to = "super::issue::Column::Id"
+    )]
+    Issue,
+}
+
+impl Related<super::violation::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Violation.def()
+    }
+}
+
+impl Related<super::issue::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Issue.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,5 +1,6 @@
 //! A backfill of an integration's history, split into batch jobs.
 
+pub use logwarden_jobs::kind::BackfillStatus;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ pub struct Model {
     pub range_start: DateTimeUtc,
     pub range_end: DateTimeUtc,
     pub batch_width_seconds: i64,
-    pub status: String,
+    pub status: BackfillStatus,
     pub batches_total: i32,
     pub batches_done: i32,
     pub batches_failed: i32,
@@ -24,6 +25,27 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::integration::Entity",
+        from = "Column::IntegrationId",
+        to = "super::integration::Column::Id"
+    )]
+    Integration,
+    #[sea_orm(has_many = "super::job::Entity")]
+    Job,
+}
+
+impl Related<super::integration::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Integration.def()
+    }
+}
+
+impl Related<super::job::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Job.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -41,6 +41,27 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::integration::Entity",
+        from = "Column::IntegrationId",
+        to = "super::integration::Column::Id"
+    )]
+    Integration,
+    #[sea_orm(has_many = "super::violation::Entity")]
+    Violation,
+}
+
+impl Related<super::integration::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Integration.def()
+    }
+}
+
+impl Related<super::violation::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Violation.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

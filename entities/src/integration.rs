@@ -1,5 +1,6 @@
 //! One connection to a Compliance API organisation. `api_key_ciphertext` is AES-256-GCM under the master key; it is never returned by any interface.
 
+pub use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,7 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub name: String,
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub project_id: i64,
     pub data_plane_id: i64,
     #[sea_orm(column_type = "Text")]
@@ -19,7 +20,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub base_url: String,
     pub organization_uuid: Option<String>,
-    pub status: String,
+    pub status: IntegrationStatus,
     pub sync_watermark: Option<DateTimeUtc>,
     pub last_synced_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text")]
@@ -30,6 +31,87 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::project::Entity",
+        from = "Column::ProjectId",
+        to = "super::project::Column::Id"
+    )]
+    Project,
+    #[sea_orm(
+        belongs_to = "super::data_plane::Entity",
+        from = "Column::DataPlaneId",
+        to = "super::data_plane::Column::Id"
+    )]
+    DataPlane,
+    #[sea_orm(has_many = "super::policy_set::Entity")]
+    PolicySet,
+    #[sea_orm(has_many = "super::backfill::Entity")]
+    Backfill,
+    #[sea_orm(has_many = "super::job::Entity")]
+    Job,
+    #[sea_orm(has_many = "super::event::Entity")]
+    Event,
+    #[sea_orm(has_many = "super::access_event::Entity")]
+    AccessEvent,
+    #[sea_orm(has_many = "super::session::Entity")]
+    Session,
+    #[sea_orm(has_many = "super::issue::Entity")]
+    Issue,
+}
+
+impl Related<super::project::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Project.def()
+    }
+}
+
+impl Related<super::data_plane::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::DataPlane.def()
+    }
+}
+
+impl Related<super::policy_set::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PolicySet.def()
+    }
+}
+
+impl Related<super::backfill::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Backfill.def()
+    }
+}
+
+impl Related<super::job::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Job.def()
+    }
+}
+
+impl Related<super::event::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Event.def()
+    }
+}
+
+impl Related<super::access_event::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::AccessEvent.def()
+    }
+}
+
+impl Related<super::session::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Session.def()
+    }
+}
+
+impl Related<super::issue::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Issue.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

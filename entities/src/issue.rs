@@ -13,7 +13,7 @@ pub struct Model {
     pub user_email: String,
     pub policy: String,
     pub severity: String,
-    pub status: String,
+    pub status: IssueStatus,
     pub alert_count: i64,
     pub first_seen_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,
@@ -21,7 +21,41 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// Where an issue stands in triage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum IssueStatus {
+    /// New alerts of its user and policy join it.
+    #[sea_orm(string_value = "open")]
+    Open,
+    /// Closed by an investigator; new alerts open another issue.
+    #[sea_orm(string_value = "resolved")]
+    Resolved,
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::integration::Entity",
+        from = "Column::IntegrationId",
+        to = "super::integration::Column::Id"
+    )]
+    Integration,
+    #[sea_orm(has_many = "super::alert::Entity")]
+    Alert,
+}
+
+impl Related<super::integration::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Integration.def()
+    }
+}
+
+impl Related<super::alert::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Alert.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

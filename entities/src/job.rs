@@ -1,5 +1,6 @@
 //! One unit of ingestion work. This row, not Redis, is the job's truth.
 
+pub use logwarden_jobs::kind::{JobKind, JobStatus};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -8,14 +9,14 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub integration_id: i64,
     pub backfill_id: Option<i64>,
     pub window_start: DateTimeUtc,
     pub window_end: DateTimeUtc,
     #[sea_orm(unique)]
     pub dedupe_key: String,
-    pub status: String,
+    pub status: JobStatus,
     pub attempt: i32,
     pub max_attempts: i32,
     pub next_attempt_at: Option<DateTimeUtc>,
@@ -46,6 +47,39 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::integration::Entity",
+        from = "Column::IntegrationId",
+        to = "super::integration::Column::Id"
+    )]
+    Integration,
+    #[sea_orm(
+        belongs_to = "super::backfill::Entity",
+        from = "Column::BackfillId",
+        to = "super::backfill::Column::Id"
+    )]
+    Backfill,
+    #[sea_orm(has_many = "super::job_attempt::Entity")]
+    JobAttempt,
+}
+
+impl Related<super::integration::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Integration.def()
+    }
+}
+
+impl Related<super::backfill::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Backfill.def()
+    }
+}
+
+impl Related<super::job_attempt::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::JobAttempt.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

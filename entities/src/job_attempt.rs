@@ -1,5 +1,6 @@
 //! One attempt at a job, with its outcome and error, for the Jobs view.
 
+pub use logwarden_jobs::kind::AttemptOutcome;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ pub struct Model {
     pub job_id: i64,
     pub attempt: i32,
     pub worker_name: String,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error_class: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub error_message: Option<String>,
@@ -20,6 +21,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::job::Entity",
+        from = "Column::JobId",
+        to = "super::job::Column::Id"
+    )]
+    Job,
+}
+
+impl Related<super::job::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Job.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,5 +1,8 @@
 //! SeaORM models of logwarden's data model (see DESIGN.md). The schema itself lives in the
-//! `logwarden-migrations` crate; these models mirror it column for column.
+//! `logwarden-migrations` crate; these models mirror it column for column, with a `Relation`
+//! for every foreign key. Status and kind columns are typed: the job logic's enums
+//! (`logwarden_jobs::kind`) for jobs, backfills, attempts and integrations, and the enums
+//! declared here for issues and policy sets; each is stored as the same text it always was.
 
 pub mod access_event;
 pub mod alert;

@@ -10,7 +10,7 @@ pub struct Model {
     pub id: i64,
     pub integration_id: i64,
     pub version: i32,
-    pub state: String,
+    pub state: PolicySetState,
     #[sea_orm(column_type = "Text")]
     pub config: String,
     pub template: Option<String>,
@@ -20,7 +20,31 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// Whether a row is the draft that edits change or an installed, immutable version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum PolicySetState {
+    #[sea_orm(string_value = "draft")]
+    Draft,
+    #[sea_orm(string_value = "installed")]
+    Installed,
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::integration::Entity",
+        from = "Column::IntegrationId",
+        to = "super::integration::Column::Id"
+    )]
+    Integration,
+}
+
+impl Related<super::integration::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Integration.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -27,6 +27,27 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::event::Entity",
+        from = "Column::EventId",
+        to = "super::event::Column::Id"
+    )]
+    Event,
+    #[sea_orm(has_one = "super::alert::Entity")]
+    Alert,
+}
+
+impl Related<super::event::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Event.def()
+    }
+}
+
+impl Related<super::alert::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Alert.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

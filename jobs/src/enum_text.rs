@@ -1,6 +1,7 @@
 //! Enums that are stored in the database and sent over the wire as fixed snake_case strings:
-//! one macro gives each of them `as_str`, `FromStr`, `Display` and serde, and one error type
-//! for text that names no variant.
+//! one macro gives each of them `as_str`, `FromStr`, `Display` and serde (and, with the
+//! `sea-orm` feature, the impls that make it a string column of a SeaORM model), and one error
+//! type for text that names no variant.
 
 use std::fmt;
 
@@ -84,6 +85,9 @@ macro_rules! text_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        // Stored as its text through `FromStr` and `Display`, so the column keeps the
+        // strings it always had.
+        #[cfg_attr(feature = "sea-orm", derive(sea_orm::DeriveValueType), sea_orm(value_type = "String"))]
         $vis enum $name {
             $( $(#[$variant_meta])* $variant ),+
         }
@@ -104,7 +108,8 @@ macro_rules! text_enum {
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, formatter: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                formatter.write_str(self.as_str())
+                // `pad`, not `write_str`, so table columns (`{:<11}`) line up.
+                formatter.pad(self.as_str())
             }
         }
 
@@ -155,6 +160,12 @@ mod tests {
             assert_eq!(colour.as_str().parse::<Colour>(), Ok(*colour));
             assert_eq!(colour.to_string(), colour.as_str());
         }
+    }
+
+    #[test]
+    fn display_honours_width_so_tables_line_up() {
+        assert_eq!(format!("[{:<10}]", Colour::Red), "[red       ]");
+        assert_eq!(format!("[{:>4}]", Colour::Red), "[ red]");
     }
 
     #[test]

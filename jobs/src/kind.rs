@@ -1,5 +1,6 @@
-//! What a job is (its kind) and where it, its backfill and its integration stand (their
-//! statuses), with the moves a job's status may make so the store can refuse illegal ones.
+//! What a job is (its kind), how an attempt at it ended, and where it, its backfill and its
+//! integration stand (their statuses), with the moves each status may make so the store can
+//! refuse illegal ones.
 
 use crate::enum_text::text_enum;
 
@@ -75,6 +76,27 @@ impl JobStatus {
             Succeeded | Canceled => false,
         }
     }
+
+    /// Every status that may move to `self`: the `status IN (…)` of a guarded update.
+    pub fn predecessors(self) -> impl Iterator<Item = JobStatus> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(move |from| from.can_transition_to(self))
+    }
+}
+
+text_enum! {
+    /// How one attempt at a job ended, as the Jobs view lists attempts.
+    pub enum AttemptOutcome (field = "outcome") {
+        Succeeded = "succeeded",
+        /// Failed with a transient error; another attempt follows after a backoff.
+        Retry = "retry",
+        /// Failed for good (permanent error or last attempt).
+        Failed = "failed",
+        /// Its worker stopped sending heartbeats; the job was taken over.
+        Abandoned = "abandoned",
+    }
 }
 
 text_enum! {
@@ -99,6 +121,41 @@ impl BackfillStatus {
     pub const fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Canceled)
     }
+
+    /// Whether a backfill may move from `self` to `next`; staying put is not a move.
+    ///
+    /// | from        | allowed moves                                                      |
+    /// | ----------- | ------------------------------------------------------------------ |
+    /// | `pending`   | `running`, `completed`, `failed`, `paused`, `canceled`             |
+    /// | `running`   | `pending` (every batch back in line), `completed`, `failed`, `paused`, `canceled` |
+    /// | `paused`    | `running` (resumed), `canceled`                                    |
+    /// | `failed`    | `running` (failed batches retried), `canceled`                     |
+    /// | `completed`, `canceled` | none                                                   |
+    pub const fn can_transition_to(self, next: BackfillStatus) -> bool {
+        use BackfillStatus::{Canceled, Completed, Failed, Paused, Pending, Running};
+        match self {
+            Pending => matches!(next, Running | Completed | Failed | Paused | Canceled),
+            Running => matches!(next, Pending | Completed | Failed | Paused | Canceled),
+            Paused | Failed => matches!(next, Running | Canceled),
+            Completed | Canceled => false,
+        }
+    }
+
+    /// Every status that may move to `self`.
+    pub fn predecessors(self) -> impl Iterator<Item = BackfillStatus> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(move |from| from.can_transition_to(self))
+    }
+}
+
+text_enum! {
+    /// Where an integration's records come from.
+    pub enum IntegrationKind (field = "kind") {
+        /// Pulled from the Anthropic Compliance API.
+        AnthropicComplianceApi = "anthropic_compliance_api",
+    }
 }
 
 text_enum! {
@@ -122,6 +179,25 @@ impl IntegrationStatus {
     /// Whether the scheduler creates sync jobs for it.
     pub const fn is_scheduled(self) -> bool {
         matches!(self, Self::Active)
+    }
+
+    /// Whether an integration may move from `self` to `next`: pause and resume flip
+    /// `active` and `paused`; either may be deleted, and nothing comes back from deleted.
+    pub const fn can_transition_to(self, next: IntegrationStatus) -> bool {
+        use IntegrationStatus::{Active, Deleted, Paused};
+        match self {
+            Active => matches!(next, Paused | Deleted),
+            Paused => matches!(next, Active | Deleted),
+            Deleted => false,
+        }
+    }
+
+    /// Every status that may move to `self`.
+    pub fn predecessors(self) -> impl Iterator<Item = IntegrationStatus> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(move |from| from.can_transition_to(self))
     }
 }
 
@@ -173,6 +249,8 @@ mod tests {
         round_trip(JobStatus::ALL);
         round_trip(BackfillStatus::ALL);
         round_trip(IntegrationStatus::ALL);
+        round_trip(IntegrationKind::ALL);
+        round_trip(AttemptOutcome::ALL);
         assert_eq!(JobKind::BackfillBatch.as_str(), "backfill_batch");
     }
 
@@ -253,5 +331,80 @@ mod tests {
         assert!(!IntegrationStatus::Paused.is_terminal());
         assert!(IntegrationStatus::Active.is_scheduled());
         assert!(!IntegrationStatus::Paused.is_scheduled());
+    }
+
+    #[test]
+    fn predecessors_are_exactly_the_statuses_that_may_move_there() {
+        for to in JobStatus::ALL {
+            for from in JobStatus::ALL {
+                assert_eq!(
+                    to.predecessors().any(|p| p == *from),
+                    from.can_transition_to(*to),
+                    "{from} -> {to}"
+                );
+            }
+        }
+        assert_eq!(
+            Pending.predecessors().collect::<Vec<_>>(),
+            [Enqueued, Processing, Failed]
+        );
+        assert_eq!(
+            Canceled.predecessors().collect::<Vec<_>>(),
+            [Pending, Enqueued, Processing]
+        );
+    }
+
+    #[test]
+    fn a_backfill_ends_completed_or_canceled_for_good_and_a_failed_one_can_be_retried() {
+        use BackfillStatus as B;
+        for next in B::ALL {
+            assert!(
+                !B::Completed.can_transition_to(*next),
+                "completed -> {next}"
+            );
+            assert!(!B::Canceled.can_transition_to(*next), "canceled -> {next}");
+            assert!(
+                !next.can_transition_to(*next),
+                "{next} -> {next} is no move"
+            );
+        }
+        assert!(B::Failed.can_transition_to(B::Running));
+        assert!(B::Paused.can_transition_to(B::Running));
+        assert!(
+            !B::Paused.can_transition_to(B::Completed),
+            "a paused backfill stays paused"
+        );
+        assert_eq!(
+            B::Running.predecessors().collect::<Vec<_>>(),
+            [B::Pending, B::Failed, B::Paused]
+        );
+    }
+
+    #[test]
+    fn pending_and_running_backfills_can_be_paused_and_all_but_finished_ones_canceled() {
+        use BackfillStatus as B;
+        for status in [B::Pending, B::Running] {
+            assert!(status.can_transition_to(B::Paused), "{status}");
+        }
+        for status in B::ALL {
+            let cancelable = !matches!(status, B::Completed | B::Canceled);
+            assert_eq!(
+                status.can_transition_to(B::Canceled),
+                cancelable,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_integration_pauses_resumes_and_is_deleted_for_good() {
+        use IntegrationStatus::{Active, Deleted, Paused};
+        assert!(Active.can_transition_to(Paused));
+        assert!(Paused.can_transition_to(Active));
+        assert!(!Active.can_transition_to(Active));
+        assert_eq!(Deleted.predecessors().collect::<Vec<_>>(), [Active, Paused]);
+        for next in IntegrationStatus::ALL {
+            assert!(!Deleted.can_transition_to(*next), "deleted -> {next}");
+        }
     }
 }

@@ -11,7 +11,8 @@ use crate::app::App;
 use crate::config::{
     parse_duration, BackfillSettings, DatabaseSettings, JobSettings, Settings, SettingsArgs,
 };
-use crate::service::backfills::{BackfillView, NewBackfill};
+use crate::service::backfills::{BackfillQuery, BackfillView, NewBackfill};
+use crate::service::page::{every_page, Limit};
 
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
@@ -110,7 +111,7 @@ impl BackfillArgs {
                     .transpose()?;
                 let view = services
                     .start_backfill(NewBackfill {
-                        integration,
+                        integration_id: services.resolve_integration(&integration).await?,
                         from: parse_time("from", &from)?,
                         to: parse_time("to", &to)?,
                         batch_width,
@@ -129,7 +130,7 @@ impl BackfillArgs {
             }
             BackfillCommand::Status { id, watch, json } => loop {
                 let view = services.backfill(id).await?;
-                let ended = matches!(view.status.as_str(), "completed" | "failed" | "canceled");
+                let ended = view.status.is_terminal();
                 if watch && !json {
                     output::progress(&progress_line(&view));
                     if ended {
@@ -145,7 +146,14 @@ impl BackfillArgs {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             },
             BackfillCommand::List { json } => {
-                let views = services.list_backfills(None).await?;
+                let views = every_page(|cursor| {
+                    services.list_backfills(BackfillQuery {
+                        limit: Limit::LARGEST,
+                        cursor,
+                        ..Default::default()
+                    })
+                })
+                .await?;
                 if json {
                     output::json(&views)?;
                 } else {

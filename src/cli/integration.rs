@@ -9,7 +9,8 @@ use crate::config::{
     ApiSettings, DatabaseSettings, MasterKeySettings, Settings, SettingsArgs, SyncSettings,
 };
 use crate::infra::secret::Secret;
-use crate::service::integrations::NewIntegration;
+use crate::service::integrations::{IntegrationQuery, NewIntegration};
+use crate::service::page::{every_page, Limit};
 
 #[derive(Debug, Args)]
 pub struct IntegrationArgs {
@@ -106,7 +107,14 @@ impl IntegrationArgs {
                 }
             }
             IntegrationCommand::List { json } => {
-                let views = services.list_integrations().await?;
+                let views = every_page(|cursor| {
+                    services.list_integrations(IntegrationQuery {
+                        limit: Limit::LARGEST,
+                        cursor,
+                        ..Default::default()
+                    })
+                })
+                .await?;
                 if json {
                     output::json(&views)?;
                 } else {
@@ -135,15 +143,18 @@ impl IntegrationArgs {
                 }
             }
             IntegrationCommand::Pause { integration } => {
-                let v = services.pause_integration(&integration).await?;
+                let id = services.resolve_integration(&integration).await?;
+                let v = services.pause_integration(id).await?;
                 eprintln!("integration {:?} is {}", v.name, v.status);
             }
             IntegrationCommand::Resume { integration } => {
-                let v = services.resume_integration(&integration).await?;
+                let id = services.resolve_integration(&integration).await?;
+                let v = services.resume_integration(id).await?;
                 eprintln!("integration {:?} is {}", v.name, v.status);
             }
             IntegrationCommand::Delete { integration } => {
-                let v = services.delete_integration(&integration).await?;
+                let id = services.resolve_integration(&integration).await?;
+                let v = services.delete_integration(id).await?;
                 eprintln!(
                     "integration {:?} is {}; its unfinished jobs were canceled",
                     v.name, v.status

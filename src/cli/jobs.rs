@@ -8,6 +8,7 @@ use super::output::{self, Table};
 use crate::app::App;
 use crate::config::{DatabaseSettings, JobSettings, Settings, SettingsArgs};
 use crate::service::jobs::JobQuery;
+use crate::service::page::Limit;
 
 #[derive(Debug, Args)]
 pub struct JobsArgs {
@@ -33,7 +34,8 @@ enum JobsCommand {
         #[arg(long)]
         backfill: Option<i64>,
         #[arg(long, default_value_t = 50)]
-        limit: u64,
+        /// 1 to 1000.
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -67,7 +69,7 @@ impl JobsArgs {
                 json,
             } => {
                 let integration_id = match integration {
-                    Some(key) => Some(services.find_integration(&key).await?.id),
+                    Some(key) => Some(services.resolve_integration(&key).await?),
                     None => None,
                 };
                 let query = JobQuery {
@@ -75,9 +77,14 @@ impl JobsArgs {
                     backfill_id: backfill,
                     status: status.map(|s| s.parse::<JobStatus>()).transpose()?,
                     kind: kind.map(|k| k.parse::<JobKind>()).transpose()?,
-                    limit: Some(limit),
+                    limit: Limit::new(limit)?,
+                    ..Default::default()
                 };
-                let views = services.list_jobs(&query).await.context("listing jobs")?;
+                let views = services
+                    .list_jobs(query)
+                    .await
+                    .context("listing jobs")?
+                    .items;
                 if json {
                     output::json(&views)?;
                 } else {

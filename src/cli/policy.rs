@@ -99,8 +99,8 @@ impl PolicyCommand {
                     (_, _, Some(path)) => read_policy_file(&path)?,
                     (_, Some(key), None) => {
                         let services = App::build(settings).await?.services;
-                        let row = services.find_integration(&key).await?;
-                        crate::service::policies::installed(&services.db, row.id)
+                        let id = services.resolve_integration(&key).await?;
+                        crate::service::policies::installed(&services.db, id)
                             .await?
                             .map(|(_, config)| config)
                             .ok_or_else(|| {
@@ -142,7 +142,8 @@ impl PolicyCommand {
             }
             Self::Show { integration, .. } => {
                 let services = App::build(settings).await?.services;
-                output::json(&services.policy_set(&integration).await?)?;
+                let id = services.resolve_integration(&integration).await?;
+                output::json(&services.policy_set(id).await?)?;
             }
             Self::Draft {
                 integration,
@@ -151,13 +152,10 @@ impl PolicyCommand {
                 ..
             } => {
                 let services = App::build(settings).await?.services;
+                let id = services.resolve_integration(&integration).await?;
                 let view = match (template, file) {
-                    (_, Some(path)) => {
-                        services
-                            .set_draft(&integration, &read_policy_file(&path)?)
-                            .await?
-                    }
-                    (Some(name), None) => services.draft_from_template(&integration, &name).await?,
+                    (_, Some(path)) => services.set_draft(id, &read_policy_file(&path)?).await?,
+                    (Some(name), None) => services.draft_from_template(id, &name).await?,
                     (None, None) => anyhow::bail!("give --template NAME or --file policy-set.toml"),
                 };
                 eprintln!(
@@ -173,12 +171,9 @@ impl PolicyCommand {
                 ..
             } => {
                 let services = App::build(settings).await?.services;
+                let id = services.resolve_integration(&integration).await?;
                 let job = services
-                    .start_reevaluation(
-                        &integration,
-                        parse_time("from", &from)?,
-                        parse_time("to", &to)?,
-                    )
+                    .start_reevaluation(id, parse_time("from", &from)?, parse_time("to", &to)?)
                     .await?;
                 println!("{}", job.id);
                 eprintln!(
@@ -189,7 +184,8 @@ impl PolicyCommand {
             }
             Self::Install { integration, .. } => {
                 let services = App::build(settings).await?.services;
-                let view = services.install_policy_set(&integration, "cli").await?;
+                let id = services.resolve_integration(&integration).await?;
+                let view = services.install_policy_set(id, "cli").await?;
                 eprintln!(
                     "installed version {}",
                     view.installed_version.unwrap_or_default()

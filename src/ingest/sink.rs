@@ -6,7 +6,8 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden_entities::{access_event, alert, event, issue, session, violation};
+use logwarden_entities::issue::{self, IssueStatus};
+use logwarden_entities::{access_event, alert, event, session, violation};
 use logwarden_jobs::pairing::{PromptEvent, SessionSummary};
 use logwarden_jobs::retry::{ErrorClass, JobError};
 use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk};
@@ -405,7 +406,7 @@ impl DbSink {
             .filter(issue::Column::IntegrationId.eq(self.integration_id))
             .filter(issue::Column::UserId.is_in(users))
             .filter(issue::Column::Policy.is_in(policies))
-            .filter(issue::Column::Status.ne("resolved"))
+            .filter(issue::Column::Status.ne(IssueStatus::Resolved))
             .filter(issue::Column::LastSeenAt.gte(first.event_time - self.issue_window))
             .filter(issue::Column::FirstSeenAt.lte(last.event_time + self.issue_window))
             .order_by_asc(issue::Column::Id)
@@ -533,7 +534,7 @@ impl DbSink {
             user_email: Set(issue.user_email.clone()),
             policy: Set(issue.policy.clone()),
             severity: Set(issue.severity.clone()),
-            status: Set("open".to_owned()),
+            status: Set(IssueStatus::Open),
             alert_count: Set(issue.added),
             first_seen_at: Set(issue.first_seen_at),
             last_seen_at: Set(issue.last_seen_at),

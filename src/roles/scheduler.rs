@@ -14,17 +14,20 @@ use apalis::prelude::{Data, WorkerBuilder};
 use apalis_cron::{CronScheduler, Tick};
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{backfill, data_plane, integration, job, job_attempt};
-use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
+use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::JobPayload;
 use logwarden_jobs::window::{next_sync_window, SyncWindowSettings};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::infra::queue::Transport;
-use crate::service::backfills::refresh_backfill;
-use crate::service::jobs::{insert_unique, NewJob};
 use crate::service::{Error, Services};
+use crate::store::backfills::refresh_backfill;
+use crate::store::jobs::{insert_unique, NewJob};
+use crate::store::moves::JobMove;
 
 /// An enqueued row older than this and absent from the transport is re-pushed.
 const LOST_GRACE: TimeDelta = TimeDelta::seconds(5);
@@ -86,7 +89,7 @@ impl Scheduler {
         let planes = plane_names(db).await?;
         let mut report = TickReport::default();
         let integrations = integration::Entity::find()
-            .filter(integration::Column::Status.eq(IntegrationStatus::Active.as_str()))
+            .filter(integration::Column::Status.eq(IntegrationStatus::Active))
             .all(db)
             .await?;
         for row in integrations {
@@ -120,11 +123,6 @@ impl Scheduler {
             }
             match insert_unique(db, new, now).await? {
                 Some(created) => {
-                    job::Entity::update_many()
-                        .col_expr(job::Column::EnqueuedAt, Expr::value(Some(now)))
-                        .filter(job::Column::Id.eq(created.id))
-                        .exec(db)
-                        .await?;
                     let plane = planes.get(&row.data_plane_id).cloned().unwrap_or_default();
                     // A failed push leaves the row enqueued; the repair pass re-pushes it.
                     if let Err(err) = self.transport.push(&plane, &payload(&created)).await {
@@ -148,7 +146,7 @@ impl Scheduler {
             ..Default::default()
         };
         report.enqueued = self.feed_pending(now).await?;
-        self.refresh_open_backfills().await?;
+        self.refresh_open_backfills(now).await?;
         Ok(report)
     }
 
@@ -159,7 +157,7 @@ impl Scheduler {
         let settings = &self.services.settings;
         let planes = plane_names(db).await?;
         let integrations: HashMap<i64, integration::Model> = integration::Entity::find()
-            .filter(integration::Column::Status.eq(IntegrationStatus::Active.as_str()))
+            .filter(integration::Column::Status.eq(IntegrationStatus::Active))
             .all(db)
             .await?
             .into_iter()
@@ -173,11 +171,8 @@ impl Scheduler {
                 .select_only()
                 .column(column)
                 .column_as(job::Column::Id.count(), "n")
-                .filter(
-                    job::Column::Status
-                        .is_in([JobStatus::Enqueued.as_str(), JobStatus::Processing.as_str()]),
-                )
-                .filter(job::Column::Kind.eq(JobKind::BackfillBatch.as_str()))
+                .filter(job::Column::Status.is_in([JobStatus::Enqueued, JobStatus::Processing]))
+                .filter(job::Column::Kind.eq(JobKind::BackfillBatch))
                 .group_by(column)
         };
         let mut per_integration: HashMap<i64, i64> = in_flight(job::Column::IntegrationId)
@@ -198,8 +193,8 @@ impl Scheduler {
             .is_null()
             .or(job::Column::NextAttemptAt.lte(now));
         let mut candidates = job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
-            .filter(job::Column::Kind.ne(JobKind::BackfillBatch.as_str()))
+            .filter(job::Column::Status.eq(JobStatus::Pending))
+            .filter(job::Column::Kind.ne(JobKind::BackfillBatch))
             .filter(due.clone())
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
@@ -207,10 +202,9 @@ impl Scheduler {
             .all(db)
             .await?;
         let open_backfills = backfill::Entity::find()
-            .filter(backfill::Column::Status.is_in([
-                BackfillStatus::Pending.as_str(),
-                BackfillStatus::Running.as_str(),
-            ]))
+            .filter(
+                backfill::Column::Status.is_in([BackfillStatus::Pending, BackfillStatus::Running]),
+            )
             .filter(backfill::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(backfill::Column::Id)
             .all(db)
@@ -229,7 +223,7 @@ impl Scheduler {
             }
             let batches = job::Entity::find()
                 .filter(job::Column::BackfillId.eq(open.id))
-                .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+                .filter(job::Column::Status.eq(JobStatus::Pending))
                 .filter(due.clone())
                 .order_by_asc(job::Column::WindowStart)
                 .limit(room as u64)
@@ -242,17 +236,12 @@ impl Scheduler {
 
         let mut enqueued = 0;
         for row in candidates {
-            let moved = job::Entity::update_many()
-                .col_expr(
-                    job::Column::Status,
-                    Expr::value(JobStatus::Enqueued.as_str()),
-                )
-                .col_expr(job::Column::EnqueuedAt, Expr::value(Some(now)))
+            let moved = JobMove::to(JobStatus::Enqueued, now)
+                .from(&[JobStatus::Pending])
                 .filter(job::Column::Id.eq(row.id))
-                .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
-                .exec(db)
+                .apply(db)
                 .await?;
-            if moved.rows_affected == 0 {
+            if moved == 0 {
                 continue;
             }
             let plane = integrations
@@ -272,7 +261,7 @@ impl Scheduler {
     async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let db = &self.services.db;
         let rows = job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Enqueued.as_str()))
+            .filter(job::Column::Status.eq(JobStatus::Enqueued))
             .filter(job::Column::EnqueuedAt.lt(now - LOST_GRACE))
             .order_by_asc(job::Column::Id)
             .limit(PUMP_BATCH)
@@ -313,7 +302,7 @@ impl Scheduler {
     ) -> Result<usize, Error> {
         let db = &self.services.db;
         let rows = job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
+            .filter(job::Column::Status.eq(JobStatus::Processing))
             .filter(job::Column::HeartbeatAt.lt(stale_before))
             .limit(PUMP_BATCH)
             .all(db)
@@ -332,32 +321,30 @@ impl Scheduler {
                 row.worker_name.as_deref().unwrap_or("?"),
                 row.attempt
             );
-            let moved = job::Entity::update_many()
-                .col_expr(job::Column::Status, Expr::value(next.as_str()))
-                .col_expr(job::Column::EnqueuedAt, Expr::value(Some(now)))
-                .col_expr(job::Column::LastError, Expr::value(Some(message.clone())))
-                .col_expr(
+            // Only the attempt that went quiet: not one whose worker beat or finished since.
+            let moved = JobMove::to(next, now)
+                .from(&[JobStatus::Processing])
+                .filter(
+                    Condition::all()
+                        .add(job::Column::Id.eq(row.id))
+                        .add(job::Column::Attempt.eq(row.attempt))
+                        .add(job::Column::HeartbeatAt.eq(row.heartbeat_at)),
+                )
+                .set(job::Column::LastError, Expr::value(Some(message.clone())))
+                .set(
                     job::Column::LastErrorClass,
                     Expr::value(Some("worker_lost")),
                 )
-                .col_expr(
-                    job::Column::FinishedAt,
-                    Expr::value(exhausted.then_some(now)),
-                )
-                .filter(job::Column::Id.eq(row.id))
-                .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
-                .filter(job::Column::Attempt.eq(row.attempt))
-                .filter(job::Column::HeartbeatAt.eq(row.heartbeat_at))
-                .exec(db)
+                .apply(db)
                 .await?;
-            if moved.rows_affected == 0 {
+            if moved == 0 {
                 continue;
             }
             job_attempt::Entity::insert(job_attempt::ActiveModel {
                 job_id: Set(row.id),
                 attempt: Set(row.attempt),
                 worker_name: Set(row.worker_name.clone().unwrap_or_default()),
-                outcome: Set("abandoned".to_owned()),
+                outcome: Set(AttemptOutcome::Abandoned),
                 error_class: Set(Some("worker_lost".to_owned())),
                 error_message: Set(Some(message)),
                 started_at: Set(row.started_at.unwrap_or(now)),
@@ -391,16 +378,15 @@ impl Scheduler {
         TimeDelta::from_std(self.services.settings.orphan_timeout).unwrap_or(TimeDelta::minutes(2))
     }
 
-    async fn refresh_open_backfills(&self) -> Result<(), Error> {
+    async fn refresh_open_backfills(&self, now: DateTime<Utc>) -> Result<(), Error> {
         let open = backfill::Entity::find()
-            .filter(backfill::Column::Status.is_in([
-                BackfillStatus::Pending.as_str(),
-                BackfillStatus::Running.as_str(),
-            ]))
+            .filter(
+                backfill::Column::Status.is_in([BackfillStatus::Pending, BackfillStatus::Running]),
+            )
             .all(&self.services.db)
             .await?;
         for row in open {
-            refresh_backfill(&self.services.db, row.id).await?;
+            refresh_backfill(&self.services.db, row.id, now).await?;
         }
         Ok(())
     }
@@ -495,7 +481,7 @@ async fn on_tick(
 pub fn payload(row: &job::Model) -> JobPayload {
     JobPayload {
         job_id: row.id,
-        kind: row.kind.parse().unwrap_or(JobKind::Sync),
+        kind: row.kind,
         integration_id: row.integration_id,
         window_start: row.window_start,
         window_end: row.window_end,

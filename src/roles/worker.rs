@@ -13,7 +13,7 @@ use futures::FutureExt;
 use logwarden_entities::{backfill, integration, job, job_attempt};
 use logwarden_jobs::completeness::CompletenessRecord;
 use logwarden_jobs::ingest::{run_ingest_window, IngestReport};
-use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
+use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::{JobPayload, Priority};
 use logwarden_jobs::retry::{Backoff, ErrorClass, JobError, RetryDecision};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -31,6 +31,7 @@ use crate::ingest::reevaluate::reevaluate_window;
 use crate::ingest::sink::{db_error, DbSink};
 use crate::ingest::source::ApiSource;
 use crate::service::Services;
+use crate::store::moves::JobMove;
 
 /// Events per sink transaction.
 const CHUNK: usize = 200;
@@ -93,24 +94,18 @@ impl Worker {
     pub async fn process(&self, payload: JobPayload) -> Outcome {
         let db = &self.services.db;
         let now = Utc::now();
-        let claimed = job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Processing.as_str()),
-            )
-            .col_expr(
+        let claimed = JobMove::to(JobStatus::Processing, now)
+            .from(&[JobStatus::Enqueued])
+            .filter(job::Column::Id.eq(payload.job_id))
+            .set(
                 job::Column::WorkerName,
                 Expr::value(Some(self.name.clone())),
             )
-            .col_expr(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
-            .col_expr(job::Column::StartedAt, Expr::value(Some(now)))
-            .col_expr(job::Column::HeartbeatAt, Expr::value(Some(now)))
-            .filter(job::Column::Id.eq(payload.job_id))
-            .filter(job::Column::Status.eq(JobStatus::Enqueued.as_str()))
-            .exec(db)
+            .set(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
+            .apply(db)
             .await;
         match claimed {
-            Ok(result) if result.rows_affected == 1 => {}
+            Ok(1) => {}
             Ok(_) => {
                 let _ = self.transport.claimed(payload.job_id).await;
                 return Outcome::Skipped;
@@ -178,14 +173,14 @@ impl Worker {
         let integration = integration::Entity::find_by_id(row.integration_id)
             .one(db)
             .await?;
-        if integration.is_none_or(|i| i.status != IntegrationStatus::Active.as_str()) {
+        if integration.is_none_or(|i| i.status != IntegrationStatus::Active) {
             return Ok(true);
         }
         if let Some(id) = row.backfill_id {
             let paused = backfill::Entity::find_by_id(id)
                 .one(db)
                 .await?
-                .is_some_and(|b| b.status == BackfillStatus::Paused.as_str());
+                .is_some_and(|b| b.status == BackfillStatus::Paused);
             return Ok(paused);
         }
         Ok(false)
@@ -219,7 +214,7 @@ impl Worker {
             start: row.window_start,
             end: row.window_end,
         };
-        if row.kind == JobKind::Reevaluate.as_str() {
+        if row.kind == JobKind::Reevaluate {
             return reevaluate_window(&sink, window, &evaluator).await;
         }
         run_ingest_window(
@@ -252,7 +247,7 @@ impl Worker {
                     .filter(job::Column::Id.eq(id))
                     .filter(job::Column::WorkerName.eq(name.clone()))
                     .filter(job::Column::Attempt.eq(attempt))
-                    .filter(job::Column::Status.eq(JobStatus::Processing.as_str()))
+                    .filter(job::Column::Status.eq(JobStatus::Processing))
                     .exec(&db)
                     .await;
                 match beat {
@@ -268,14 +263,15 @@ impl Worker {
         })
     }
 
-    /// Conditions that make a final update ours: the row is still processing, by this worker,
-    /// for this attempt.
-    fn ours(row: &job::Model, name: &str) -> sea_orm::sea_query::SimpleExpr {
-        job::Column::Id
-            .eq(row.id)
-            .and(job::Column::Status.eq(JobStatus::Processing.as_str()))
-            .and(job::Column::WorkerName.eq(name))
-            .and(job::Column::Attempt.eq(row.attempt))
+    /// A move of this worker's attempt at `row` out of `processing`: the row must still be
+    /// processing, by this worker, for this attempt.
+    fn finish(row: &job::Model, name: &str, to: JobStatus, now: DateTime<Utc>) -> JobMove {
+        JobMove::to(to, now).from(&[JobStatus::Processing]).filter(
+            job::Column::Id
+                .eq(row.id)
+                .and(job::Column::WorkerName.eq(name))
+                .and(job::Column::Attempt.eq(row.attempt)),
+        )
     }
 
     async fn finish_success(
@@ -311,58 +307,52 @@ impl Worker {
             serde_json::json!({"activities": pick(&c.activities), "chats": pick(&c.chats)})
                 .to_string()
         };
-        let updated = job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Succeeded.as_str()),
-            )
-            .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
-            .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(
+        let updated = Self::finish(row, &self.name, JobStatus::Succeeded, now)
+            .set(job::Column::LastError, Expr::value(Option::<String>::None))
+            .set(
                 job::Column::LastErrorClass,
                 Expr::value(Option::<String>::None),
             )
-            .col_expr(
+            .set(
                 job::Column::PolicySetVersion,
                 Expr::value(report.policy_set_version),
             )
-            .col_expr(job::Column::Pages, Expr::value(report.pages as i64))
-            .col_expr(job::Column::Requests, Expr::value(report.requests as i64))
-            .col_expr(job::Column::Chats, Expr::value(report.chats as i64))
-            .col_expr(job::Column::Messages, Expr::value(report.messages as i64))
-            .col_expr(job::Column::Events, Expr::value(report.events as i64))
-            .col_expr(
+            .set(job::Column::Pages, Expr::value(report.pages as i64))
+            .set(job::Column::Requests, Expr::value(report.requests as i64))
+            .set(job::Column::Chats, Expr::value(report.chats as i64))
+            .set(job::Column::Messages, Expr::value(report.messages as i64))
+            .set(job::Column::Events, Expr::value(report.events as i64))
+            .set(
                 job::Column::AccessEvents,
                 Expr::value(report.access_events as i64),
             )
-            .col_expr(
+            .set(
                 job::Column::Violations,
                 Expr::value(report.violations as i64),
             )
-            .col_expr(
+            .set(
                 job::Column::StartCursor,
                 Expr::value(Some(cursors(|s| &s.start_cursor))),
             )
-            .col_expr(
+            .set(
                 job::Column::TerminalCursor,
                 Expr::value(Some(cursors(|s| &s.terminal_cursor))),
             )
-            .col_expr(
+            .set(
                 job::Column::FinalRequestId,
                 Expr::value(c.final_request_id.clone()),
             )
-            .col_expr(
+            .set(
                 job::Column::ContentHash,
                 Expr::value(Some(c.content_hash.clone())),
             )
-            .filter(Self::ours(row, &self.name))
-            .exec(&txn)
+            .apply(&txn)
             .await?;
-        if updated.rows_affected == 0 {
+        if updated == 0 {
             txn.rollback().await?;
             return Ok(false);
         }
-        if row.kind == JobKind::Sync.as_str() {
+        if row.kind == JobKind::Sync {
             integration::Entity::update_many()
                 .col_expr(
                     integration::Column::SyncWatermark,
@@ -390,7 +380,7 @@ impl Worker {
             .filter(integration::Column::Id.eq(row.integration_id))
             .exec(&txn)
             .await?;
-        self.attempt_row(&txn, row, started, "succeeded", None)
+        self.attempt_row(&txn, row, started, AttemptOutcome::Succeeded, None)
             .await?;
         txn.commit().await?;
         Ok(true)
@@ -438,31 +428,27 @@ impl Worker {
     ) -> Result<bool, sea_orm::DbErr> {
         let now = Utc::now();
         let txn = self.services.db.begin().await?;
-        let (status, next_at, finished, outcome) = match decision {
+        let (status, next_at, outcome) = match decision {
             RetryDecision::Retry { after } => (
                 JobStatus::Pending,
                 Some(now + TimeDelta::from_std(after).unwrap_or_default()),
-                None,
-                "retry",
+                AttemptOutcome::Retry,
             ),
-            RetryDecision::Fail { .. } => (JobStatus::Failed, None, Some(now), "failed"),
+            RetryDecision::Fail { .. } => (JobStatus::Failed, None, AttemptOutcome::Failed),
         };
-        let updated = job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value(status.as_str()))
-            .col_expr(job::Column::NextAttemptAt, Expr::value(next_at))
-            .col_expr(job::Column::FinishedAt, Expr::value(finished))
-            .col_expr(
+        let updated = Self::finish(row, &self.name, status, now)
+            .set(job::Column::NextAttemptAt, Expr::value(next_at))
+            .set(
                 job::Column::LastError,
                 Expr::value(Some(err.message.clone())),
             )
-            .col_expr(
+            .set(
                 job::Column::LastErrorClass,
                 Expr::value(Some(err.class.as_str().to_owned())),
             )
-            .filter(Self::ours(row, &self.name))
-            .exec(&txn)
+            .apply(&txn)
             .await?;
-        if updated.rows_affected == 0 {
+        if updated == 0 {
             txn.rollback().await?;
             return Ok(false);
         }
@@ -487,15 +473,10 @@ impl Worker {
     /// Gives the job back without spending an attempt: it waits as `pending` and the pump
     /// re-queues it when it may run.
     async fn release(&self, row: &job::Model) -> Outcome {
-        let released = job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Pending.as_str()),
-            )
-            .col_expr(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
-            .col_expr(job::Column::WorkerName, Expr::value(Option::<String>::None))
-            .filter(Self::ours(row, &self.name))
-            .exec(&self.services.db)
+        let released = Self::finish(row, &self.name, JobStatus::Pending, Utc::now())
+            .set(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
+            .set(job::Column::WorkerName, Expr::value(Option::<String>::None))
+            .apply(&self.services.db)
             .await;
         match released {
             Ok(_) => Outcome::Released,
@@ -511,14 +492,14 @@ impl Worker {
         db: &impl ConnectionTrait,
         row: &job::Model,
         started: DateTime<Utc>,
-        outcome: &str,
+        outcome: AttemptOutcome,
         err: Option<&JobError>,
     ) -> Result<(), sea_orm::DbErr> {
         job_attempt::Entity::insert(job_attempt::ActiveModel {
             job_id: Set(row.id),
             attempt: Set(row.attempt),
             worker_name: Set(self.name.clone()),
-            outcome: Set(outcome.to_owned()),
+            outcome: Set(outcome),
             error_class: Set(err.map(|e| e.class.as_str().to_owned())),
             error_message: Set(err.map(|e| e.message.clone())),
             started_at: Set(started),

@@ -1,5 +1,6 @@
-//! Backfills: recording a range and all its batch jobs at once, progress for the Backfill
-//! view, and the operator actions cancel, pause, resume and "retry failed batches". Batches
+//! Backfills: recording a range and all its batch jobs at once, the Backfill view's query
+//! (progress, filters, cursor pages), and the operator actions cancel, pause, resume and
+//! "retry failed batches", each a guarded move of the backfill and its batch rows. Batches
 //! wait as `pending` rows; the scheduler feeds them to the queue with flow control.
 
 use std::time::Duration;
@@ -8,25 +9,26 @@ use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{backfill, job};
 use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::window::{split_range, validate_backfill_range};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::jobs::NewJob;
-use super::{Error, Services};
+use super::page::{Cursor, Limit, List, Page};
+use super::{one_of, Error, Services};
+use crate::store::backfills::{batch_counts, refresh_backfill, BatchCounts};
+use crate::store::jobs::{insert_all, NewJob};
+use crate::store::moves::{JobMove, Move};
 
 /// The most batches one backfill may have (a year of 1-minute batches is about 525,000).
 pub const MAX_BATCHES: u64 = 600_000;
-/// Rows per INSERT statement: stays under PostgreSQL's 65,535 bind parameters.
-const INSERT_CHUNK: usize = 500;
 
 /// What `backfill start` takes.
 #[derive(Debug, Clone)]
 pub struct NewBackfill {
-    pub integration: String,
+    pub integration_id: i64,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// Default: the `backfill_batch_width` setting.
@@ -34,7 +36,19 @@ pub struct NewBackfill {
     pub created_by: String,
 }
 
-/// A backfill with its progress, as the Backfill view shows it.
+/// Filters of the Backfill view, as a query string gives them; the empty query matches
+/// every backfill. Pages run newest first.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillQuery {
+    pub integration_id: Option<i64>,
+    pub status: Option<BackfillStatus>,
+    #[serde(default)]
+    pub limit: Limit,
+    pub cursor: Option<Cursor>,
+}
+
+/// A backfill with its progress, as the Backfill view shows it; times are RFC 3339 in UTC.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillView {
     pub id: i64,
@@ -42,7 +56,7 @@ pub struct BackfillView {
     pub range_start: DateTime<Utc>,
     pub range_end: DateTime<Utc>,
     pub batch_width_seconds: i64,
-    pub status: String,
+    pub status: BackfillStatus,
     pub batches_total: i64,
     pub batches_done: i64,
     pub batches_failed: i64,
@@ -54,12 +68,34 @@ pub struct BackfillView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl BackfillView {
+    fn new(row: backfill::Model, counts: BatchCounts) -> Self {
+        Self {
+            id: row.id,
+            integration_id: row.integration_id,
+            range_start: row.range_start,
+            range_end: row.range_end,
+            batch_width_seconds: row.batch_width_seconds,
+            status: row.status,
+            batches_total: row.batches_total as i64,
+            batches_done: counts.succeeded,
+            batches_failed: counts.failed,
+            batches_in_flight: counts.in_flight,
+            batches_pending: counts.pending,
+            synced_up_to: row.synced_up_to,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
 impl Services {
     /// Validates the range and records the backfill with every batch row in one transaction:
     /// either all of it exists or none of it does.
     pub async fn start_backfill(&self, new: NewBackfill) -> Result<BackfillView, Error> {
-        let integration = self.find_integration(&new.integration).await?;
-        if integration.status == IntegrationStatus::Deleted.as_str() {
+        let integration = self.integration_row(new.integration_id).await?;
+        if integration.status == IntegrationStatus::Deleted {
             return Err(Error::Conflict(format!(
                 "integration {:?} is deleted",
                 integration.name
@@ -90,7 +126,7 @@ impl Services {
             range_start: Set(range.start),
             range_end: Set(range.end),
             batch_width_seconds: Set(width.num_seconds()),
-            status: Set(BackfillStatus::Pending.as_str().to_owned()),
+            status: Set(BackfillStatus::Pending),
             batches_total: Set(batches.len() as i32),
             batches_done: Set(0),
             batches_failed: Set(0),
@@ -103,23 +139,19 @@ impl Services {
         })
         .exec_with_returning(&txn)
         .await?;
-        for chunk in batches.chunks(INSERT_CHUNK) {
-            let rows = chunk.iter().map(|window| {
-                NewJob {
-                    kind: JobKind::BackfillBatch,
-                    integration_id: integration.id,
-                    backfill_id: Some(row.id),
-                    window: *window,
-                    status: JobStatus::Pending,
-                    max_attempts: self.settings.job_max_attempts,
-                    policy_set_version: None,
-                }
-                .into_active(now)
-            });
-            job::Entity::insert_many(rows)
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        let jobs: Vec<NewJob> = batches
+            .into_iter()
+            .map(|window| NewJob {
+                kind: JobKind::BackfillBatch,
+                integration_id: integration.id,
+                backfill_id: Some(row.id),
+                window,
+                status: JobStatus::Pending,
+                max_attempts: self.settings.job_max_attempts,
+                policy_set_version: None,
+            })
+            .collect();
+        insert_all(&txn, &jobs, now).await?;
         txn.commit().await?;
         self.backfill(row.id).await
     }
@@ -128,260 +160,157 @@ impl Services {
         let row = backfill::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("backfill {id} does not exist")))?;
-        let counts = batch_counts(&self.db, id).await?;
-        Ok(BackfillView {
-            id: row.id,
-            integration_id: row.integration_id,
-            range_start: row.range_start,
-            range_end: row.range_end,
-            batch_width_seconds: row.batch_width_seconds,
-            status: row.status,
-            batches_total: row.batches_total as i64,
-            batches_done: counts.succeeded,
-            batches_failed: counts.failed,
-            batches_in_flight: counts.in_flight,
-            batches_pending: counts.pending,
-            synced_up_to: row.synced_up_to,
-            created_by: row.created_by,
-            created_at: row.created_at,
-            finished_at: row.finished_at,
-        })
+            .ok_or_else(|| Error::not_found("backfill", id))?;
+        let counts = batch_counts(&self.db, &[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(BackfillView::new(row, counts))
     }
 
-    pub async fn list_backfills(
-        &self,
-        integration_id: Option<i64>,
-    ) -> Result<Vec<BackfillView>, Error> {
-        let mut select = backfill::Entity::find().order_by_desc(backfill::Column::Id);
-        if let Some(id) = integration_id {
+    /// One page of the backfills that match `query`, newest first, with their progress: two
+    /// queries whatever the page holds.
+    pub async fn list_backfills(&self, query: BackfillQuery) -> Result<Page<BackfillView>, Error> {
+        let mut select = backfill::Entity::find();
+        if let Some(id) = query.integration_id {
             select = select.filter(backfill::Column::IntegrationId.eq(id));
         }
-        let mut views = Vec::new();
-        for row in select.limit(200).all(&self.db).await? {
-            views.push(self.backfill(row.id).await?);
+        if let Some(status) = query.status {
+            select = select.filter(backfill::Column::Status.eq(status));
         }
-        Ok(views)
+        if let Some(cursor) = &query.cursor {
+            select = select.filter(backfill::Column::Id.lt(cursor.key(List::Backfills)?));
+        }
+        let rows = select
+            .order_by_desc(backfill::Column::Id)
+            .limit(query.limit.get() + 1)
+            .all(&self.db)
+            .await?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let mut counts = batch_counts(&self.db, &ids).await?;
+        Ok(Page::from_rows(
+            List::Backfills,
+            query.limit,
+            rows,
+            |row| row.id,
+            |row| {
+                let batches = counts.remove(&row.id).unwrap_or_default();
+                BackfillView::new(row, batches)
+            },
+        ))
     }
 
-    /// Cancels every unfinished batch; finished ones and their data stay.
+    /// Cancels the backfill and every unfinished batch; finished ones and their data stay.
     pub async fn cancel_backfill(&self, id: i64) -> Result<BackfillView, Error> {
-        let view = self.backfill(id).await?;
-        if view.status == BackfillStatus::Completed.as_str() {
-            return Err(Error::Conflict(format!(
-                "backfill {id} is already completed"
-            )));
-        }
         let now = Utc::now();
         let txn = self.db.begin().await?;
-        job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Canceled.as_str()),
-            )
-            .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
-            .filter(job::Column::BackfillId.eq(id))
-            .filter(job::Column::Status.is_in([
-                JobStatus::Pending.as_str(),
-                JobStatus::Enqueued.as_str(),
-                JobStatus::Processing.as_str(),
-            ]))
-            .exec(&txn)
+        let moved = Move::to(BackfillStatus::Canceled, now)
+            .filter(backfill::Column::Id.eq(id))
+            .apply(&txn)
             .await?;
-        set_backfill_status(&txn, id, BackfillStatus::Canceled, Some(now)).await?;
+        if moved == 0 {
+            txn.rollback().await?;
+            return Err(self.refused(id, BackfillStatus::Canceled, "canceled").await);
+        }
+        JobMove::to(JobStatus::Canceled, now)
+            .filter(job::Column::BackfillId.eq(id))
+            .apply(&txn)
+            .await?;
         txn.commit().await?;
         self.backfill(id).await
     }
 
     /// Stops feeding batches to the queue; batches already running finish.
     pub async fn pause_backfill(&self, id: i64) -> Result<BackfillView, Error> {
-        let view = self.backfill(id).await?;
-        let status: BackfillStatus = view
-            .status
-            .parse()
-            .map_err(|err: logwarden_jobs::UnknownValueError| Error::Conflict(err.to_string()))?;
-        if status.is_terminal() || status == BackfillStatus::Paused {
-            return Err(Error::Conflict(format!(
-                "backfill {id} is {status}: only pending or running backfills can be paused"
-            )));
+        let moved = Move::to(BackfillStatus::Paused, Utc::now())
+            .filter(backfill::Column::Id.eq(id))
+            .apply(&self.db)
+            .await?;
+        if moved == 0 {
+            return Err(self.refused(id, BackfillStatus::Paused, "paused").await);
         }
-        set_backfill_status(&self.db, id, BackfillStatus::Paused, None).await?;
         self.backfill(id).await
     }
 
     pub async fn resume_backfill(&self, id: i64) -> Result<BackfillView, Error> {
-        let view = self.backfill(id).await?;
-        if view.status != BackfillStatus::Paused.as_str() {
+        let now = Utc::now();
+        let moved = Move::to(BackfillStatus::Running, now)
+            .from(&[BackfillStatus::Paused])
+            .filter(backfill::Column::Id.eq(id))
+            .apply(&self.db)
+            .await?;
+        if moved == 0 {
+            let view = self.backfill(id).await?;
             return Err(Error::Conflict(format!(
                 "backfill {id} is {}: only paused backfills can be resumed",
                 view.status
             )));
         }
-        set_backfill_status(&self.db, id, BackfillStatus::Running, None).await?;
-        refresh_backfill(&self.db, id).await?;
+        refresh_backfill(&self.db, id, now).await?;
         self.backfill(id).await
     }
 
-    /// Puts every failed batch back in line with a fresh budget of attempts.
+    /// Puts every failed batch back in line with a fresh budget of attempts; a failed
+    /// backfill runs again, a paused one stays paused. A canceled backfill's batches stay.
     pub async fn retry_failed_batches(&self, id: i64) -> Result<BackfillView, Error> {
-        let view = self.backfill(id).await?;
-        if view.batches_failed == 0 {
-            return Err(Error::Conflict(format!(
-                "backfill {id} has no failed batches"
-            )));
-        }
-        let txn = self.db.begin().await?;
-        job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Pending.as_str()),
+        let now = Utc::now();
+        let retryable = Query::select()
+            .column(backfill::Column::Id)
+            .from(backfill::Entity)
+            .and_where(backfill::Column::Id.eq(id))
+            .and_where(
+                backfill::Column::Status
+                    .is_not_in([BackfillStatus::Canceled, BackfillStatus::Completed]),
             )
-            .col_expr(
+            .to_owned();
+        let txn = self.db.begin().await?;
+        let retried = JobMove::to(JobStatus::Pending, now)
+            .from(&[JobStatus::Failed])
+            .filter(
+                Condition::all()
+                    .add(job::Column::BackfillId.eq(id))
+                    .add(job::Column::BackfillId.in_subquery(retryable)),
+            )
+            .set(
                 job::Column::MaxAttempts,
                 Expr::col(job::Column::Attempt).add(self.settings.job_max_attempts as i32),
             )
-            .col_expr(
+            .set(
                 job::Column::NextAttemptAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
-            .col_expr(
-                job::Column::FinishedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(job::Column::BackfillId.eq(id))
-            .filter(job::Column::Status.eq(JobStatus::Failed.as_str()))
-            .exec(&txn)
+            .apply(&txn)
             .await?;
-        set_backfill_status(&txn, id, BackfillStatus::Running, None).await?;
-        backfill::Entity::update_many()
-            .col_expr(
-                backfill::Column::FinishedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
+        if retried == 0 {
+            txn.rollback().await?;
+            let view = self.backfill(id).await?;
+            return Err(Error::Conflict(match view.status {
+                BackfillStatus::Canceled | BackfillStatus::Completed => format!(
+                    "backfill {id} is {}: its batches cannot be retried",
+                    view.status
+                ),
+                _ => format!("backfill {id} has no failed batches"),
+            }));
+        }
+        Move::to(BackfillStatus::Running, now)
+            .from(&[BackfillStatus::Failed])
             .filter(backfill::Column::Id.eq(id))
-            .exec(&txn)
+            .apply(&txn)
             .await?;
         txn.commit().await?;
-        refresh_backfill(&self.db, id).await?;
+        refresh_backfill(&self.db, id, now).await?;
         self.backfill(id).await
     }
-}
 
-#[derive(Debug, Default)]
-struct BatchCounts {
-    pending: i64,
-    in_flight: i64,
-    succeeded: i64,
-    failed: i64,
-    canceled: i64,
-}
-
-async fn batch_counts(db: &impl ConnectionTrait, backfill_id: i64) -> Result<BatchCounts, Error> {
-    let rows: Vec<(String, i64)> = job::Entity::find()
-        .select_only()
-        .column(job::Column::Status)
-        .column_as(job::Column::Id.count(), "count")
-        .filter(job::Column::BackfillId.eq(backfill_id))
-        .group_by(job::Column::Status)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut counts = BatchCounts::default();
-    for (status, count) in rows {
-        match status.parse::<JobStatus>() {
-            Ok(JobStatus::Pending) => counts.pending += count,
-            Ok(JobStatus::Enqueued | JobStatus::Processing) => counts.in_flight += count,
-            Ok(JobStatus::Succeeded) => counts.succeeded += count,
-            Ok(JobStatus::Failed) => counts.failed += count,
-            Ok(JobStatus::Canceled) => counts.canceled += count,
-            Err(_) => {}
+    /// The conflict (or not-found) error of a backfill that did not move to `to`.
+    async fn refused(&self, id: i64, to: BackfillStatus, done: &str) -> Error {
+        match self.backfill(id).await {
+            Ok(view) => Error::Conflict(format!(
+                "backfill {id} is {}: only {} backfills can be {done}",
+                view.status,
+                one_of(to.predecessors())
+            )),
+            Err(err) => err,
         }
     }
-    Ok(counts)
-}
-
-async fn set_backfill_status(
-    db: &impl ConnectionTrait,
-    id: i64,
-    status: BackfillStatus,
-    finished_at: Option<DateTime<Utc>>,
-) -> Result<(), Error> {
-    let mut update = backfill::Entity::update_many()
-        .col_expr(backfill::Column::Status, Expr::value(status.as_str()))
-        .col_expr(backfill::Column::UpdatedAt, Expr::value(Utc::now()));
-    if finished_at.is_some() {
-        update = update.col_expr(backfill::Column::FinishedAt, Expr::value(finished_at));
-    }
-    update.filter(backfill::Column::Id.eq(id)).exec(db).await?;
-    Ok(())
-}
-
-/// Recomputes a backfill's counters, frontier and status from its batch rows (two indexed
-/// queries, so it stays cheap for backfills of many thousand batches). Paused and canceled
-/// are the operator's word and are kept.
-pub async fn refresh_backfill(db: &impl ConnectionTrait, id: i64) -> Result<(), Error> {
-    let Some(row) = backfill::Entity::find_by_id(id).one(db).await? else {
-        return Ok(());
-    };
-    let counts = batch_counts(db, id).await?;
-    // Batches tile the range, so the contiguous succeeded prefix ends where the earliest
-    // batch that has not succeeded starts.
-    let first_open: Option<DateTime<Utc>> = job::Entity::find()
-        .select_only()
-        .column_as(job::Column::WindowStart.min(), "first_open")
-        .filter(job::Column::BackfillId.eq(id))
-        .filter(job::Column::Status.ne(JobStatus::Succeeded.as_str()))
-        .into_tuple::<Option<DateTime<Utc>>>()
-        .one(db)
-        .await?
-        .flatten();
-    let synced_up_to = match first_open {
-        Some(start) if start > row.range_start => Some(start),
-        Some(_) => None,
-        None => Some(row.range_end),
-    };
-    let current: BackfillStatus = row.status.parse().unwrap_or(BackfillStatus::Running);
-    let total = row.batches_total as i64;
-    let status = if matches!(current, BackfillStatus::Paused | BackfillStatus::Canceled) {
-        current
-    } else if counts.succeeded == total {
-        BackfillStatus::Completed
-    } else if counts.pending + counts.in_flight == 0 && counts.failed > 0 {
-        BackfillStatus::Failed
-    } else if counts.pending == total {
-        BackfillStatus::Pending
-    } else {
-        BackfillStatus::Running
-    };
-    let finished_at = if status.is_terminal() {
-        row.finished_at.or(Some(Utc::now()))
-    } else {
-        None
-    };
-    backfill::Entity::update_many()
-        .col_expr(backfill::Column::Status, Expr::value(status.as_str()))
-        .col_expr(
-            backfill::Column::BatchesDone,
-            Expr::value(counts.succeeded as i32),
-        )
-        .col_expr(
-            backfill::Column::BatchesFailed,
-            Expr::value(counts.failed as i32),
-        )
-        .col_expr(backfill::Column::SyncedUpTo, Expr::value(synced_up_to))
-        .col_expr(backfill::Column::FinishedAt, Expr::value(finished_at))
-        .col_expr(backfill::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(backfill::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    let _ = counts.canceled;
-    Ok(())
-}
-
-/// Count of a backfill's batch rows (for tests and the status command).
-pub async fn batch_rows(db: &impl ConnectionTrait, id: i64) -> Result<u64, Error> {
-    Ok(job::Entity::find()
-        .filter(job::Column::BackfillId.eq(id))
-        .count(db)
-        .await?)
 }

@@ -1,26 +1,27 @@
-//! Integrations: adding one (after testing its key against the Compliance API), listing,
-//! pausing, resuming and deleting. The API key is encrypted before it is stored and never
-//! returned: views show its last four characters.
+//! Integrations: adding one (after testing its key against the Compliance API), the Log
+//! Sources query (filters, cursor pages), lookups by id, pausing, resuming and deleting, and
+//! the one resolver of "id or name" for the CLI. The API key is encrypted before it is stored
+//! and never returned: views show its last four characters.
 
 use chrono::{DateTime, Utc};
 use logwarden_entities::{data_plane, integration, job, project};
-use logwarden_jobs::kind::{IntegrationStatus, JobStatus};
+use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus, JobStatus};
 use logwarden_jobs::payload::DataPlaneName;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Error, Services};
+use super::page::{Cursor, Limit, List, Page};
+use super::{one_of, Error, Services};
 use crate::infra::secret::Secret;
+use crate::store::moves::{JobMove, Move};
 use logwarden_compliance::{ActivityQuery, Client, ClientConfig};
 
 /// The production Compliance API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
-/// The only kind of integration this release pulls from.
-pub const KIND_COMPLIANCE_API: &str = "anthropic_compliance_api";
 
 /// What `integration add` takes.
 #[derive(Debug, Clone)]
@@ -35,18 +36,34 @@ pub struct NewIntegration {
     pub sync_from: Option<DateTime<Utc>>,
 }
 
-/// An integration as people see it (never the key).
+/// Filters of the Log Sources list, as a query string gives them; the empty query matches
+/// every integration, deleted ones included. Pages run in id order, oldest first.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationQuery {
+    pub status: Option<IntegrationStatus>,
+    pub kind: Option<IntegrationKind>,
+    pub project_id: Option<i64>,
+    /// A data plane's name.
+    pub data_plane: Option<String>,
+    #[serde(default)]
+    pub limit: Limit,
+    pub cursor: Option<Cursor>,
+}
+
+/// An integration as people see it (never the key); times are RFC 3339 in UTC.
 #[derive(Debug, Clone, Serialize)]
 pub struct IntegrationView {
     pub id: i64,
     pub name: String,
-    pub kind: String,
+    pub kind: IntegrationKind,
+    pub project_id: i64,
     pub project: String,
     pub data_plane: String,
     pub api_key_last4: String,
     pub base_url: String,
     pub organization_uuid: Option<String>,
-    pub status: String,
+    pub status: IntegrationStatus,
     pub sync_watermark: Option<DateTime<Utc>>,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -128,14 +145,14 @@ impl Services {
         let plane_id = data_plane::Entity::upsert(&txn, plane.as_str(), now).await?;
         let row = integration::Entity::insert(integration::ActiveModel {
             name: Set(name.clone()),
-            kind: Set(KIND_COMPLIANCE_API.to_owned()),
+            kind: Set(IntegrationKind::AnthropicComplianceApi),
             project_id: Set(project_id),
             data_plane_id: Set(plane_id),
             api_key_ciphertext: Set(master_key.encrypt(&new.api_key)),
             api_key_last4: Set(new.api_key.last4().to_owned()),
             base_url: Set(base_url),
             organization_uuid: Set(organization_uuid),
-            status: Set(IntegrationStatus::Active.as_str().to_owned()),
+            status: Set(IntegrationStatus::Active),
             sync_watermark: Set(Some(new.sync_from.unwrap_or(now - initial_lookback))),
             last_synced_at: Set(None),
             last_error: Set(None),
@@ -148,109 +165,130 @@ impl Services {
         .await?;
         super::policies::install_default(&txn, row.id).await?;
         txn.commit().await?;
-        self.integration_view(row).await
+        self.integration(row.id).await
     }
 
-    pub async fn list_integrations(&self) -> Result<Vec<IntegrationView>, Error> {
-        let rows = integration::Entity::find()
+    /// One page of the integrations that match `query`, in id order, with their project and
+    /// data plane names: one query whatever the page holds.
+    pub async fn list_integrations(
+        &self,
+        query: IntegrationQuery,
+    ) -> Result<Page<IntegrationView>, Error> {
+        let mut select = with_names();
+        if let Some(status) = query.status {
+            select = select.filter(integration::Column::Status.eq(status));
+        }
+        if let Some(kind) = query.kind {
+            select = select.filter(integration::Column::Kind.eq(kind));
+        }
+        if let Some(id) = query.project_id {
+            select = select.filter(integration::Column::ProjectId.eq(id));
+        }
+        if let Some(name) = &query.data_plane {
+            select = select.filter(data_plane::Column::Name.eq(name.as_str()));
+        }
+        if let Some(cursor) = &query.cursor {
+            select = select.filter(integration::Column::Id.gt(cursor.key(List::Integrations)?));
+        }
+        let rows = select
             .order_by_asc(integration::Column::Id)
+            .limit(query.limit.get() + 1)
             .all(&self.db)
             .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(self.integration_view(row).await?);
-        }
-        Ok(views)
+        Ok(Page::from_rows(
+            List::Integrations,
+            query.limit,
+            rows,
+            |(row, _, _)| row.id,
+            IntegrationView::from,
+        ))
     }
 
-    /// Finds an integration by id or by name.
-    pub async fn find_integration(&self, key: &str) -> Result<integration::Model, Error> {
-        let by_id = match key.parse::<i64>() {
-            Ok(id) => integration::Entity::find_by_id(id).one(&self.db).await?,
-            Err(_) => None,
-        };
-        let found = match by_id {
-            Some(row) => Some(row),
-            None => {
-                integration::Entity::find()
-                    .filter(integration::Column::Name.eq(key))
-                    .one(&self.db)
-                    .await?
+    pub async fn integration(&self, id: i64) -> Result<IntegrationView, Error> {
+        with_names()
+            .filter(integration::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .map(IntegrationView::from)
+            .ok_or_else(|| Error::not_found("integration", id))
+    }
+
+    /// The id of the integration a person named on the command line, by id or by name.
+    ///
+    /// The rule: a key that parses as an integer and is the id of an existing integration
+    /// means that integration; any other key, digits that are no integration's id included,
+    /// is a name. So a name made of digits never hides another integration's id: while
+    /// integration 7 exists, "7" means it, and the integration named "7" is reached by its
+    /// own id. The service functions themselves take ids; only the CLI resolves.
+    pub async fn resolve_integration(&self, key: &str) -> Result<i64, Error> {
+        if let Ok(id) = key.parse::<i64>() {
+            if let Some(row) = integration::Entity::find_by_id(id).one(&self.db).await? {
+                return Ok(row.id);
             }
-        };
-        found.ok_or_else(|| Error::NotFound(format!("no integration has the id or name {key:?}")))
+        }
+        integration::Entity::find()
+            .filter(integration::Column::Name.eq(key))
+            .one(&self.db)
+            .await?
+            .map(|row| row.id)
+            .ok_or_else(|| Error::not_found("integration with the id or name", format!("{key:?}")))
     }
 
-    pub async fn integration(&self, key: &str) -> Result<IntegrationView, Error> {
-        let row = self.find_integration(key).await?;
-        self.integration_view(row).await
+    /// The stored row of an integration, for operations that need more than its view.
+    pub(crate) async fn integration_row(&self, id: i64) -> Result<integration::Model, Error> {
+        integration::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("integration", id))
     }
 
     /// Pauses syncing: no new sync jobs; queued jobs wait.
-    pub async fn pause_integration(&self, key: &str) -> Result<IntegrationView, Error> {
-        self.set_integration_status(key, IntegrationStatus::Paused, &[IntegrationStatus::Active])
-            .await
+    pub async fn pause_integration(&self, id: i64) -> Result<IntegrationView, Error> {
+        self.move_integration(&self.db, id, IntegrationStatus::Paused)
+            .await?;
+        self.integration(id).await
     }
 
     /// Resumes syncing; the next tick catches up from the watermark.
-    pub async fn resume_integration(&self, key: &str) -> Result<IntegrationView, Error> {
-        self.set_integration_status(key, IntegrationStatus::Active, &[IntegrationStatus::Paused])
-            .await
+    pub async fn resume_integration(&self, id: i64) -> Result<IntegrationView, Error> {
+        self.move_integration(&self.db, id, IntegrationStatus::Active)
+            .await?;
+        self.integration(id).await
     }
 
-    /// Deletes an integration: its unfinished jobs are canceled; ingested data stays.
-    pub async fn delete_integration(&self, key: &str) -> Result<IntegrationView, Error> {
-        let view = self
-            .set_integration_status(
-                key,
-                IntegrationStatus::Deleted,
-                &[IntegrationStatus::Active, IntegrationStatus::Paused],
-            )
+    /// Deletes an integration and cancels its unfinished jobs, together; ingested data stays.
+    pub async fn delete_integration(&self, id: i64) -> Result<IntegrationView, Error> {
+        let txn = self.db.begin().await?;
+        self.move_integration(&txn, id, IntegrationStatus::Deleted)
             .await?;
-        job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Canceled.as_str()),
-            )
-            .col_expr(job::Column::FinishedAt, Expr::value(Some(Utc::now())))
-            .filter(job::Column::IntegrationId.eq(view.id))
-            .filter(job::Column::Status.is_in([
-                JobStatus::Pending.as_str(),
-                JobStatus::Enqueued.as_str(),
-                JobStatus::Processing.as_str(),
-            ]))
-            .exec(&self.db)
+        JobMove::to(JobStatus::Canceled, Utc::now())
+            .filter(job::Column::IntegrationId.eq(id))
+            .apply(&txn)
             .await?;
-        Ok(view)
+        txn.commit().await?;
+        self.integration(id).await
     }
 
-    async fn set_integration_status(
+    async fn move_integration(
         &self,
-        key: &str,
+        db: &impl ConnectionTrait,
+        id: i64,
         to: IntegrationStatus,
-        from: &[IntegrationStatus],
-    ) -> Result<IntegrationView, Error> {
-        let row = self.find_integration(key).await?;
-        let updated = integration::Entity::update_many()
-            .col_expr(integration::Column::Status, Expr::value(to.as_str()))
-            .col_expr(integration::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(integration::Column::Id.eq(row.id))
-            .filter(integration::Column::Status.is_in(from.iter().map(|s| s.as_str())))
-            .exec(&self.db)
+    ) -> Result<(), Error> {
+        let moved = Move::to(to, Utc::now())
+            .filter(integration::Column::Id.eq(id))
+            .apply(db)
             .await?;
-        if updated.rows_affected == 0 {
+        if moved == 0 {
+            let row = self.integration_row(id).await?;
             return Err(Error::Conflict(format!(
-                "integration {:?} is {}: it must be {} to become {}",
+                "integration {:?} is {}: it must be {} to become {to}",
                 row.name,
                 row.status,
-                from.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-                to
+                one_of(to.predecessors())
             )));
         }
-        self.integration(&row.id.to_string()).await
+        Ok(())
     }
 
     /// Points an integration at another base URL (a moved proxy, the demo's fake server).
@@ -284,24 +322,41 @@ impl Services {
             .map_err(|err| Error::Configuration(err.to_string()))?;
         client_for(&self.settings, &row.base_url, &key)
     }
+}
 
-    async fn integration_view(&self, row: integration::Model) -> Result<IntegrationView, Error> {
-        let project = project::Entity::find_by_id(row.project_id)
-            .one(&self.db)
-            .await?
-            .map(|p| p.name)
-            .unwrap_or_default();
-        let plane = data_plane::Entity::find_by_id(row.data_plane_id)
-            .one(&self.db)
-            .await?
-            .map(|p| p.name)
-            .unwrap_or_default();
-        Ok(IntegrationView {
+/// Integrations joined with their project and data plane, for views.
+fn with_names() -> sea_orm::SelectThree<
+    integration::Entity,
+    project::Entity,
+    data_plane::Entity,
+    sea_orm::TopologyStar,
+> {
+    integration::Entity::find()
+        .find_also_related(project::Entity)
+        .find_also_related(data_plane::Entity)
+}
+
+impl
+    From<(
+        integration::Model,
+        Option<project::Model>,
+        Option<data_plane::Model>,
+    )> for IntegrationView
+{
+    fn from(
+        (row, project, plane): (
+            integration::Model,
+            Option<project::Model>,
+            Option<data_plane::Model>,
+        ),
+    ) -> Self {
+        Self {
             id: row.id,
             name: row.name,
             kind: row.kind,
-            project,
-            data_plane: plane,
+            project_id: row.project_id,
+            project: project.map(|p| p.name).unwrap_or_default(),
+            data_plane: plane.map(|p| p.name).unwrap_or_default(),
             api_key_last4: row.api_key_last4,
             base_url: row.base_url,
             organization_uuid: row.organization_uuid,
@@ -311,7 +366,7 @@ impl Services {
             last_error: row.last_error,
             last_error_class: row.last_error_class,
             created_at: row.created_at,
-        })
+        }
     }
 }
 
@@ -350,9 +405,7 @@ macro_rules! named_entity {
                     .one(db)
                     .await?
                     .map(|row| row.id)
-                    .ok_or_else(|| {
-                        Error::NotFound(format!("{name:?} vanished while being created"))
-                    })
+                    .ok_or_else(|| Error::not_found(stringify!($module), format!("{name:?}")))
             }
         }
     };

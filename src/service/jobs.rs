@@ -1,139 +1,137 @@
-//! Jobs: creating job rows (deduplicated on their unique key), the Jobs view query, and the
-//! operator actions retry and cancel. Every status change is a conditional update on the
-//! row's current status, so concurrent schedulers, workers and operators cannot race a job
-//! into an illegal state.
+//! Jobs: the Jobs view's query (filters and cursor pages) and lookups, and the operator
+//! actions retry and cancel. Both actions are guarded moves ([`JobMove`]), so concurrent
+//! schedulers, workers and operators cannot race a job into an illegal state.
 
 use chrono::{DateTime, Utc};
 use logwarden_entities::job;
 use logwarden_jobs::kind::{JobKind, JobStatus};
-use logwarden_jobs::window::Window;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Error, Services};
+use super::page::{Cursor, Limit, List, Page};
+use super::{one_of, Error, Services};
+use crate::store::moves::JobMove;
 
-/// A job to record.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub kind: JobKind,
-    pub integration_id: i64,
-    pub backfill_id: Option<i64>,
-    pub window: Window,
-    pub status: JobStatus,
-    pub max_attempts: u32,
-    /// For re-evaluation: the installed version it applies.
-    pub policy_set_version: Option<i32>,
-}
-
-impl NewJob {
-    /// The unique key: (integration, kind, window start), plus the backfill for batches
-    /// (two backfills may cover the same hour) and the policy version for re-evaluations
-    /// (each new version may re-evaluate the same range).
-    pub fn dedupe_key(&self) -> String {
-        let mut key = format!(
-            "{}:{}:{}",
-            self.integration_id,
-            self.kind,
-            self.window.start.timestamp()
-        );
-        if let Some(backfill) = self.backfill_id {
-            key.push_str(&format!(":b{backfill}"));
-        }
-        if self.kind == JobKind::Reevaluate {
-            key.push_str(&format!(":v{}", self.policy_set_version.unwrap_or(0)));
-        }
-        key
-    }
-
-    pub(crate) fn into_active(self, now: DateTime<Utc>) -> job::ActiveModel {
-        let zero = || Set(0);
-        job::ActiveModel {
-            kind: Set(self.kind.as_str().to_owned()),
-            integration_id: Set(self.integration_id),
-            backfill_id: Set(self.backfill_id),
-            window_start: Set(self.window.start),
-            window_end: Set(self.window.end),
-            dedupe_key: Set(self.dedupe_key()),
-            status: Set(self.status.as_str().to_owned()),
-            attempt: Set(0),
-            max_attempts: Set(self.max_attempts as i32),
-            next_attempt_at: Set(None),
-            last_error: Set(None),
-            last_error_class: Set(None),
-            worker_name: Set(None),
-            heartbeat_at: Set(None),
-            policy_set_version: Set(self.policy_set_version),
-            created_at: Set(now),
-            enqueued_at: Set(None),
-            started_at: Set(None),
-            finished_at: Set(None),
-            pages: zero(),
-            requests: zero(),
-            chats: zero(),
-            messages: zero(),
-            events: zero(),
-            access_events: zero(),
-            violations: zero(),
-            alerts: zero(),
-            start_cursor: Set(None),
-            terminal_cursor: Set(None),
-            final_request_id: Set(None),
-            content_hash: Set(None),
-            ..Default::default()
-        }
-    }
-}
-
-/// Inserts `job` unless a job with its unique key exists; returns the new row, or `None` when
-/// the key was taken (another scheduler replica recorded it first).
-pub async fn insert_unique(
-    db: &impl ConnectionTrait,
-    job: NewJob,
-    now: DateTime<Utc>,
-) -> Result<Option<job::Model>, Error> {
-    let key = job.dedupe_key();
-    let inserted = job::Entity::insert(job.into_active(now))
-        .on_conflict(
-            OnConflict::column(job::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    if inserted == 0 {
-        return Ok(None);
-    }
-    Ok(job::Entity::find()
-        .filter(job::Column::DedupeKey.eq(key))
-        .one(db)
-        .await?)
-}
-
-/// Filters of the Jobs view; the empty query matches every job.
-#[derive(Debug, Clone, Default)]
+/// Filters of the Jobs view, as a query string gives them; the empty query matches every
+/// job. Time filters are exclusive: `started_after=T` matches jobs started later than T.
+/// Pages run newest first.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobQuery {
     pub integration_id: Option<i64>,
     pub backfill_id: Option<i64>,
-    pub status: Option<JobStatus>,
     pub kind: Option<JobKind>,
-    /// Newest first; at most this many (default 100).
-    pub limit: Option<u64>,
+    pub status: Option<JobStatus>,
+    /// Jobs whose window ends after this time (with `window_to`: overlaps the range).
+    pub window_from: Option<DateTime<Utc>>,
+    /// Jobs whose window starts before this time.
+    pub window_to: Option<DateTime<Utc>>,
+    pub enqueued_after: Option<DateTime<Utc>>,
+    pub enqueued_before: Option<DateTime<Utc>>,
+    pub started_after: Option<DateTime<Utc>>,
+    pub started_before: Option<DateTime<Utc>>,
+    pub finished_after: Option<DateTime<Utc>>,
+    pub finished_before: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub limit: Limit,
+    pub cursor: Option<Cursor>,
 }
 
-/// A job as operators see it.
+/// `column > after AND column < before`, refusing a range that cannot match anything.
+fn between(
+    column: job::Column,
+    (after_field, after): (&'static str, Option<DateTime<Utc>>),
+    (before_field, before): (&'static str, Option<DateTime<Utc>>),
+) -> Result<Condition, Error> {
+    if let (Some(after), Some(before)) = (after, before) {
+        if after >= before {
+            return Err(Error::invalid(
+                before_field,
+                format!(
+                    "{} must be later than {after_field} {}",
+                    before.to_rfc3339(),
+                    after.to_rfc3339()
+                ),
+            ));
+        }
+    }
+    let mut condition = Condition::all();
+    if let Some(after) = after {
+        condition = condition.add(column.gt(after));
+    }
+    if let Some(before) = before {
+        condition = condition.add(column.lt(before));
+    }
+    Ok(condition)
+}
+
+impl JobQuery {
+    /// The rows the filters match (without the page), after checking that every range can
+    /// match something.
+    pub(crate) fn condition(&self) -> Result<Condition, Error> {
+        let mut condition = Condition::all();
+        if let Some(id) = self.integration_id {
+            condition = condition.add(job::Column::IntegrationId.eq(id));
+        }
+        if let Some(id) = self.backfill_id {
+            condition = condition.add(job::Column::BackfillId.eq(id));
+        }
+        if let Some(kind) = self.kind {
+            condition = condition.add(job::Column::Kind.eq(kind));
+        }
+        if let Some(status) = self.status {
+            condition = condition.add(job::Column::Status.eq(status));
+        }
+        if let (Some(from), Some(to)) = (self.window_from, self.window_to) {
+            if from >= to {
+                return Err(Error::invalid(
+                    "window_to",
+                    format!(
+                        "{} must be later than window_from {}",
+                        to.to_rfc3339(),
+                        from.to_rfc3339()
+                    ),
+                ));
+            }
+        }
+        if let Some(from) = self.window_from {
+            condition = condition.add(job::Column::WindowEnd.gt(from));
+        }
+        if let Some(to) = self.window_to {
+            condition = condition.add(job::Column::WindowStart.lt(to));
+        }
+        Ok(condition
+            .add(between(
+                job::Column::EnqueuedAt,
+                ("enqueued_after", self.enqueued_after),
+                ("enqueued_before", self.enqueued_before),
+            )?)
+            .add(between(
+                job::Column::StartedAt,
+                ("started_after", self.started_after),
+                ("started_before", self.started_before),
+            )?)
+            .add(between(
+                job::Column::FinishedAt,
+                ("finished_after", self.finished_after),
+                ("finished_before", self.finished_before),
+            )?))
+    }
+}
+
+/// A job as operators see it; times are RFC 3339 in UTC.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub integration_id: i64,
     pub backfill_id: Option<i64>,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
-    pub status: String,
+    pub status: JobStatus,
     pub attempt: i32,
     pub max_attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
@@ -148,12 +146,14 @@ pub struct JobView {
     pub completeness: Completeness,
 }
 
+/// A job's last error: its class (e.g. `rate_limit_error`, `worker_lost`) and message.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobErrorView {
     pub class: Option<String>,
     pub message: String,
 }
 
+/// What a job's last successful attempt pulled and stored.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JobCounters {
     pub pages: i64,
@@ -166,6 +166,7 @@ pub struct JobCounters {
     pub alerts: i64,
 }
 
+/// The completeness record: where the pull started and ended, and what it saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Completeness {
     pub start_cursor: Option<String>,
@@ -218,27 +219,32 @@ impl From<job::Model> for JobView {
 }
 
 impl Services {
-    pub async fn list_jobs(&self, query: &JobQuery) -> Result<Vec<JobView>, Error> {
-        let mut select = job::Entity::find();
-        if let Some(id) = query.integration_id {
-            select = select.filter(job::Column::IntegrationId.eq(id));
-        }
-        if let Some(id) = query.backfill_id {
-            select = select.filter(job::Column::BackfillId.eq(id));
-        }
-        if let Some(status) = query.status {
-            select = select.filter(job::Column::Status.eq(status.as_str()));
-        }
-        if let Some(kind) = query.kind {
-            select = select.filter(job::Column::Kind.eq(kind.as_str()));
+    /// One page of the jobs that match `query`, newest first.
+    pub async fn list_jobs(&self, query: JobQuery) -> Result<Page<JobView>, Error> {
+        let mut select = job::Entity::find().filter(query.condition()?);
+        if let Some(cursor) = &query.cursor {
+            select = select.filter(job::Column::Id.lt(cursor.key(List::Jobs)?));
         }
         let rows = select
-            .order_by_desc(job::Column::CreatedAt)
             .order_by_desc(job::Column::Id)
-            .limit(query.limit.unwrap_or(100))
+            .limit(query.limit.get() + 1)
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().map(JobView::from).collect())
+        Ok(Page::from_rows(
+            List::Jobs,
+            query.limit,
+            rows,
+            |row| row.id,
+            JobView::from,
+        ))
+    }
+
+    /// How many jobs match `query` (its page is ignored).
+    pub async fn count_jobs(&self, query: JobQuery) -> Result<u64, Error> {
+        Ok(job::Entity::find()
+            .filter(query.condition()?)
+            .count(&self.db)
+            .await?)
     }
 
     pub async fn job(&self, id: i64) -> Result<JobView, Error> {
@@ -246,67 +252,49 @@ impl Services {
             .one(&self.db)
             .await?
             .map(JobView::from)
-            .ok_or_else(|| Error::NotFound(format!("job {id} does not exist")))
+            .ok_or_else(|| Error::not_found("job", id))
     }
 
     /// Puts a failed job back in line with a fresh budget of attempts.
     pub async fn retry_job(&self, id: i64) -> Result<JobView, Error> {
-        let current = self.job(id).await?;
         let extra = self.settings.job_max_attempts as i32;
-        let updated = job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Pending.as_str()),
-            )
-            .col_expr(
+        let moved = JobMove::to(JobStatus::Pending, Utc::now())
+            .from(&[JobStatus::Failed])
+            .filter(job::Column::Id.eq(id))
+            .set(
                 job::Column::MaxAttempts,
-                Expr::value(current.attempt + extra),
+                Expr::col(job::Column::Attempt).add(extra),
             )
-            .col_expr(
+            .set(
                 job::Column::NextAttemptAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
-            .col_expr(
-                job::Column::FinishedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(job::Column::Id.eq(id))
-            .filter(job::Column::Status.eq(JobStatus::Failed.as_str()))
-            .exec(&self.db)
+            .apply(&self.db)
             .await?;
-        if updated.rows_affected == 0 {
+        let view = self.job(id).await?;
+        if moved == 0 {
             return Err(Error::Conflict(format!(
                 "job {id} is {}: only failed jobs can be retried",
-                current.status
+                view.status
             )));
         }
-        self.job(id).await
+        Ok(view)
     }
 
     /// Cancels a job that has not finished. A worker running it stops at its next checkpoint.
     pub async fn cancel_job(&self, id: i64) -> Result<JobView, Error> {
-        let current = self.job(id).await?;
-        let now = Utc::now();
-        let updated = job::Entity::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Canceled.as_str()),
-            )
-            .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
+        let moved = JobMove::to(JobStatus::Canceled, Utc::now())
             .filter(job::Column::Id.eq(id))
-            .filter(job::Column::Status.is_in([
-                JobStatus::Pending.as_str(),
-                JobStatus::Enqueued.as_str(),
-                JobStatus::Processing.as_str(),
-            ]))
-            .exec(&self.db)
+            .apply(&self.db)
             .await?;
-        if updated.rows_affected == 0 {
+        let view = self.job(id).await?;
+        if moved == 0 {
             return Err(Error::Conflict(format!(
-                "job {id} is {}: only pending, enqueued or processing jobs can be canceled",
-                current.status
+                "job {id} is {}: only {} jobs can be canceled",
+                view.status,
+                one_of(JobStatus::Canceled.predecessors())
             )));
         }
-        self.job(id).await
+        Ok(view)
     }
 }

@@ -11,20 +11,22 @@ use crate::infra::crypto::MasterKey;
 pub mod backfills;
 pub mod integrations;
 pub mod jobs;
+pub mod page;
 pub mod policies;
 
-/// A failed operation. Each variant maps to one stable error code of the API.
+/// A failed operation. Each variant maps to one stable error code of the API; messages name
+/// the field or the object, and never carry SQL or a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Bad input: names the field and what it accepts (HTTP 400, `invalid_request`).
+    /// Bad input: names the field and what it accepts (HTTP 400, `invalid`).
     #[error("invalid {field}: {message}")]
     Invalid {
         field: &'static str,
         message: String,
     },
-    /// HTTP 404, `not_found`.
-    #[error("{0}")]
-    NotFound(String),
+    /// No such object (HTTP 404, `not_found`), e.g. `job 7 does not exist`.
+    #[error("{what} {key} does not exist")]
+    NotFound { what: &'static str, key: String },
     /// The operation does not fit the current state (HTTP 409, `conflict`).
     #[error("{0}")]
     Conflict(String),
@@ -34,7 +36,9 @@ pub enum Error {
     /// The master key is missing or cannot decrypt (HTTP 500, `configuration_error`).
     #[error("{0}")]
     Configuration(String),
-    #[error("database error: {0}")]
+    /// The database failed (HTTP 500, `internal_error`). The message says only that; the
+    /// cause is the error's source, for the logs and the CLI's error chain.
+    #[error("database error")]
     Db(#[from] sea_orm::DbErr),
 }
 
@@ -46,16 +50,55 @@ impl Error {
         }
     }
 
+    pub fn not_found(what: &'static str, key: impl ToString) -> Self {
+        Self::NotFound {
+            what,
+            key: key.to_string(),
+        }
+    }
+
     /// The stable code of the API's error body.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { .. } => "invalid_request",
-            Self::NotFound(_) => "not_found",
+            Self::Invalid { .. } => "invalid",
+            Self::NotFound { .. } => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Upstream(_) => "upstream_error",
             Self::Configuration(_) => "configuration_error",
             Self::Db(_) => "internal_error",
         }
+    }
+
+    /// The input field an `invalid` error is about.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// A text that names no value of a status or kind enum, as an `invalid` error on its field.
+impl From<logwarden_jobs::UnknownValueError> for Error {
+    fn from(err: logwarden_jobs::UnknownValueError) -> Self {
+        Self::invalid(
+            err.field(),
+            format!(
+                "{:?} is not one of {}",
+                err.value(),
+                err.expected().join(", ")
+            ),
+        )
+    }
+}
+
+/// `a, b or c`: the statuses an action accepts, for its conflict message.
+fn one_of<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
+    match items.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

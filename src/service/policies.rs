@@ -4,7 +4,7 @@
 //! and compiled before it is stored, so nothing invalid is ever installed half-way.
 
 use chrono::{DateTime, Utc};
-use logwarden_entities::policy_set;
+use logwarden_entities::policy_set::{self, PolicySetState};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -12,11 +12,12 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::jobs::JobView;
 use super::{Error, Services};
+use crate::store::jobs::{insert_unique, NewJob};
+use logwarden_jobs::kind::{JobKind, JobStatus};
+use logwarden_jobs::window::Window;
 use logwarden_policy::{template, templates, CompiledPolicySet, PolicySetConfig};
-
-const DRAFT: &str = "draft";
-const INSTALLED: &str = "installed";
 
 /// An integration's policy sets as the policy view shows them.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +49,7 @@ pub async fn installed(
 ) -> Result<Option<(i32, PolicySetConfig)>, Error> {
     let row = policy_set::Entity::find()
         .filter(policy_set::Column::IntegrationId.eq(integration_id))
-        .filter(policy_set::Column::State.eq(INSTALLED))
+        .filter(policy_set::Column::State.eq(PolicySetState::Installed))
         .order_by_desc(policy_set::Column::Version)
         .one(db)
         .await?;
@@ -79,7 +80,7 @@ async fn write_draft(
     policy_set::Entity::insert(policy_set::ActiveModel {
         integration_id: Set(integration_id),
         version: Set(0),
-        state: Set(DRAFT.to_owned()),
+        state: Set(PolicySetState::Draft),
         config: Set(text),
         template: Set(template.map(str::to_owned)),
         installed_at: Set(None),
@@ -125,7 +126,7 @@ async fn install_draft(
     policy_set::Entity::insert(policy_set::ActiveModel {
         integration_id: Set(integration_id),
         version: Set(next),
-        state: Set(INSTALLED.to_owned()),
+        state: Set(PolicySetState::Installed),
         config: Set(draft.config),
         template: Set(draft.template),
         installed_at: Set(Some(now)),
@@ -210,12 +211,11 @@ impl Services {
     /// `[from, to)`; the pump queues it like any other job.
     pub async fn start_reevaluation(
         &self,
-        integration: &str,
+        integration_id: i64,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<crate::service::jobs::JobView, Error> {
-        use logwarden_jobs::kind::{JobKind, JobStatus};
-        let row = self.find_integration(integration).await?;
+    ) -> Result<JobView, Error> {
+        let row = self.integration_row(integration_id).await?;
         if from >= to {
             return Err(Error::invalid(
                 "from",
@@ -228,11 +228,11 @@ impl Services {
                 row.name
             ))
         })?;
-        let job = crate::service::jobs::NewJob {
+        let job = NewJob {
             kind: JobKind::Reevaluate,
             integration_id: row.id,
             backfill_id: None,
-            window: logwarden_jobs::window::Window {
+            window: Window {
                 start: from,
                 end: to,
             },
@@ -240,7 +240,7 @@ impl Services {
             max_attempts: self.settings.job_max_attempts,
             policy_set_version: Some(version),
         };
-        let created = crate::service::jobs::insert_unique(&self.db, job, Utc::now())
+        let created = insert_unique(&self.db, job, Utc::now())
             .await?
             .ok_or_else(|| {
                 Error::Conflict(format!(
@@ -250,19 +250,16 @@ impl Services {
         Ok(created.into())
     }
 
-    pub async fn policy_set(&self, integration: &str) -> Result<PolicySetView, Error> {
-        let row = self.find_integration(integration).await?;
+    pub async fn policy_set(&self, integration_id: i64) -> Result<PolicySetView, Error> {
         let draft = policy_set::Entity::find()
-            .filter(policy_set::Column::IntegrationId.eq(row.id))
+            .filter(policy_set::Column::IntegrationId.eq(integration_id))
             .filter(policy_set::Column::Version.eq(0))
             .one(&self.db)
             .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("integration {:?} has no policy set", row.name))
-            })?;
+            .ok_or_else(|| Error::not_found("policy set of integration", integration_id))?;
         let latest = policy_set::Entity::find()
-            .filter(policy_set::Column::IntegrationId.eq(row.id))
-            .filter(policy_set::Column::State.eq(INSTALLED))
+            .filter(policy_set::Column::IntegrationId.eq(integration_id))
+            .filter(policy_set::Column::State.eq(PolicySetState::Installed))
             .order_by_desc(policy_set::Column::Version)
             .one(&self.db)
             .await?;
@@ -272,7 +269,7 @@ impl Services {
             .map(|l| parse_stored(&l.config))
             .transpose()?;
         Ok(PolicySetView {
-            integration_id: row.id,
+            integration_id,
             pending_changes: diff(installed_config.as_ref(), &draft_config),
             draft: draft_config,
             draft_template: draft.template,
@@ -285,10 +282,9 @@ impl Services {
     /// Replaces the draft with a template (`data-protection`, `prompt-attacks`, `strict`, …).
     pub async fn draft_from_template(
         &self,
-        integration: &str,
+        integration_id: i64,
         id: &str,
     ) -> Result<PolicySetView, Error> {
-        let row = self.find_integration(integration).await?;
         let config = template(id).ok_or_else(|| {
             let known: Vec<&str> = templates().iter().map(|t| t.id).collect();
             Error::invalid(
@@ -299,37 +295,37 @@ impl Services {
                 ),
             )
         })?;
-        write_draft(&self.db, row.id, &config, Some(id)).await?;
-        self.policy_set(integration).await
+        self.integration_row(integration_id).await?;
+        write_draft(&self.db, integration_id, &config, Some(id)).await?;
+        self.policy_set(integration_id).await
     }
 
     /// Replaces the draft with `config` after validating and compiling it.
     pub async fn set_draft(
         &self,
-        integration: &str,
+        integration_id: i64,
         config: &PolicySetConfig,
     ) -> Result<PolicySetView, Error> {
-        let row = self.find_integration(integration).await?;
-        write_draft(&self.db, row.id, config, None).await?;
-        self.policy_set(integration).await
+        self.integration_row(integration_id).await?;
+        write_draft(&self.db, integration_id, config, None).await?;
+        self.policy_set(integration_id).await
     }
 
     /// Installs the draft as the next version; new jobs evaluate with it.
     pub async fn install_policy_set(
         &self,
-        integration: &str,
+        integration_id: i64,
         by: &str,
     ) -> Result<PolicySetView, Error> {
-        let row = self.find_integration(integration).await?;
-        let view = self.policy_set(integration).await?;
+        let view = self.policy_set(integration_id).await?;
         if view.installed_version.is_some() && view.pending_changes.is_empty() {
             return Err(Error::Conflict(
                 "the draft has no pending changes to install".to_owned(),
             ));
         }
         let txn = self.db.begin().await?;
-        install_draft(&txn, row.id, by).await?;
+        install_draft(&txn, integration_id, by).await?;
         txn.commit().await?;
-        self.policy_set(integration).await
+        self.policy_set(integration_id).await
     }
 }

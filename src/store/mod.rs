@@ -1,6 +1,6 @@
 //! The store: connecting to PostgreSQL or SQLite with the options each needs, applying
-//! migrations safely when several processes start at once, and the repositories the service
-//! layer uses.
+//! migrations safely when several processes start at once, recording job rows, and the one
+//! guarded way a job's, a backfill's or an integration's status changes ([`moves::Move`]).
 
 use std::time::Duration;
 
@@ -12,20 +12,16 @@ use sea_orm::{
 
 use crate::infra::secret::{redact_url, Secret};
 
+pub mod backfills;
+pub mod jobs;
+pub mod moves;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot connect to the database at {url}: {source}")]
     Connect { url: String, source: DbErr },
     #[error("applying migrations failed: {0}")]
     Migrate(DbErr),
-    #[error("database error: {0}")]
-    Db(#[from] DbErr),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
 }
 
 /// Connects with options suited to the backend. SQLite gets WAL, a 10 s busy timeout and

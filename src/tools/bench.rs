@@ -114,7 +114,7 @@ pub enum BenchError {
     Proc { path: &'static str, message: String },
     #[error("the backfill ended {status} with {failed} failed batches (of {total})")]
     BackfillFailed {
-        status: String,
+        status: BackfillStatus,
         failed: i64,
         total: i64,
     },
@@ -625,7 +625,7 @@ async fn end_to_end(
     let meter = Meter::start()?;
     let backfill = services
         .start_backfill(NewBackfill {
-            integration: integration_id.to_string(),
+            integration_id,
             from: fake.history_start(),
             to: fake.history_end(),
             batch_width: BATCH_WIDTH.to_std().ok(),
@@ -717,12 +717,10 @@ async fn wait_for_backfill(services: &Services, id: i64, options: &Options) -> a
             .one(&services.db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("backfill {id} disappeared"))?;
-        if row.status == BackfillStatus::Completed.as_str() {
+        if row.status == BackfillStatus::Completed {
             return Ok(());
         }
-        if row.status == BackfillStatus::Failed.as_str()
-            || row.status == BackfillStatus::Canceled.as_str()
-        {
+        if row.status.is_terminal() {
             let view = services.backfill(id).await?;
             return Err(BenchError::BackfillFailed {
                 status: view.status,

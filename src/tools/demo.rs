@@ -18,9 +18,12 @@ use crate::infra::crypto::MasterKey;
 use crate::infra::secret::Secret;
 use crate::roles::scheduler::Scheduler;
 use crate::roles::worker::Worker;
-use crate::service::backfills::NewBackfill;
+use crate::service::backfills::{BackfillQuery, NewBackfill};
 use crate::service::integrations::NewIntegration;
+use crate::service::jobs::JobQuery;
+use crate::service::page::Limit;
 use logwarden_fake_api::{FakeConfig, FaultConfig};
+use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -123,13 +126,13 @@ pub async fn run(
 
     let app = App::build(&settings).await?;
     let services = app.services.clone();
-    let integration = match services.find_integration("demo").await {
-        Ok(row) => {
+    let integration = match services.resolve_integration("demo").await {
+        Ok(id) => {
             // The fake listens on a new port every run.
             services
-                .set_integration_base_url(row.id, &fake.base_url())
+                .set_integration_base_url(id, &fake.base_url())
                 .await?;
-            services.integration("demo").await?
+            services.integration(id).await?
         }
         Err(_) => {
             services
@@ -149,7 +152,14 @@ pub async fn run(
         integration.name, integration.id
     );
 
-    let backfill_id = match services.list_backfills(Some(integration.id)).await?.first() {
+    let latest = services
+        .list_backfills(BackfillQuery {
+            integration_id: Some(integration.id),
+            limit: Limit::new(1)?,
+            ..Default::default()
+        })
+        .await?;
+    let backfill_id = match latest.items.first() {
         Some(existing) => existing.id,
         None => {
             let end = Utc::now()
@@ -159,7 +169,7 @@ pub async fn run(
                 - TimeDelta::hours(1);
             let view = services
                 .start_backfill(NewBackfill {
-                    integration: integration.id.to_string(),
+                    integration_id: integration.id,
                     from: end - TimeDelta::hours(args.backfill_hours),
                     to: end,
                     batch_width: Some(Duration::from_secs(3600)),
@@ -192,23 +202,19 @@ pub async fn run(
         }
         let view = services.backfill(backfill_id).await?;
         let syncs = services
-            .list_jobs(&crate::service::jobs::JobQuery {
+            .count_jobs(JobQuery {
                 integration_id: Some(integration.id),
-                kind: Some(logwarden_jobs::kind::JobKind::Sync),
-                status: Some(logwarden_jobs::kind::JobStatus::Succeeded),
+                kind: Some(JobKind::Sync),
+                status: Some(JobStatus::Succeeded),
                 ..Default::default()
             })
             .await?;
         let events = services.count_events(integration.id).await?;
         eprint!(
             "\rbackfill {}/{} batches ({}), syncs succeeded: {}, events stored: {}    ",
-            view.batches_done,
-            view.batches_total,
-            view.status,
-            syncs.len(),
-            events
+            view.batches_done, view.batches_total, view.status, syncs, events
         );
-        if args.exit_when_done && view.status == "completed" && !syncs.is_empty() {
+        if args.exit_when_done && view.status == BackfillStatus::Completed && syncs > 0 {
             eprintln!();
             shutdown.cancel();
             break;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use logwarden::infra::secret::Secret;
 use logwarden_entities::{backfill, job};
+use logwarden_jobs::kind::BackfillStatus;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::helpers::unique_name;
@@ -91,7 +92,7 @@ async fn a_demo_killed_mid_backfill_completes_the_backfill_when_started_again() 
 
     let backfills = backfill::Entity::find().all(&db).await.unwrap();
     assert_eq!(backfills.len(), 1, "the restart resumed the same backfill");
-    assert_eq!(backfills[0].status, "completed");
+    assert_eq!(backfills[0].status, BackfillStatus::Completed);
     assert_eq!(backfills[0].batches_done, backfills[0].batches_total);
     let stuck = job::Entity::find()
         .filter(job::Column::Status.is_in(["processing", "enqueued", "pending"]))

@@ -23,7 +23,7 @@ use logwarden::service::integrations::NewIntegration;
 use logwarden::service::Services;
 use logwarden_entities::{integration, job, job_attempt, session};
 use logwarden_fake_api::{FakeConfig, FakeServer, FaultConfig};
-use logwarden_jobs::kind::JobStatus;
+use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, JobStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 
@@ -79,6 +79,7 @@ struct Fleet {
     test: TestDb,
     fake: FakeServer,
     services: Services,
+    integration_id: i64,
     redis_url: String,
     prefix: String,
     env: Vec<(String, String)>,
@@ -118,7 +119,7 @@ impl Fleet {
             .map(|key| key.expose().to_owned())
             .expect("the test settings carry a master key");
         let services = Services::new(test.db.clone(), in_process);
-        services
+        let integration_id = services
             .add_integration(NewIntegration {
                 name: "acme".into(),
                 project: "security".into(),
@@ -128,7 +129,8 @@ impl Fleet {
                 sync_from: Some(now),
             })
             .await
-            .expect("add integration");
+            .expect("add integration")
+            .id;
         fake.reset_stats();
 
         let mut env: Vec<(String, String)> = [
@@ -160,6 +162,7 @@ impl Fleet {
             test,
             fake,
             services,
+            integration_id,
             redis_url,
             prefix,
             env,
@@ -304,7 +307,7 @@ impl Fleet {
     ) -> BackfillView {
         self.services
             .start_backfill(NewBackfill {
-                integration: "acme".into(),
+                integration_id: self.integration_id,
                 from,
                 to,
                 batch_width: Some(width.to_std().expect("positive width")),
@@ -323,8 +326,12 @@ impl Fleet {
     async fn wait_completed(&self, id: i64, timeout: Duration) -> BackfillView {
         self.wait_for("the backfill to complete", timeout, || async move {
             let view = self.backfill(id).await?;
-            assert_ne!(view.status, "failed", "the backfill failed: {view:?}");
-            (view.status == "completed").then_some(view)
+            assert_ne!(
+                view.status,
+                BackfillStatus::Failed,
+                "the backfill failed: {view:?}"
+            );
+            (view.status == BackfillStatus::Completed).then_some(view)
         })
         .await
     }
@@ -544,12 +551,12 @@ async fn a_worker_killed_mid_job_loses_its_batch_to_another_worker_and_every_eve
     assert_eq!(done.batches_failed, 0);
     for lost in &orphaned {
         let row = fleet.job(lost.id).await;
-        assert_eq!(row.status, "succeeded");
+        assert_eq!(row.status, JobStatus::Succeeded);
         assert_eq!(row.worker_name.as_deref(), Some(survivor.as_str()));
         let attempts = fleet.attempts_of(lost.id).await;
         let abandoned = attempts
             .iter()
-            .find(|a| a.outcome == "abandoned")
+            .find(|a| a.outcome == AttemptOutcome::Abandoned)
             .unwrap_or_else(|| panic!("no abandoned attempt: {attempts:?}"));
         assert_eq!(abandoned.worker_name, victim);
         assert_eq!(abandoned.error_class.as_deref(), Some("worker_lost"));
@@ -599,8 +606,12 @@ async fn a_seven_day_backfill_and_live_syncs_on_two_workers_store_exactly_the_ma
             || async move {
                 scheduler.pump(Utc::now()).await.ok()?;
                 let view = fleet.backfill(backfill.id).await?;
-                assert_ne!(view.status, "failed", "the backfill failed: {view:?}");
-                (view.status == "completed").then_some(view)
+                assert_ne!(
+                    view.status,
+                    BackfillStatus::Failed,
+                    "the backfill failed: {view:?}"
+                );
+                (view.status == BackfillStatus::Completed).then_some(view)
             },
         )
         .await;
@@ -699,7 +710,7 @@ async fn backfill_survives(disruption: RedisDisruption) {
     assert_eq!(done.batches_done, done.batches_total);
     assert_eq!(done.batches_failed, 0);
     for lost in &waiting {
-        assert_eq!(fleet.job(lost.id).await.status, "succeeded");
+        assert_eq!(fleet.job(lost.id).await.status, JobStatus::Succeeded);
     }
     fleet.assert_nothing_left_processing().await;
     fleet.assert_stored_exactly(from, to).await;
@@ -793,19 +804,19 @@ async fn postgres_down_mid_job_costs_a_retry_and_nothing_is_lost_or_half_written
         assert!(
             attempts
                 .iter()
-                .any(|a| a.outcome == "retry" || a.outcome == "abandoned"),
+                .any(|a| matches!(a.outcome, AttemptOutcome::Retry | AttemptOutcome::Abandoned)),
             "the outage cost the running batch an attempt: {attempts:?}"
         );
         assert_eq!(
-            attempts.last().map(|a| a.outcome.as_str()),
-            Some("succeeded"),
+            attempts.last().map(|a| a.outcome),
+            Some(AttemptOutcome::Succeeded),
             "{attempts:?}"
         );
     }
     let late = fleet.job(late.id).await;
     assert_eq!(
-        (late.status.as_str(), late.attempt),
-        ("succeeded", 1),
+        (late.status, late.attempt),
+        (JobStatus::Succeeded, 1),
         "a claim that failed spends no attempt"
     );
     fleet.assert_nothing_left_processing().await;
@@ -902,7 +913,7 @@ impl AdmissionLog {
     async fn start(fleet: &Fleet) -> Self {
         let integration = fleet
             .services
-            .integration("acme")
+            .integration(fleet.integration_id)
             .await
             .expect("integration");
         let org = integration
@@ -1019,14 +1030,14 @@ async fn a_backfill_of_over_20000_batches_completes_without_the_queue_growing_pa
     let mut most_in_flight = 0;
     let view = loop {
         let view = fleet.backfill(backfill.id).await.expect("read backfill");
-        assert_ne!(view.status, "failed", "{view:?}");
+        assert_ne!(view.status, BackfillStatus::Failed, "{view:?}");
         most_in_flight = most_in_flight.max(view.batches_in_flight as u64);
         assert!(
             view.batches_in_flight as u64 <= MAX_IN_FLIGHT,
             "{} batches in flight, over the limit of {MAX_IN_FLIGHT}",
             view.batches_in_flight
         );
-        if view.status == "completed" {
+        if view.status == BackfillStatus::Completed {
             break view;
         }
         if view.batches_done > done {
@@ -1094,7 +1105,11 @@ async fn a_worker_stopped_with_sigterm_mid_job_releases_its_batches_to_another_w
     );
     for row in &held {
         let row = fleet.job(row.id).await;
-        assert_ne!(row.status, "succeeded", "the batch was released unfinished");
+        assert_ne!(
+            row.status,
+            JobStatus::Succeeded,
+            "the batch was released unfinished"
+        );
         assert_eq!(row.attempt, 0, "a released batch keeps its attempt");
     }
     let successor = fleet.spawn_worker("successor", 2);
@@ -1112,8 +1127,8 @@ async fn a_worker_stopped_with_sigterm_mid_job_releases_its_batches_to_another_w
             "{attempts:?}"
         );
         assert_eq!(
-            attempts.last().map(|a| a.outcome.as_str()),
-            Some("succeeded"),
+            attempts.last().map(|a| a.outcome),
+            Some(AttemptOutcome::Succeeded),
             "{attempts:?}"
         );
     }
@@ -1155,7 +1170,7 @@ async fn a_backfill_paused_with_batches_in_the_queue_completes_once_resumed() {
             },
         )
         .await;
-    assert_eq!(paused.status, "paused");
+    assert_eq!(paused.status, BackfillStatus::Paused);
     assert!(paused.batches_done < paused.batches_total, "{paused:?}");
     let released: Vec<job::Model> = fleet
         .jobs_with_status(JobStatus::Pending)
@@ -1176,7 +1191,7 @@ async fn a_backfill_paused_with_batches_in_the_queue_completes_once_resumed() {
     assert_eq!(done.batches_done, done.batches_total);
     for row in &released {
         let row = fleet.job(row.id).await;
-        assert_eq!((row.status.as_str(), row.attempt), ("succeeded", 1));
+        assert_eq!((row.status, row.attempt), (JobStatus::Succeeded, 1));
     }
     fleet.assert_nothing_left_processing().await;
     fleet.assert_stored_exactly(from, to).await;

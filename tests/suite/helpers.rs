@@ -91,6 +91,17 @@ pub fn test_settings(
     std::sync::Arc::new(logwarden::config::Settings::load(&args).expect("test settings"))
 }
 
+/// The time this test process started, in whole seconds (which both backends store
+/// exactly): one fixed "now" that tests count back from, so equal offsets are equal times.
+pub fn fixed_now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    static NOW: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        let now = chrono::Utc::now();
+        now.with_nanosecond(0).unwrap_or(now)
+    })
+}
+
 /// 2026-04-08T00:00:00Z, a day inside the fake's default history.
 pub fn day() -> chrono::DateTime<chrono::Utc> {
     "2026-04-08T00:00:00Z".parse().unwrap()
@@ -187,4 +198,128 @@ impl Pipeline {
             .unwrap();
         row.try_get_by_index::<i64>(0).unwrap()
     }
+}
+
+/// Records an integration straight into the store (no key check against an API): for tests
+/// of the store and the service layer that need rows, not syncing. Its project and data plane
+/// are created when new; returns its id.
+pub async fn seed_integration(
+    db: &DatabaseConnection,
+    name: &str,
+    project: &str,
+    plane: &str,
+) -> i64 {
+    use logwarden_entities::{data_plane, integration, project};
+    use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    let now = chrono::Utc::now();
+    let project_id = match project::Entity::find()
+        .filter(project::Column::Name.eq(project))
+        .one(db)
+        .await
+        .expect("find project")
+    {
+        Some(row) => row.id,
+        None => {
+            project::Entity::insert(project::ActiveModel {
+                name: Set(project.to_owned()),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .exec(db)
+            .await
+            .expect("insert project")
+            .last_insert_id
+        }
+    };
+    let plane_id = match data_plane::Entity::find()
+        .filter(data_plane::Column::Name.eq(plane))
+        .one(db)
+        .await
+        .expect("find data plane")
+    {
+        Some(row) => row.id,
+        None => {
+            data_plane::Entity::insert(data_plane::ActiveModel {
+                name: Set(plane.to_owned()),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .exec(db)
+            .await
+            .expect("insert data plane")
+            .last_insert_id
+        }
+    };
+    integration::Entity::insert(integration::ActiveModel {
+        name: Set(name.to_owned()),
+        kind: Set(IntegrationKind::AnthropicComplianceApi),
+        project_id: Set(project_id),
+        data_plane_id: Set(plane_id),
+        api_key_ciphertext: Set("not-a-real-ciphertext".to_owned()),
+        api_key_last4: Set("0000".to_owned()),
+        base_url: Set("https://compliance.invalid".to_owned()),
+        organization_uuid: Set(None),
+        status: Set(IntegrationStatus::Active),
+        sync_watermark: Set(None),
+        last_synced_at: Set(None),
+        last_error: Set(None),
+        last_error_class: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .expect("insert integration")
+    .last_insert_id
+}
+
+/// Records a job straight into the store with `status` as its first status, at `now`.
+pub async fn seed_job(
+    db: &DatabaseConnection,
+    integration_id: i64,
+    kind: logwarden_jobs::kind::JobKind,
+    window_start: chrono::DateTime<chrono::Utc>,
+    status: logwarden_jobs::kind::JobStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> logwarden_entities::job::Model {
+    logwarden::store::jobs::insert_unique(
+        db,
+        logwarden::store::jobs::NewJob {
+            kind,
+            integration_id,
+            backfill_id: None,
+            window: logwarden_jobs::window::Window {
+                start: window_start,
+                end: window_start + chrono::TimeDelta::hours(1),
+            },
+            status,
+            max_attempts: 3,
+            policy_set_version: None,
+        },
+        now,
+    )
+    .await
+    .expect("insert job")
+    .expect("a new unique key")
+}
+
+/// Declares each named `async fn(TestDb)` as two tests, `<name>::on_postgres` and
+/// `<name>::on_sqlite`, for behaviour whose SQL differs between the backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn on_postgres() {
+                super::$name($crate::helpers::TestDb::postgres().await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn on_sqlite() {
+                super::$name($crate::helpers::TestDb::sqlite().await).await
+            }
+        }
+    )+};
 }

@@ -7,8 +7,10 @@ mod embedded;
 mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part
 mod helpers;
+mod moves;
 mod pipeline;
 mod policies;
+mod queries;
 mod queue;
 mod services;
 mod sink;

@@ -6,7 +6,7 @@ use logwarden::service::backfills::NewBackfill;
 use logwarden::service::jobs::JobQuery;
 use logwarden_entities::{integration, job, session};
 use logwarden_fake_api::{FakeConfig, FaultConfig};
-use logwarden_jobs::kind::{JobKind, JobStatus};
+use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::helpers::{day, Pipeline};
@@ -84,7 +84,7 @@ async fn a_sync_tick_stores_its_window_and_advances_the_watermark() {
     let jobs = pipeline.sync_jobs().await;
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
-    assert_eq!(job.status, "succeeded", "{:?}", job.last_error);
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
     assert_eq!(
         job.window_start,
         start - TimeDelta::minutes(2),
@@ -106,7 +106,7 @@ async fn a_backfilled_day_and_live_ticks_store_exactly_the_manifest() {
     let backfill = pipeline
         .services
         .start_backfill(NewBackfill {
-            integration: "acme".into(),
+            integration_id: pipeline.integration_id,
             from: day(),
             to: live_from,
             batch_width: None,
@@ -124,7 +124,7 @@ async fn a_backfilled_day_and_live_ticks_store_exactly_the_manifest() {
     }
 
     let backfill = pipeline.services.backfill(backfill.id).await.unwrap();
-    assert_eq!(backfill.status, "completed");
+    assert_eq!(backfill.status, BackfillStatus::Completed);
     assert_eq!(backfill.batches_done, 12);
     assert_eq!(backfill.synced_up_to, Some(live_from));
     assert_eq!(pipeline.watermark().await, Some(api_now));
@@ -207,7 +207,7 @@ async fn three_ticks_of_two_replicas(pipeline: &Pipeline, start: DateTime<Utc>) 
 
     let jobs = pipeline.sync_jobs().await;
     assert_eq!(jobs.len(), 3);
-    assert!(jobs.iter().all(|j| j.status == "succeeded"));
+    assert!(jobs.iter().all(|j| j.status == JobStatus::Succeeded));
 }
 
 #[tokio::test]
@@ -234,13 +234,17 @@ async fn a_revoked_key_fails_the_job_at_once_and_the_integration_shows_the_error
     pipeline.live_tick(start + TimeDelta::minutes(10)).await;
 
     let job = pipeline.sync_jobs().await.remove(0);
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.attempt, 1, "a permanent error is not retried");
     assert_eq!(
         job.last_error_class.as_deref(),
         Some("authentication_error")
     );
-    let view = pipeline.services.integration("acme").await.unwrap();
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
     assert_eq!(
         view.last_error_class.as_deref(),
         Some("authentication_error")
@@ -265,11 +269,19 @@ async fn pause_stops_new_sync_jobs_and_resume_catches_up_from_the_watermark() {
     let first_end = start + TimeDelta::minutes(5);
     assert_eq!(pipeline.live_tick(first_end).await, 1);
 
-    pipeline.services.pause_integration("acme").await.unwrap();
+    pipeline
+        .services
+        .pause_integration(pipeline.integration_id)
+        .await
+        .unwrap();
     assert_eq!(pipeline.live_tick(start + TimeDelta::minutes(10)).await, 0);
     assert_eq!(pipeline.live_tick(start + TimeDelta::minutes(15)).await, 0);
 
-    pipeline.services.resume_integration("acme").await.unwrap();
+    pipeline
+        .services
+        .resume_integration(pipeline.integration_id)
+        .await
+        .unwrap();
     assert_eq!(pipeline.live_tick(start + TimeDelta::minutes(20)).await, 1);
 
     let mut jobs = pipeline.sync_jobs().await;
@@ -298,7 +310,7 @@ async fn server_errors_and_a_429_storm_are_retried_until_the_job_succeeds() {
     pipeline.live_tick(start + TimeDelta::minutes(15)).await;
 
     let job = pipeline.sync_jobs().await.remove(0);
-    assert_eq!(job.status, "succeeded", "{:?}", job.last_error);
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
     let stats = pipeline.fake.stats();
     assert!(
         format!("{stats:?}").contains("429"),
@@ -321,26 +333,30 @@ async fn a_500_marked_do_not_retry_fails_the_job_and_an_operator_retry_succeeds(
 
     pipeline.live_tick(start + TimeDelta::minutes(15)).await;
     let job = pipeline.sync_jobs().await.remove(0);
-    assert_eq!(job.status, "failed", "x-should-retry: false is not retried");
+    assert_eq!(
+        job.status,
+        JobStatus::Failed,
+        "x-should-retry: false is not retried"
+    );
     assert_eq!(job.attempt, 1);
     assert_eq!(job.last_error_class.as_deref(), Some("api_error"));
 
     let retried = pipeline.services.retry_job(job.id).await.unwrap();
-    assert_eq!(retried.status, "pending");
+    assert_eq!(retried.status, JobStatus::Pending);
     pipeline.drain(start + TimeDelta::minutes(15) + LAG).await;
     let job = pipeline.sync_jobs().await.remove(0);
-    assert_eq!(job.status, "succeeded");
+    assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!(job.attempt, 2);
     let succeeded = pipeline
         .services
-        .list_jobs(&JobQuery {
+        .list_jobs(JobQuery {
             status: Some(JobStatus::Succeeded),
             kind: Some(JobKind::Sync),
             ..Default::default()
         })
         .await
         .unwrap();
-    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded.items.len(), 1);
 }
 
 #[tokio::test]
@@ -350,7 +366,7 @@ async fn ingested_events_carry_the_planted_violations_of_the_manifest_and_alerts
     pipeline
         .services
         .start_backfill(NewBackfill {
-            integration: "acme".into(),
+            integration_id: pipeline.integration_id,
             from: day(),
             to: day() + TimeDelta::days(1),
             batch_width: None,

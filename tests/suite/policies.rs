@@ -5,6 +5,7 @@ use chrono::TimeDelta;
 use logwarden::service::backfills::NewBackfill;
 use logwarden_entities::{event, job, violation};
 use logwarden_fake_api::FakeConfig;
+use logwarden_jobs::kind::{JobKind, JobStatus};
 use logwarden_policy::{template, PolicyId, PolicyParams};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -19,7 +20,7 @@ async fn ingested_day() -> Pipeline {
     pipeline
         .services
         .start_backfill(NewBackfill {
-            integration: "acme".into(),
+            integration_id: pipeline.integration_id,
             from: day(),
             to: day() + TimeDelta::hours(12),
             batch_width: None,
@@ -34,7 +35,11 @@ async fn ingested_day() -> Pipeline {
 #[tokio::test]
 async fn a_new_integration_has_the_default_set_installed_with_nothing_pending() {
     let pipeline = Pipeline::start(FakeConfig::default(), day()).await;
-    let view = pipeline.services.policy_set("acme").await.unwrap();
+    let view = pipeline
+        .services
+        .policy_set(pipeline.integration_id)
+        .await
+        .unwrap();
     assert_eq!(view.installed_version, Some(1));
     assert!(view.installed_at.is_some());
     assert_eq!(view.draft, template("default").unwrap());
@@ -47,7 +52,7 @@ async fn editing_changes_the_draft_only_until_install_makes_it_the_next_version(
 
     let view = pipeline
         .services
-        .draft_from_template("acme", "strict")
+        .draft_from_template(pipeline.integration_id, "strict")
         .await
         .unwrap();
     assert_eq!(view.installed_version, Some(1), "editing installs nothing");
@@ -60,13 +65,16 @@ async fn editing_changes_the_draft_only_until_install_makes_it_the_next_version(
 
     let view = pipeline
         .services
-        .install_policy_set("acme", "test")
+        .install_policy_set(pipeline.integration_id, "test")
         .await
         .unwrap();
     assert_eq!(view.installed_version, Some(2));
     assert_eq!(view.installed, template("strict"));
     assert!(view.pending_changes.is_empty());
-    let again = pipeline.services.install_policy_set("acme", "test").await;
+    let again = pipeline
+        .services
+        .install_policy_set(pipeline.integration_id, "test")
+        .await;
     assert!(again
         .unwrap_err()
         .to_string()
@@ -89,18 +97,22 @@ async fn an_invalid_draft_is_refused_naming_the_field_and_nothing_changes() {
 
     let err = pipeline
         .services
-        .set_draft("acme", &config)
+        .set_draft(pipeline.integration_id, &config)
         .await
         .unwrap_err();
 
     let message = err.to_string();
     assert!(message.contains("substrings"), "{message}");
-    let view = pipeline.services.policy_set("acme").await.unwrap();
+    let view = pipeline
+        .services
+        .policy_set(pipeline.integration_id)
+        .await
+        .unwrap();
     assert_eq!(view.draft, template("default").unwrap());
 
     let err = pipeline
         .services
-        .draft_from_template("acme", "everything")
+        .draft_from_template(pipeline.integration_id, "everything")
         .await
         .unwrap_err()
         .to_string();
@@ -120,20 +132,20 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
 
     pipeline
         .services
-        .draft_from_template("acme", "strict")
+        .draft_from_template(pipeline.integration_id, "strict")
         .await
         .unwrap();
     pipeline
         .services
-        .install_policy_set("acme", "test")
+        .install_policy_set(pipeline.integration_id, "test")
         .await
         .unwrap();
     let job = pipeline
         .services
-        .start_reevaluation("acme", day(), day() + TimeDelta::hours(12))
+        .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::hours(12))
         .await
         .unwrap();
-    assert_eq!(job.kind, "reevaluate");
+    assert_eq!(job.kind, JobKind::Reevaluate);
     pipeline.drain(day() + TimeDelta::hours(13)).await;
 
     let row = job::Entity::find_by_id(job.id)
@@ -141,7 +153,7 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "succeeded", "{:?}", row.last_error);
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.last_error);
     assert_eq!(row.policy_set_version, Some(2));
     assert_eq!(row.events as u64, events);
     let on_v2 = event::Entity::find()
@@ -170,7 +182,7 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
     assert_eq!(violation::Entity::find().count(db).await.unwrap(), after);
     let duplicate = pipeline
         .services
-        .start_reevaluation("acme", day(), day() + TimeDelta::hours(12))
+        .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::hours(12))
         .await;
     assert!(duplicate.is_err());
 }
