@@ -38,4 +38,12 @@ impl Related<super::integration::Entity> for Entity {
     }
 }
 
+/// The reverse of [`Relation::Integration`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::integration::Entity {
+    fn to() -> RelationDef {
+        Relation::Integration.def().rev()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

@@ -50,4 +50,20 @@ impl Related<super::issue::Entity> for Entity {
     }
 }
 
+/// The reverse of [`Relation::Violation`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::violation::Entity {
+    fn to() -> RelationDef {
+        Relation::Violation.def().rev()
+    }
+}
+
+/// The reverse of [`Relation::Issue`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::issue::Entity {
+    fn to() -> RelationDef {
+        Relation::Issue.def().rev()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

@@ -34,4 +34,12 @@ impl Related<super::project::Entity> for Entity {
     }
 }
 
+/// The reverse of [`Relation::Project`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::project::Entity {
+    fn to() -> RelationDef {
+        Relation::Project.def().rev()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

@@ -32,8 +32,6 @@ pub enum Relation {
         to = "super::integration::Column::Id"
     )]
     Integration,
-    #[sea_orm(has_many = "super::job::Entity")]
-    Job,
 }
 
 impl Related<super::integration::Entity> for Entity {
@@ -42,9 +40,11 @@ impl Related<super::integration::Entity> for Entity {
     }
 }
 
-impl Related<super::job::Entity> for Entity {
+/// The reverse of [`Relation::Integration`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::integration::Entity {
     fn to() -> RelationDef {
-        Relation::Job.def()
+        Relation::Integration.def().rev()
     }
 }
 

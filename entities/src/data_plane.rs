@@ -14,15 +14,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::integration::Entity")]
-    Integration,
-}
-
-impl Related<super::integration::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Integration.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

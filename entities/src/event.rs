@@ -48,8 +48,6 @@ pub enum Relation {
         to = "super::integration::Column::Id"
     )]
     Integration,
-    #[sea_orm(has_many = "super::violation::Entity")]
-    Violation,
 }
 
 impl Related<super::integration::Entity> for Entity {
@@ -58,9 +56,11 @@ impl Related<super::integration::Entity> for Entity {
     }
 }
 
-impl Related<super::violation::Entity> for Entity {
+/// The reverse of [`Relation::Integration`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::integration::Entity {
     fn to() -> RelationDef {
-        Relation::Violation.def()
+        Relation::Integration.def().rev()
     }
 }
 

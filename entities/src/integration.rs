@@ -44,20 +44,6 @@ pub enum Relation {
         to = "super::data_plane::Column::Id"
     )]
     DataPlane,
-    #[sea_orm(has_many = "super::policy_set::Entity")]
-    PolicySet,
-    #[sea_orm(has_many = "super::backfill::Entity")]
-    Backfill,
-    #[sea_orm(has_many = "super::job::Entity")]
-    Job,
-    #[sea_orm(has_many = "super::event::Entity")]
-    Event,
-    #[sea_orm(has_many = "super::access_event::Entity")]
-    AccessEvent,
-    #[sea_orm(has_many = "super::session::Entity")]
-    Session,
-    #[sea_orm(has_many = "super::issue::Entity")]
-    Issue,
 }
 
 impl Related<super::project::Entity> for Entity {
@@ -72,45 +58,19 @@ impl Related<super::data_plane::Entity> for Entity {
     }
 }
 
-impl Related<super::policy_set::Entity> for Entity {
+/// The reverse of [`Relation::Project`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::project::Entity {
     fn to() -> RelationDef {
-        Relation::PolicySet.def()
+        Relation::Project.def().rev()
     }
 }
 
-impl Related<super::backfill::Entity> for Entity {
+/// The reverse of [`Relation::DataPlane`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::data_plane::Entity {
     fn to() -> RelationDef {
-        Relation::Backfill.def()
-    }
-}
-
-impl Related<super::job::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Job.def()
-    }
-}
-
-impl Related<super::event::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Event.def()
-    }
-}
-
-impl Related<super::access_event::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::AccessEvent.def()
-    }
-}
-
-impl Related<super::session::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Session.def()
-    }
-}
-
-impl Related<super::issue::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Issue.def()
+        Relation::DataPlane.def().rev()
     }
 }
 

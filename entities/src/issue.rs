@@ -42,8 +42,6 @@ pub enum Relation {
         to = "super::integration::Column::Id"
     )]
     Integration,
-    #[sea_orm(has_many = "super::alert::Entity")]
-    Alert,
 }
 
 impl Related<super::integration::Entity> for Entity {
@@ -52,9 +50,11 @@ impl Related<super::integration::Entity> for Entity {
     }
 }
 
-impl Related<super::alert::Entity> for Entity {
+/// The reverse of [`Relation::Integration`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::integration::Entity {
     fn to() -> RelationDef {
-        Relation::Alert.def()
+        Relation::Integration.def().rev()
     }
 }
 

@@ -60,8 +60,6 @@ pub enum Relation {
         to = "super::backfill::Column::Id"
     )]
     Backfill,
-    #[sea_orm(has_many = "super::job_attempt::Entity")]
-    JobAttempt,
 }
 
 impl Related<super::integration::Entity> for Entity {
@@ -76,9 +74,19 @@ impl Related<super::backfill::Entity> for Entity {
     }
 }
 
-impl Related<super::job_attempt::Entity> for Entity {
+/// The reverse of [`Relation::Integration`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::integration::Entity {
     fn to() -> RelationDef {
-        Relation::JobAttempt.def()
+        Relation::Integration.def().rev()
+    }
+}
+
+/// The reverse of [`Relation::Backfill`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::backfill::Entity {
+    fn to() -> RelationDef {
+        Relation::Backfill.def().rev()
     }
 }
 

@@ -36,4 +36,12 @@ impl Related<super::job::Entity> for Entity {
     }
 }
 
+/// The reverse of [`Relation::Job`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::job::Entity {
+    fn to() -> RelationDef {
+        Relation::Job.def().rev()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

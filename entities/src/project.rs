@@ -14,23 +14,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::integration::Entity")]
-    Integration,
-    #[sea_orm(has_many = "super::api_token::Entity")]
-    ApiToken,
-}
-
-impl Related<super::integration::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Integration.def()
-    }
-}
-
-impl Related<super::api_token::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::ApiToken.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -34,8 +34,6 @@ pub enum Relation {
         to = "super::event::Column::Id"
     )]
     Event,
-    #[sea_orm(has_one = "super::alert::Entity")]
-    Alert,
 }
 
 impl Related<super::event::Entity> for Entity {
@@ -44,9 +42,11 @@ impl Related<super::event::Entity> for Entity {
     }
 }
 
-impl Related<super::alert::Entity> for Entity {
+/// The reverse of [`Relation::Event`], declared here so that the parent does not import
+/// its children.
+impl Related<Entity> for super::event::Entity {
     fn to() -> RelationDef {
-        Relation::Alert.def()
+        Relation::Event.def().rev()
     }
 }
 

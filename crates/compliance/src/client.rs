@@ -31,7 +31,6 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{error_type_for_status, Error};
-use super::pager::{CursorPager, TokenPager};
 use super::query::{token_pairs, ActivityQuery, ChatQuery, MessageQuery};
 use super::secret::Secret;
 use super::types::{
@@ -515,73 +514,6 @@ impl Client {
     }
 
     // -----------------------------------------------------------------------------------------
-    // Pagers
-    // -----------------------------------------------------------------------------------------
-
-    /// Walks the Activity Feed from the query's cursor: forward (`last_id` → `after_id`), or
-    /// backward (`first_id` → `before_id`) when the query starts with `before_id`.
-    pub fn activities(
-        &self,
-        query: ActivityQuery,
-    ) -> Result<CursorPager<CursorPage<Activity>>, Error> {
-        let (pairs, cursor) = query.pairs_and_cursor()?;
-        Ok(CursorPager::new(
-            self.clone(),
-            owned(ACTIVITIES_PATH),
-            pairs,
-            cursor,
-        ))
-    }
-
-    /// Walks the chat list from the query's cursor.
-    pub fn chats(&self, query: ChatQuery) -> Result<CursorPager<CursorPage<Chat>>, Error> {
-        let (pairs, cursor) = query.pairs_and_cursor()?;
-        Ok(CursorPager::new(
-            self.clone(),
-            owned(CHATS_PATH),
-            pairs,
-            cursor,
-        ))
-    }
-
-    /// Walks a chat's messages; each page also carries the chat's metadata.
-    pub fn messages(
-        &self,
-        chat_id: &str,
-        query: MessageQuery,
-    ) -> Result<CursorPager<ChatMessages>, Error> {
-        let (pairs, cursor) = query.pairs_and_cursor()?;
-        let path = messages_path(chat_id)?;
-        Ok(CursorPager::new(self.clone(), path, pairs, cursor))
-    }
-
-    /// Walks an organisation's members by page token.
-    pub fn users(&self, org_uuid: &str, limit: Option<u32>) -> Result<TokenPager<User>, Error> {
-        let pairs = token_pairs(limit, None)?;
-        Ok(TokenPager::new(self.clone(), users_path(org_uuid)?, pairs))
-    }
-
-    /// Walks the RBAC groups by page token.
-    pub fn groups(&self, limit: Option<u32>) -> Result<TokenPager<Group>, Error> {
-        let pairs = token_pairs(limit, None)?;
-        Ok(TokenPager::new(self.clone(), owned(GROUPS_PATH), pairs))
-    }
-
-    /// Walks a group's members by page token.
-    pub fn members(
-        &self,
-        group_id: &str,
-        limit: Option<u32>,
-    ) -> Result<TokenPager<GroupMember>, Error> {
-        let pairs = token_pairs(limit, None)?;
-        Ok(TokenPager::new(
-            self.clone(),
-            members_path(group_id)?,
-            pairs,
-        ))
-    }
-
-    // -----------------------------------------------------------------------------------------
     // Transport
     // -----------------------------------------------------------------------------------------
 
@@ -745,11 +677,11 @@ impl Client {
     }
 }
 
-const ACTIVITIES_PATH: &[&str] = &["v1", "compliance", "activities"];
-const CHATS_PATH: &[&str] = &["v1", "compliance", "apps", "chats"];
-const GROUPS_PATH: &[&str] = &["v1", "compliance", "groups"];
+pub(crate) const ACTIVITIES_PATH: &[&str] = &["v1", "compliance", "activities"];
+pub(crate) const CHATS_PATH: &[&str] = &["v1", "compliance", "apps", "chats"];
+pub(crate) const GROUPS_PATH: &[&str] = &["v1", "compliance", "groups"];
 
-fn owned(path: &[&str]) -> Vec<String> {
+pub(crate) fn owned(path: &[&str]) -> Vec<String> {
     path.iter().map(|segment| (*segment).to_owned()).collect()
 }
 
@@ -765,7 +697,7 @@ fn path_id<'a>(field: &str, id: &'a str) -> Result<&'a str, Error> {
     Ok(id)
 }
 
-fn messages_path(chat_id: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn messages_path(chat_id: &str) -> Result<Vec<String>, Error> {
     let chat_id = path_id("chat_id", chat_id)?;
     Ok(owned(&[
         "v1",
@@ -777,7 +709,7 @@ fn messages_path(chat_id: &str) -> Result<Vec<String>, Error> {
     ]))
 }
 
-fn users_path(org_uuid: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn users_path(org_uuid: &str) -> Result<Vec<String>, Error> {
     let org_uuid = path_id("org_uuid", org_uuid)?;
     Ok(owned(&[
         "v1",
@@ -788,7 +720,7 @@ fn users_path(org_uuid: &str) -> Result<Vec<String>, Error> {
     ]))
 }
 
-fn members_path(group_id: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn members_path(group_id: &str) -> Result<Vec<String>, Error> {
     let group_id = path_id("group_id", group_id)?;
     Ok(owned(&["v1", "compliance", "groups", group_id, "members"]))
 }

@@ -8,10 +8,17 @@ use std::marker::PhantomData;
 use futures::stream::{self, Stream};
 use serde::de::DeserializeOwned;
 
-use super::client::{ApiResponse, Client};
+use super::client::{
+    members_path, messages_path, owned, users_path, ApiResponse, Client, ACTIVITIES_PATH,
+    CHATS_PATH, GROUPS_PATH,
+};
 use super::error::Error;
-use super::query::{push_cursor, Cursor, QueryPairs};
-use super::types::{ChatMessages, CursorPage, Identified, TokenPage};
+use super::query::{
+    push_cursor, token_pairs, ActivityQuery, ChatQuery, Cursor, MessageQuery, QueryPairs,
+};
+use super::types::{
+    Activity, Chat, ChatMessages, CursorPage, Group, GroupMember, Identified, TokenPage, User,
+};
 
 /// A response that carries cursor pagination fields and a list of identified records.
 pub trait CursorListing: DeserializeOwned + Send + 'static {
@@ -318,6 +325,72 @@ impl<T: DeserializeOwned + Send + 'static> TokenPager<T> {
 
     pub fn last_request_id(&self) -> Option<&str> {
         self.last_request_id.as_deref()
+    }
+}
+
+/// The pagers of each list endpoint.
+impl Client {
+    /// Walks the Activity Feed from the query's cursor: forward (`last_id` → `after_id`), or
+    /// backward (`first_id` → `before_id`) when the query starts with `before_id`.
+    pub fn activities(
+        &self,
+        query: ActivityQuery,
+    ) -> Result<CursorPager<CursorPage<Activity>>, Error> {
+        let (pairs, cursor) = query.pairs_and_cursor()?;
+        Ok(CursorPager::new(
+            self.clone(),
+            owned(ACTIVITIES_PATH),
+            pairs,
+            cursor,
+        ))
+    }
+
+    /// Walks the chat list from the query's cursor.
+    pub fn chats(&self, query: ChatQuery) -> Result<CursorPager<CursorPage<Chat>>, Error> {
+        let (pairs, cursor) = query.pairs_and_cursor()?;
+        Ok(CursorPager::new(
+            self.clone(),
+            owned(CHATS_PATH),
+            pairs,
+            cursor,
+        ))
+    }
+
+    /// Walks a chat's messages; each page also carries the chat's metadata.
+    pub fn messages(
+        &self,
+        chat_id: &str,
+        query: MessageQuery,
+    ) -> Result<CursorPager<ChatMessages>, Error> {
+        let (pairs, cursor) = query.pairs_and_cursor()?;
+        let path = messages_path(chat_id)?;
+        Ok(CursorPager::new(self.clone(), path, pairs, cursor))
+    }
+
+    /// Walks an organisation's members by page token.
+    pub fn users(&self, org_uuid: &str, limit: Option<u32>) -> Result<TokenPager<User>, Error> {
+        let pairs = token_pairs(limit, None)?;
+        Ok(TokenPager::new(self.clone(), users_path(org_uuid)?, pairs))
+    }
+
+    /// Walks the RBAC groups by page token.
+    pub fn groups(&self, limit: Option<u32>) -> Result<TokenPager<Group>, Error> {
+        let pairs = token_pairs(limit, None)?;
+        Ok(TokenPager::new(self.clone(), owned(GROUPS_PATH), pairs))
+    }
+
+    /// Walks a group's members by page token.
+    pub fn members(
+        &self,
+        group_id: &str,
+        limit: Option<u32>,
+    ) -> Result<TokenPager<GroupMember>, Error> {
+        let pairs = token_pairs(limit, None)?;
+        Ok(TokenPager::new(
+            self.clone(),
+            members_path(group_id)?,
+            pairs,
+        ))
     }
 }
 
