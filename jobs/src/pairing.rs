@@ -125,6 +125,11 @@ pub struct PromptEvent {
     /// Whether an assistant response follows the user message.
     pub complete: bool,
     pub tokens: TokenEstimate,
+    /// The chat's `updated_at` in the copy this event was built from: how fresh it is. A
+    /// store applies a write only when its copy is at least as fresh as the stored one. Not
+    /// part of the content (or its hash): a chat's other turns move it.
+    #[serde(skip)]
+    pub source_updated_at: DateTime<Utc>,
 }
 
 impl PromptEvent {
@@ -367,6 +372,7 @@ impl EventBuilder {
                 responded_at: None,
                 complete: false,
                 tokens: TokenEstimate::default(),
+                source_updated_at: transcript.updated_at,
             },
             response_texts: Vec::new(),
             file_ids: HashSet::new(),
