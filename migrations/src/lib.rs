@@ -11,6 +11,7 @@ mod m20261125_000005_create_events_and_sessions;
 mod m20261125_000006_create_violations_alerts_issues;
 mod m20261125_000007_create_api_tokens;
 mod m20261201_000020_fresh_writes;
+mod m20261201_000021_session_deleted_at;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_create_violations_alerts_issues::Migration),
             Box::new(m20261125_000007_create_api_tokens::Migration),
             Box::new(m20261201_000020_fresh_writes::Migration),
+            Box::new(m20261201_000021_session_deleted_at::Migration),
         ]
     }
 }

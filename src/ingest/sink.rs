@@ -619,6 +619,8 @@ impl DbSink {
     }
 
     /// Upserts one session per chat, when its copy is at least as fresh as the stored one.
+    /// A deleted chat arrives empty: its session records the deletion and keeps the title,
+    /// counts and times stored before.
     async fn sessions(
         &self,
         db: &impl ConnectionTrait,
@@ -626,51 +628,68 @@ impl DbSink {
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
         let sessions = last_per_id(sessions.iter().collect(), |s| s.chat_id.clone());
-        let rows = sessions.into_iter().map(|s| session::ActiveModel {
-            id: Set(s.chat_id.clone()),
-            integration_id: Set(self.integration_id),
-            project_id: Set(self.project_id),
-            title: Set(s.title.clone()),
-            user_id: Set(s.user_id.clone()),
-            user_email: Set(s.user_email.clone()),
-            claude_project_id: Set(s.project_id.clone()),
-            model: Set(s.model.clone()),
-            deleted: Set(s.deleted),
-            chat_created_at: Set(s.chat_created_at),
-            chat_updated_at: Set(s.chat_updated_at),
-            first_event_at: Set(s.first_event_at),
-            last_event_at: Set(s.last_event_at),
-            event_count: Set(s.event_count as i64),
-            message_count: Set(s.message_count as i64),
-            violation_count: Set(0),
-            session_findings: Set(serde_json::json!([])),
-            ingested_at: Set(now),
-            updated_at: Set(now),
-        });
-        for batch in statements::<session::Entity, _>(rows.collect()) {
-            session::Entity::insert_many(batch)
-                .on_conflict(
-                    OnConflict::column(session::Column::Id)
-                        .update_columns([
-                            session::Column::Title,
-                            session::Column::Model,
-                            session::Column::Deleted,
-                            session::Column::ChatUpdatedAt,
-                            session::Column::FirstEventAt,
-                            session::Column::LastEventAt,
-                            session::Column::EventCount,
-                            session::Column::MessageCount,
-                            session::Column::UpdatedAt,
-                        ])
-                        .action_and_where(
-                            Expr::col((session::Entity, session::Column::ChatUpdatedAt)).lte(
-                                Expr::col((Alias::new("excluded"), session::Column::ChatUpdatedAt)),
-                            ),
-                        )
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
+        let (deleted, present): (Vec<&SessionSummary>, Vec<&SessionSummary>) =
+            sessions.into_iter().partition(|s| s.deleted);
+        let columns = [
+            session::Column::Title,
+            session::Column::Model,
+            session::Column::Deleted,
+            session::Column::DeletedAt,
+            session::Column::ChatUpdatedAt,
+            session::Column::FirstEventAt,
+            session::Column::LastEventAt,
+            session::Column::EventCount,
+            session::Column::MessageCount,
+            session::Column::UpdatedAt,
+        ];
+        let deletion = [
+            session::Column::Deleted,
+            session::Column::DeletedAt,
+            session::Column::ChatUpdatedAt,
+            session::Column::UpdatedAt,
+        ];
+        for (group, update) in [(present, &columns[..]), (deleted, &deletion[..])] {
+            let rows = group.into_iter().map(|s| session::ActiveModel {
+                id: Set(s.chat_id.clone()),
+                integration_id: Set(self.integration_id),
+                project_id: Set(self.project_id),
+                title: Set(s.title.clone()),
+                user_id: Set(s.user_id.clone()),
+                user_email: Set(s.user_email.clone()),
+                claude_project_id: Set(s.project_id.clone()),
+                model: Set(s.model.clone()),
+                deleted: Set(s.deleted),
+                // The API's deletion time; the chat's update time when it gives none.
+                deleted_at: Set(s.deleted.then(|| s.deleted_at.unwrap_or(s.chat_updated_at))),
+                chat_created_at: Set(s.chat_created_at),
+                chat_updated_at: Set(s.chat_updated_at),
+                first_event_at: Set(s.first_event_at),
+                last_event_at: Set(s.last_event_at),
+                event_count: Set(s.event_count as i64),
+                message_count: Set(s.message_count as i64),
+                violation_count: Set(0),
+                session_findings: Set(serde_json::json!([])),
+                ingested_at: Set(now),
+                updated_at: Set(now),
+            });
+            for batch in statements::<session::Entity, _>(rows.collect()) {
+                session::Entity::insert_many(batch)
+                    .on_conflict(
+                        OnConflict::column(session::Column::Id)
+                            .update_columns(update.iter().copied())
+                            .action_and_where(
+                                Expr::col((session::Entity, session::Column::ChatUpdatedAt)).lte(
+                                    Expr::col((
+                                        Alias::new("excluded"),
+                                        session::Column::ChatUpdatedAt,
+                                    )),
+                                ),
+                            )
+                            .to_owned(),
+                    )
+                    .exec_without_returning(db)
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -4,9 +4,12 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden::ingest::sink::{DbSink, StoredFinding, SUPERSEDED};
 use logwarden_entities::issue::IssueStatus;
-use logwarden_entities::{alert, event, issue, violation};
+use logwarden_entities::{alert, event, issue, session, violation};
 use logwarden_fake_api::FakeConfig;
-use logwarden_jobs::pairing::{prompt_event_id, PromptEvent, TokenEstimate};
+use logwarden_jobs::pairing::{
+    pair_chat, prompt_event_id, ChatTranscript, MessageRole, PromptEvent, SessionSummary,
+    TokenEstimate, TranscriptMessage,
+};
 use logwarden_jobs::source::{EvaluatedEvent, EventSink, IngestChunk};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
@@ -305,7 +308,87 @@ async fn two_writers_at_once_never_open_two_issues_for_one_user_and_policy(test:
 }
 
 on_both_backends!(
+    a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted,
     a_copy_of_a_chat_older_than_the_stored_one_changes_nothing,
     an_alert_a_newer_evaluation_no_longer_raises_is_closed_as_superseded_and_kept,
     two_writers_at_once_never_open_two_issues_for_one_user_and_policy,
 );
+
+fn chat_message(id: &str, role: MessageRole, at: DateTime<Utc>, text: &str) -> TranscriptMessage {
+    TranscriptMessage {
+        id: id.into(),
+        role,
+        created_at: at,
+        text: text.into(),
+        tool_calls: Vec::new(),
+        tool_results: Vec::new(),
+        files: Vec::new(),
+        artifacts: Vec::new(),
+    }
+}
+
+fn sessions_only(session: SessionSummary) -> IngestChunk<StoredFinding> {
+    IngestChunk {
+        access_events: Vec::new(),
+        events: Vec::new(),
+        sessions: vec![session],
+    }
+}
+
+async fn a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted(test: TestDb) {
+    let (pipeline, sink) = sink_on(test).await;
+    let db = &pipeline.test.db;
+    let mut chat = ChatTranscript {
+        chat_id: "claude_chat_q3".into(),
+        title: "Quarterly numbers".into(),
+        user_id: "user_1".into(),
+        user_email: "analyst@example.com".into(),
+        model: Some("claude-sonnet-4".into()),
+        project_id: None,
+        created_at: day(),
+        updated_at: day() + TimeDelta::minutes(3),
+        deleted: false,
+        deleted_at: None,
+        messages: vec![
+            chat_message("m1", MessageRole::User, day(), "hello"),
+            chat_message(
+                "m2",
+                MessageRole::Assistant,
+                day() + TimeDelta::minutes(1),
+                "hi",
+            ),
+            chat_message(
+                "m3",
+                MessageRole::User,
+                day() + TimeDelta::minutes(2),
+                "more",
+            ),
+        ],
+    };
+    let before = pair_chat(&chat).session;
+    sink.persist(sessions_only(before.clone())).await.unwrap();
+
+    // The user deletes the chat: the API delivers it without content.
+    let deleted_at = day() + TimeDelta::hours(1);
+    chat.title = String::new();
+    chat.messages.clear();
+    chat.deleted = true;
+    chat.deleted_at = Some(deleted_at);
+    chat.updated_at = deleted_at;
+    let deleted = pair_chat(&chat).session;
+    sink.persist(sessions_only(deleted)).await.unwrap();
+
+    let stored = session::Entity::find_by_id(before.chat_id.clone())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.deleted);
+    assert_eq!(stored.deleted_at, Some(deleted_at));
+    assert_eq!(stored.title, "Quarterly numbers");
+    assert_eq!(stored.message_count, 3);
+    assert_eq!(stored.event_count, 2);
+    assert_eq!(stored.first_event_at, Some(day()));
+    assert_eq!(stored.last_event_at, Some(day() + TimeDelta::minutes(2)));
+    assert_eq!(stored.chat_updated_at, deleted_at);
+}
