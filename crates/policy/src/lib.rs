@@ -3,6 +3,7 @@
 //! quality tags; plus session rules over whole chats and alert/issue grouping.
 
 pub mod alerts;
+pub mod classifier;
 pub mod config;
 pub mod decode;
 pub mod engine;
