@@ -3,7 +3,6 @@
 //! (`model`), trained from public train splits (`dataset`) and measured on their test splits
 //! (`metrics`).
 
-pub mod benchmark;
 pub mod dataset;
 pub mod features;
 pub mod metrics;

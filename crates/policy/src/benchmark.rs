@@ -3,12 +3,14 @@
 //! `prompt_injection`, `jailbreak`, `leakage`, `obfuscated_attacks` or `encoded_attacks`
 //! reports anything, or the classifier's score reaches the threshold.
 
-use super::dataset::Example;
-use super::metrics::Report;
-use super::model::Model;
-use super::normalised;
-use crate::config::{PolicyId, Role};
-use crate::engine::{CompiledPolicySet, Evaluation, MessageInput};
+use crate::catalogue::PolicyId;
+use crate::classifier::dataset::Example;
+use crate::classifier::metrics::Report;
+use crate::classifier::model::Model;
+use crate::classifier::normalised;
+use crate::engine::CompiledPolicySet;
+use crate::finding::Evaluation;
+use crate::message::{MessageInput, Role};
 
 /// The policies whose findings count as "attack".
 pub const ATTACK_POLICIES: [PolicyId; 5] = [
