@@ -2,14 +2,17 @@
 //! messages offline (no network, no database) into findings with masked evidence and
 //! quality tags; plus session rules over whole chats and alert/issue grouping.
 //!
-//! Imports go one way, down this list: the set-level modules (`eval_cli`, `templates`,
+//! Imports go one way, down this list: the set-level modules (`eval_cli`, `benchmark`, `templates`,
 //! `session`, `alerts`, `engine`, `quality`, `finding`, `config`), the `catalogue`, the
-//! policy modules (one per policy), the shared matchers (`rule_set`, `secret_rules`), and
+//! policy modules (one per policy), the shared matchers (`rule_set`, `secret_rules`,
+//! `classifier`), and
 //! the base every policy reads (`policy`, `scan`, `message`, `params`, `error`, `literals`,
 //! `code`, `word_stats`, `normalize`, `decode`, `evidence`).
 
 pub mod alerts;
+pub mod benchmark;
 pub mod catalogue;
+pub mod classifier;
 pub mod config;
 pub mod decode;
 pub mod engine;
