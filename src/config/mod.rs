@@ -94,6 +94,10 @@ settings! {
         api_connect_timeout: Duration = "10s", env "LOGWARDEN_API_CONNECT_TIMEOUT";
         /// Compliance API request timeout.
         api_request_timeout: Duration = "60s", env "LOGWARDEN_API_REQUEST_TIMEOUT";
+        /// Tries of one Compliance API request within a job's attempt (the first and its
+        /// retries after a 429, a 5xx or a timeout) before the attempt fails and the job
+        /// retries later; 1 leaves every retry to the job.
+        api_request_tries: u32 = "9", env "LOGWARDEN_API_REQUEST_TRIES";
     }
 
     /// The HTTP server of `logwarden serve`.

@@ -92,6 +92,11 @@ pub fn client_for(
         .map_err(|err| Error::invalid("base_url", err.to_string()))?;
     config.connect_timeout = settings.api_connect_timeout;
     config.request_timeout = settings.api_request_timeout;
+    config.retry.max_retries = settings.api_request_tries.saturating_sub(1);
+    config.retry.max_malformed_retries = config
+        .retry
+        .max_malformed_retries
+        .min(config.retry.max_retries);
     Ok(Client::new(config)?)
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use logwarden::config::SettingsArgs;
 use logwarden::infra::secret::Secret;
 use logwarden::roles::scheduler::Scheduler;
-use logwarden_fake_api::FakeConfig;
+use logwarden_fake_api::{FakeConfig, FaultConfig};
 use logwarden_jobs::kind::JobStatus;
 
 use crate::helpers::{day, redis_url, Pipeline, TestDb};
@@ -56,6 +56,8 @@ fn demo_settings(args: &mut SettingsArgs) {
     args.sync_lag = Some("1m".to_owned());
 }
 
+/// The default lag, with the default 5-minute schedule.
+const LAG: TimeDelta = TimeDelta::minutes(2);
 const DEMO_LAG: TimeDelta = TimeDelta::minutes(1);
 const DEMO_TICK: TimeDelta = TimeDelta::seconds(30);
 
@@ -80,9 +82,35 @@ pub async fn pipeline_on(
     }
 }
 
+/// Every request fails at once instead of being retried in place: the job's own retries
+/// (milliseconds in tests) do the waiting.
+fn no_request_retries(args: &mut SettingsArgs) {
+    args.api_request_tries = Some("1".to_owned());
+}
+
+impl Pipeline {
+    /// Runs every job until nothing can run, its retries included: the pump's clock is
+    /// ahead of the worker's retry times (real time plus milliseconds in tests).
+    async fn drain_with_retries(&self) -> usize {
+        self.drain(Utc::now() + TimeDelta::hours(1)).await
+    }
+
+    /// One tick of the default schedule at the fake's `api_now`, then every job it makes
+    /// run to its end; returns how many jobs the tick created.
+    async fn tick_and_run(&self, api_now: DateTime<Utc>) -> usize {
+        self.fake.set_now(api_now);
+        let report = self.scheduler.tick(api_now + LAG).await.expect("tick");
+        self.drain_with_retries().await;
+        report.created
+    }
+}
+
 on_both_paths!(
     the_demo_s_settings_ticking_twenty_times_create_twenty_jobs_that_each_move_the_watermark,
     two_schedulers_whose_clocks_differ_by_seconds_record_one_job_per_tick_and_never_a_zero_progress_one,
+    twenty_minutes_of_503s_then_a_healthy_upstream_and_the_next_ticks_succeed_with_every_event_stored,
+    a_canceled_sync_job_does_not_block_the_next_tick,
+    an_operator_retry_of_a_failed_sync_job_runs_it_again_and_the_ticks_go_on,
 );
 
 async fn the_demo_s_settings_ticking_twenty_times_create_twenty_jobs_that_each_move_the_watermark(
@@ -152,4 +180,130 @@ async fn two_schedulers_whose_clocks_differ_by_seconds_record_one_job_per_tick_a
     let jobs = pipeline.sync_jobs().await;
     assert_eq!(jobs.len(), 20);
     assert!(jobs.iter().all(|job| job.status == JobStatus::Succeeded));
+}
+
+async fn twenty_minutes_of_503s_then_a_healthy_upstream_and_the_next_ticks_succeed_with_every_event_stored(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, no_request_retries).await;
+    let outage_end = start + TimeDelta::minutes(20);
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "server_error": {"trigger": {"until": outage_end}, "status": 503}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+
+    let mut api_now = start;
+    while api_now < start + TimeDelta::minutes(35) {
+        api_now += TimeDelta::minutes(5);
+        let created = pipeline.tick_and_run(api_now).await;
+        assert_eq!(created, 1, "the tick at {api_now} records a job");
+    }
+
+    let jobs = pipeline.sync_jobs().await;
+    assert_eq!(jobs.len(), 7);
+    for job in &jobs {
+        // The tick at the API's time T ran its job with the API at T.
+        let ran_at = job.window_end;
+        if ran_at < outage_end {
+            assert_eq!(job.status, JobStatus::Failed, "job of {ran_at}");
+            assert_eq!(job.attempt, job.max_attempts, "job of {ran_at}");
+        } else {
+            assert_eq!(
+                job.status,
+                JobStatus::Succeeded,
+                "job of {ran_at}: {:?}",
+                job.last_error
+            );
+        }
+    }
+    assert_eq!(pipeline.watermark().await, Some(api_now));
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
+}
+
+async fn a_canceled_sync_job_does_not_block_the_next_tick(backend: Backend) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let first = start + TimeDelta::minutes(5);
+    pipeline.fake.set_now(first);
+    assert_eq!(
+        pipeline.scheduler.tick(first + LAG).await.unwrap().created,
+        1
+    );
+    let queued = pipeline.sync_jobs().await.remove(0);
+    let canceled = pipeline.services.cancel_job(queued.id).await.unwrap();
+    assert_eq!(canceled.status, JobStatus::Canceled);
+    pipeline.drain_with_retries().await;
+
+    let created = pipeline.tick_and_run(start + TimeDelta::minutes(10)).await;
+
+    assert_eq!(created, 1);
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    assert_eq!(jobs[0].status, JobStatus::Canceled);
+    assert_eq!(
+        jobs[1].status,
+        JobStatus::Succeeded,
+        "{:?}",
+        jobs[1].last_error
+    );
+    assert_eq!(
+        jobs[1].window_start,
+        start - TimeDelta::minutes(2),
+        "from the watermark"
+    );
+    assert_eq!(
+        pipeline.watermark().await,
+        Some(start + TimeDelta::minutes(10))
+    );
+}
+
+async fn an_operator_retry_of_a_failed_sync_job_runs_it_again_and_the_ticks_go_on(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "server_error": {"trigger": {"next": 1}, "status": 500, "should_retry": false}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(5)).await,
+        1
+    );
+    let failed = pipeline.sync_jobs().await.remove(0);
+    assert_eq!(failed.status, JobStatus::Failed);
+
+    let retried = pipeline.services.retry_job(failed.id).await.unwrap();
+    assert_eq!(retried.status, JobStatus::Pending);
+    // The retried job is in line: the tick leaves the integration to it.
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(10)).await,
+        0
+    );
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(15)).await,
+        1
+    );
+
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|job| job.status == JobStatus::Succeeded));
+    assert_eq!(jobs[0].attempt, 2);
+    assert_eq!(
+        jobs[1].window_start,
+        jobs[0].window_end - TimeDelta::minutes(2)
+    );
+    assert_eq!(
+        pipeline.watermark().await,
+        Some(start + TimeDelta::minutes(15))
+    );
+    // A finished job stays as it is, and the refusal says which jobs can be canceled.
+    let error = pipeline.services.cancel_job(jobs[0].id).await.unwrap_err();
+    assert!(error.to_string().contains("only"), "{error}");
 }
