@@ -268,12 +268,18 @@ impl Scheduler {
         Ok(enqueued)
     }
 
-    /// Rows `enqueued` for a while that the transport no longer holds are pushed again.
+    /// Rows `enqueued` for a while that the transport no longer holds are pushed again; so
+    /// are `enqueued` rows without an enqueue time (recorded by an older version in two
+    /// statements, the second of which never ran), which no time filter would find.
     async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let db = &self.services.db;
         let rows = job::Entity::find()
             .filter(job::Column::Status.eq(JobStatus::Enqueued))
-            .filter(job::Column::EnqueuedAt.lt(now - LOST_GRACE))
+            .filter(
+                job::Column::EnqueuedAt
+                    .is_null()
+                    .or(job::Column::EnqueuedAt.lt(now - LOST_GRACE)),
+            )
             .order_by_asc(job::Column::Id)
             .limit(PUMP_BATCH)
             .all(db)

@@ -307,3 +307,71 @@ async fn an_operator_retry_of_a_failed_sync_job_runs_it_again_and_the_ticks_go_o
     let error = pipeline.services.cancel_job(jobs[0].id).await.unwrap_err();
     assert!(error.to_string().contains("only"), "{error}");
 }
+
+on_both_paths!(a_tick_s_row_carries_its_enqueue_time_and_repair_finds_an_enqueued_row_without_one);
+
+async fn a_tick_s_row_carries_its_enqueue_time_and_repair_finds_an_enqueued_row_without_one(
+    backend: Backend,
+) {
+    use logwarden_entities::job;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let tick_at = start + TimeDelta::minutes(5) + LAG;
+    pipeline.fake.set_now(start + TimeDelta::minutes(5));
+    assert_eq!(pipeline.scheduler.tick(tick_at).await.unwrap().created, 1);
+    let row = pipeline.sync_jobs().await.remove(0);
+    assert_eq!(row.status, JobStatus::Enqueued);
+    assert_eq!(row.enqueued_at, Some(tick_at), "set by the insert itself");
+
+    // A row left enqueued without its time, and never pushed: the transport has lost it.
+    let transport = &pipeline.scheduler.transport;
+    let worker = &pipeline.worker;
+    assert_eq!(
+        worker
+            .process(logwarden::roles::scheduler::payload(&row))
+            .await,
+        logwarden::roles::worker::Outcome::Succeeded
+    );
+    let orphan = crate::helpers::seed_job(
+        &pipeline.test.db,
+        pipeline.integration_id,
+        logwarden_jobs::kind::JobKind::Sync,
+        start,
+        JobStatus::Enqueued,
+        tick_at,
+    )
+    .await;
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::EnqueuedAt,
+            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(job::Column::Id.eq(orphan.id))
+        .exec(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert!(transport.queued(&[orphan.id]).await.unwrap().is_empty());
+
+    let report = pipeline.scheduler.pump(tick_at).await.unwrap();
+
+    assert_eq!(report.repushed_lost, 1);
+    assert!(transport
+        .queued(&[orphan.id])
+        .await
+        .unwrap()
+        .contains(&orphan.id));
+    pipeline.drain(tick_at).await;
+    let orphan = job::Entity::find_by_id(orphan.id)
+        .one(&pipeline.test.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        orphan.status,
+        JobStatus::Succeeded,
+        "{:?}",
+        orphan.last_error
+    );
+}
