@@ -415,6 +415,31 @@ async fn bad_settings_are_refused_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_scheduler_and_a_worker_refuse_to_start_without_redis_and_name_the_one_process_commands(
+) {
+    let scratch = Scratch::new();
+    let commands: &[&[&str]] = &[&["scheduler"], &["worker", "--data-plane", "default"]];
+    for command in commands {
+        let output = run_with(&scratch, "LOGWARDEN_LOG_LEVEL", "warn", command).await;
+
+        let shown = format!("logwarden {}", command.join(" "));
+        assert!(!output.status.success(), "{shown} started without Redis");
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.starts_with("error: invalid redis_url"),
+            "{shown}: {stderr}"
+        );
+        for needed in ["REDIS_URL", "`logwarden run`", "`logwarden demo`"] {
+            assert!(stderr.contains(needed), "{shown} names {needed}: {stderr}");
+        }
+    }
+    assert!(
+        !scratch.dir.join("logwarden.db").exists(),
+        "refused before touching the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_command_ignores_the_variables_of_settings_it_does_not_read() {
     let scratch = Scratch::new();
     let cases: &[(&str, &str, &[&str])] = &[
