@@ -225,6 +225,20 @@ impl Settings {
         Ok(())
     }
 
+    /// The time between two sync ticks: the gap between the schedule's next two firings
+    /// (5 minutes by default), the unit of an integration's lag.
+    pub fn sync_period(&self) -> chrono::TimeDelta {
+        let five_minutes = chrono::TimeDelta::minutes(5);
+        let Ok(schedule) = self.sync_schedule.parse::<cron::Schedule>() else {
+            return five_minutes;
+        };
+        let mut upcoming = schedule.upcoming(chrono::Utc);
+        match (upcoming.next(), upcoming.next()) {
+            (Some(first), Some(second)) => second - first,
+            _ => five_minutes,
+        }
+    }
+
     /// True when the fleet transport (Redis) is configured.
     pub fn uses_redis(&self) -> bool {
         self.redis_url.is_some()

@@ -13,6 +13,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod page;
 pub mod policies;
+pub mod views;
 
 /// A failed operation. Each variant maps to one stable error code of the API; messages name
 /// the field or the object, and never carry SQL or a secret.

@@ -543,7 +543,7 @@ fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
         (&["policy", "eval"], &["logging", "database"]),
         (&["policy", "reevaluate"], &["logging", "database", "jobs"]),
         (&["migrate"], &["logging", "database"]),
-        (&["integration", "list"], &["logging", "database"]),
+        (&["integration", "list"], &["logging", "database", "sync"]),
         (
             &["integration", "add"],
             &["logging", "database", "encryption", "sync", "api"],
@@ -600,7 +600,9 @@ async fn integration_list_on_a_fresh_database_prints_the_table_and_nothing_else(
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     assert!(
-        lines[0].starts_with("ID") && lines[0].ends_with("LAST ERROR"),
+        lines[0].starts_with("ID")
+            && lines[0].contains("HEALTH")
+            && lines[0].ends_with("LAST ERROR"),
         "{stdout}"
     );
     assert!(

@@ -375,3 +375,131 @@ async fn a_tick_s_row_carries_its_enqueue_time_and_repair_finds_an_enqueued_row_
         orphan.last_error
     );
 }
+
+on_both_paths!(
+    a_sync_that_fails_shows_failing_with_its_error_while_backfill_batches_succeed,
+    an_active_integration_without_a_successful_sync_for_three_periods_is_lagging,
+);
+
+async fn a_sync_that_fails_shows_failing_with_its_error_while_backfill_batches_succeed(
+    backend: Backend,
+) {
+    use logwarden::service::views::Health;
+    use logwarden_jobs::kind::JobKind;
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "server_error": {"trigger": {"next": 1}, "status": 500, "should_retry": false}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(5)).await,
+        1
+    );
+    pipeline
+        .services
+        .start_backfill(logwarden::service::backfills::NewBackfill {
+            integration_id: pipeline.integration_id,
+            from: start - TimeDelta::hours(3),
+            to: start,
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    pipeline.drain_with_retries().await;
+
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Failing);
+    assert_eq!(view.sync_failures, 1);
+    assert_eq!(view.last_sync_succeeded_at, None);
+    assert_eq!(
+        view.last_error_class.as_deref(),
+        Some("api_error"),
+        "not cleared by batches"
+    );
+    let kinds: Vec<_> = view
+        .last_errors
+        .iter()
+        .map(|e| (e.kind, e.class.as_str()))
+        .collect();
+    assert_eq!(kinds, [(JobKind::Sync, "api_error")]);
+    let listed = pipeline
+        .services
+        .list_integrations(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items[0].health, Health::Failing);
+
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(10)).await,
+        1
+    );
+
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Healthy);
+    assert_eq!(view.sync_failures, 0);
+    assert!(view.last_sync_succeeded_at.is_some());
+    assert!(view.last_errors.is_empty(), "{:?}", view.last_errors);
+    assert_eq!(view.last_error, None);
+}
+
+async fn an_active_integration_without_a_successful_sync_for_three_periods_is_lagging(
+    backend: Backend,
+) {
+    use logwarden::service::views::Health;
+    use logwarden_entities::integration;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(5)).await,
+        1
+    );
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Healthy);
+
+    // Its last success three periods (of 5 minutes) and a second ago.
+    let long_ago = Utc::now() - TimeDelta::minutes(15) - TimeDelta::seconds(1);
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::LastSyncSucceededAt,
+            sea_orm::sea_query::Expr::value(Some(long_ago)),
+        )
+        .filter(integration::Column::Id.eq(pipeline.integration_id))
+        .exec(&pipeline.test.db)
+        .await
+        .unwrap();
+
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Lagging);
+    let paused = pipeline
+        .services
+        .pause_integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        paused.health,
+        Health::Healthy,
+        "a paused integration is not expected to sync"
+    );
+}
