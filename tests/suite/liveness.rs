@@ -503,3 +503,41 @@ async fn an_active_integration_without_a_successful_sync_for_three_periods_is_la
         "a paused integration is not expected to sync"
     );
 }
+
+on_both_paths!(a_truncated_and_a_non_json_body_are_retried_and_their_sync_jobs_succeed);
+
+async fn a_truncated_and_a_non_json_body_are_retried_and_their_sync_jobs_succeed(backend: Backend) {
+    use logwarden_entities::job_attempt;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let mut api_now = start;
+    for kind in ["truncated", "malformed"] {
+        // More damaged bodies in a row than one request retries in place: the attempt fails.
+        let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+            "body": {"trigger": {"next": 3}, "kind": kind}
+        }))
+        .unwrap();
+        pipeline.fake.set_faults(faults).unwrap();
+        api_now += TimeDelta::minutes(5);
+        assert_eq!(pipeline.tick_and_run(api_now).await, 1);
+    }
+
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+        assert_eq!(job.attempt, 2, "one retry");
+        let attempts = job_attempt::Entity::find()
+            .filter(job_attempt::Column::JobId.eq(job.id))
+            .order_by_asc(job_attempt::Column::Attempt)
+            .all(&pipeline.test.db)
+            .await
+            .unwrap();
+        assert_eq!(attempts[0].error_class.as_deref(), Some("transport_error"));
+    }
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
+}
