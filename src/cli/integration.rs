@@ -24,10 +24,12 @@ pub struct IntegrationArgs {
 enum IntegrationCommand {
     /// Add an integration after testing its key against the Compliance API.
     Add(Box<AddArgs>),
-    /// List integrations.
+    /// List integrations, with their health (judged by the sync schedule's period).
     List {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        sync: SyncSettings,
     },
     /// Stop creating sync jobs for an integration (by id or name).
     Pause { integration: String },
@@ -72,6 +74,9 @@ impl IntegrationArgs {
             add.sync.apply(args);
             add.api.apply(args);
         }
+        if let IntegrationCommand::List { sync, .. } = &self.command {
+            sync.apply(args);
+        }
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
@@ -106,7 +111,7 @@ impl IntegrationArgs {
                     );
                 }
             }
-            IntegrationCommand::List { json } => {
+            IntegrationCommand::List { json, .. } => {
                 let views = every_page(|cursor| {
                     services.list_integrations(IntegrationQuery {
                         limit: Limit::LARGEST,
@@ -125,6 +130,7 @@ impl IntegrationArgs {
                         ("DATA PLANE", 12),
                         ("KEY", 8),
                         ("WATERMARK", 26),
+                        ("HEALTH", 8),
                         ("LAST ERROR", 0),
                     ]);
                     for v in views {
@@ -137,6 +143,7 @@ impl IntegrationArgs {
                             v.sync_watermark
                                 .map(|t| t.to_rfc3339())
                                 .unwrap_or_else(|| "-".into()),
+                            v.health.to_string(),
                             v.last_error_class.unwrap_or_default(),
                         ]);
                     }

@@ -415,6 +415,31 @@ async fn bad_settings_are_refused_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_scheduler_and_a_worker_refuse_to_start_without_redis_and_name_the_one_process_commands(
+) {
+    let scratch = Scratch::new();
+    let commands: &[&[&str]] = &[&["scheduler"], &["worker", "--data-plane", "default"]];
+    for command in commands {
+        let output = run_with(&scratch, "LOGWARDEN_LOG_LEVEL", "warn", command).await;
+
+        let shown = format!("logwarden {}", command.join(" "));
+        assert!(!output.status.success(), "{shown} started without Redis");
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.starts_with("error: invalid redis_url"),
+            "{shown}: {stderr}"
+        );
+        for needed in ["REDIS_URL", "`logwarden run`", "`logwarden demo`"] {
+            assert!(stderr.contains(needed), "{shown} names {needed}: {stderr}");
+        }
+    }
+    assert!(
+        !scratch.dir.join("logwarden.db").exists(),
+        "refused before touching the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_command_ignores_the_variables_of_settings_it_does_not_read() {
     let scratch = Scratch::new();
     let cases: &[(&str, &str, &[&str])] = &[
@@ -518,7 +543,7 @@ fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
         (&["policy", "eval"], &["logging", "database"]),
         (&["policy", "reevaluate"], &["logging", "database", "jobs"]),
         (&["migrate"], &["logging", "database"]),
-        (&["integration", "list"], &["logging", "database"]),
+        (&["integration", "list"], &["logging", "database", "sync"]),
         (
             &["integration", "add"],
             &["logging", "database", "encryption", "sync", "api"],
@@ -575,7 +600,9 @@ async fn integration_list_on_a_fresh_database_prints_the_table_and_nothing_else(
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     assert!(
-        lines[0].starts_with("ID") && lines[0].ends_with("LAST ERROR"),
+        lines[0].starts_with("ID")
+            && lines[0].contains("HEALTH")
+            && lines[0].ends_with("LAST ERROR"),
         "{stdout}"
     );
     assert!(
