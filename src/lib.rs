@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod infra;
 pub mod ingest;
 pub mod roles;

@@ -7,6 +7,8 @@
 pub mod access_event;
 pub mod alert;
 pub mod api_token;
+pub mod api_token_project;
+pub mod audit_entry;
 pub mod backfill;
 pub mod data_plane;
 pub mod event;

@@ -16,7 +16,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::backfill_progress::{eta, paces, percent, Pace};
 use super::page::{Cursor, Limit, List, Page};
+use super::scope::Scope;
 use super::{one_of, Error, Services};
 use crate::store::backfills::{batch_counts, refresh_backfill, BatchCounts};
 use crate::store::jobs::{insert_all, NewJob};
@@ -38,18 +40,24 @@ pub struct NewBackfill {
 
 /// Filters of the Backfill view, as a query string gives them; the empty query matches
 /// every backfill. Pages run newest first.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BackfillQuery {
     pub integration_id: Option<i64>,
     pub status: Option<BackfillStatus>,
     #[serde(default)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Limit,
+    #[param(value_type = Option<String>)]
     pub cursor: Option<Cursor>,
+    /// The projects the caller may see (set by the API from the token, never by the query).
+    #[serde(skip)]
+    pub scope: Scope,
 }
 
 /// A backfill with its progress, as the Backfill view shows it; times are RFC 3339 in UTC.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BackfillView {
     pub id: i64,
     pub integration_id: i64,
@@ -65,14 +73,31 @@ pub struct BackfillView {
     /// Batches an operator canceled one by one: the gaps of `completed_with_gaps`.
     pub batches_canceled: i64,
     pub synced_up_to: Option<DateTime<Utc>>,
+    /// Batches finished (succeeded or failed), as a percentage of all batches.
+    pub percent: f64,
+    /// When its first batch started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it should finish, from the recent batch rate and the rate budget.
+    pub eta: Option<DateTime<Utc>>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl BackfillView {
-    fn new(row: backfill::Model, counts: BatchCounts) -> Self {
+    fn new(row: backfill::Model, counts: BatchCounts, pace: Pace, rate: u32) -> Self {
+        let total = row.batches_total as i64;
+        let finished = counts.succeeded + counts.failed;
+        let running = matches!(
+            row.status,
+            BackfillStatus::Pending | BackfillStatus::Running
+        );
         Self {
+            percent: percent(total, finished),
+            started_at: pace.started_at,
+            eta: running
+                .then(|| eta(&pace, counts.pending + counts.in_flight, rate, Utc::now()))
+                .flatten(),
             id: row.id,
             integration_id: row.integration_id,
             range_start: row.range_start,
@@ -168,13 +193,23 @@ impl Services {
             .await?
             .remove(&id)
             .unwrap_or_default();
-        Ok(BackfillView::new(row, counts))
+        let pace = paces(&self.db, &[id], Utc::now())
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(BackfillView::new(
+            row,
+            counts,
+            pace,
+            self.settings.rate_limit_per_minute,
+        ))
     }
 
-    /// One page of the backfills that match `query`, newest first, with their progress: two
+    /// One page of the backfills that match `query`, newest first, with their progress: four
     /// queries whatever the page holds.
     pub async fn list_backfills(&self, query: BackfillQuery) -> Result<Page<BackfillView>, Error> {
-        let mut select = backfill::Entity::find();
+        let mut select = backfill::Entity::find()
+            .filter(query.scope.on_integration(backfill::Column::IntegrationId));
         if let Some(id) = query.integration_id {
             select = select.filter(backfill::Column::IntegrationId.eq(id));
         }
@@ -191,6 +226,8 @@ impl Services {
             .await?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let mut counts = batch_counts(&self.db, &ids).await?;
+        let mut paces = paces(&self.db, &ids, Utc::now()).await?;
+        let rate = self.settings.rate_limit_per_minute;
         Ok(Page::from_rows(
             List::Backfills,
             query.limit,
@@ -198,7 +235,8 @@ impl Services {
             |row| row.id,
             |row| {
                 let batches = counts.remove(&row.id).unwrap_or_default();
-                BackfillView::new(row, batches)
+                let pace = paces.remove(&row.id).unwrap_or_default();
+                BackfillView::new(row, batches, pace, rate)
             },
         ))
     }

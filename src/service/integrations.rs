@@ -17,6 +17,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::page::{Cursor, Limit, List, Page};
+use super::scope::Scope;
 use super::{one_of, Error, Services};
 use crate::infra::secret::Secret;
 use crate::store::moves::{JobMove, Move};
@@ -40,8 +41,9 @@ pub struct NewIntegration {
 
 /// Filters of the Log Sources list, as a query string gives them; the empty query matches
 /// every integration, deleted ones included. Pages run in id order, oldest first.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IntegrationQuery {
     pub status: Option<IntegrationStatus>,
     pub kind: Option<IntegrationKind>,
@@ -49,12 +51,17 @@ pub struct IntegrationQuery {
     /// A data plane's name.
     pub data_plane: Option<String>,
     #[serde(default)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Limit,
+    #[param(value_type = Option<String>)]
     pub cursor: Option<Cursor>,
+    /// The projects the caller may see (set by the API from the token, never by the query).
+    #[serde(skip)]
+    pub scope: Scope,
 }
 
 /// An integration as people see it (never the key); times are RFC 3339 in UTC.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
     pub id: i64,
     pub name: String,
@@ -73,7 +80,7 @@ pub struct IntegrationView {
     pub created_at: DateTime<Utc>,
 }
 
-fn validate_name(field: &'static str, value: &str) -> Result<String, Error> {
+pub(crate) fn validate_name(field: &'static str, value: &str) -> Result<String, Error> {
     let trimmed = value.trim();
     if trimmed.is_empty() || trimmed.len() > 100 || trimmed.chars().any(char::is_control) {
         return Err(Error::invalid(
@@ -116,6 +123,7 @@ impl Services {
             .base_url
             .clone()
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        self.base_url_rules.check(&base_url).await?;
         let master_key = self.master_key()?;
         if integration::Entity::find()
             .filter(integration::Column::Name.eq(&name))
@@ -176,7 +184,7 @@ impl Services {
         &self,
         query: IntegrationQuery,
     ) -> Result<Page<IntegrationView>, Error> {
-        let mut select = with_names();
+        let mut select = with_names().filter(query.scope.on_integration(integration::Column::Id));
         if let Some(status) = query.status {
             select = select.filter(integration::Column::Status.eq(status));
         }
@@ -509,3 +517,12 @@ macro_rules! named_entity {
 }
 named_entity!(project);
 named_entity!(data_plane);
+
+/// The id of the data plane `name`, created when new.
+pub(crate) async fn upsert_data_plane(
+    db: &impl ConnectionTrait,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, Error> {
+    data_plane::Entity::upsert(db, name, now).await
+}

@@ -12,14 +12,16 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::page::{Cursor, Limit, List, Page};
+use super::scope::Scope;
 use super::{one_of, Error, Services};
 use crate::store::moves::JobMove;
 
 /// Filters of the Jobs view, as a query string gives them; the empty query matches every
 /// job. Time filters are exclusive: `started_after=T` matches jobs started later than T.
 /// Pages run newest first.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JobQuery {
     pub integration_id: Option<i64>,
     pub backfill_id: Option<i64>,
@@ -36,8 +38,13 @@ pub struct JobQuery {
     pub finished_after: Option<DateTime<Utc>>,
     pub finished_before: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Limit,
+    #[param(value_type = Option<String>)]
     pub cursor: Option<Cursor>,
+    /// The projects the caller may see (set by the API from the token, never by the query).
+    #[serde(skip)]
+    pub scope: Scope,
 }
 
 /// `column > after AND column < before`, refusing a range that cannot match anything.
@@ -72,7 +79,7 @@ impl JobQuery {
     /// The rows the filters match (without the page), after checking that every range can
     /// match something.
     pub(crate) fn condition(&self) -> Result<Condition, Error> {
-        let mut condition = Condition::all();
+        let mut condition = self.scope.on_integration(job::Column::IntegrationId);
         if let Some(id) = self.integration_id {
             condition = condition.add(job::Column::IntegrationId.eq(id));
         }
@@ -123,7 +130,7 @@ impl JobQuery {
 }
 
 /// A job as operators see it; times are RFC 3339 in UTC.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: i64,
     pub kind: JobKind,
@@ -147,14 +154,14 @@ pub struct JobView {
 }
 
 /// A job's last error: its class (e.g. `rate_limit_error`, `worker_lost`) and message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobErrorView {
     pub class: Option<String>,
     pub message: String,
 }
 
 /// What a job's last successful attempt pulled and stored.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct JobCounters {
     pub pages: i64,
     pub requests: i64,
@@ -167,7 +174,7 @@ pub struct JobCounters {
 }
 
 /// The completeness record: where the pull started and ended, and what it saw.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Completeness {
     pub start_cursor: Option<String>,
     pub terminal_cursor: Option<String>,
@@ -296,5 +303,132 @@ impl Services {
             )));
         }
         Ok(view)
+    }
+}
+
+/// One attempt at a job, with how it ended.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub worker: String,
+    pub outcome: logwarden_jobs::kind::AttemptOutcome,
+    pub error: Option<JobErrorView>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// A job with every attempt at it, oldest first: the Jobs view's detail.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobDetailView {
+    #[serde(flatten)]
+    pub job: JobView,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// The jobs of one integration by status, for the dashboard's badges.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StatusCounts {
+    pub integration_id: i64,
+    pub pending: u64,
+    pub enqueued: u64,
+    pub processing: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub canceled: u64,
+}
+
+impl StatusCounts {
+    fn add(&mut self, status: JobStatus, count: u64) {
+        let slot = match status {
+            JobStatus::Pending => &mut self.pending,
+            JobStatus::Enqueued => &mut self.enqueued,
+            JobStatus::Processing => &mut self.processing,
+            JobStatus::Succeeded => &mut self.succeeded,
+            JobStatus::Failed => &mut self.failed,
+            JobStatus::Canceled => &mut self.canceled,
+        };
+        *slot += count;
+    }
+}
+
+impl Services {
+    /// A job with its attempts.
+    pub async fn job_detail(&self, id: i64) -> Result<JobDetailView, Error> {
+        use logwarden_entities::job_attempt;
+        let job = self.job(id).await?;
+        let attempts = job_attempt::Entity::find()
+            .filter(job_attempt::Column::JobId.eq(id))
+            .order_by_asc(job_attempt::Column::Attempt)
+            .order_by_asc(job_attempt::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| AttemptView {
+                attempt: row.attempt,
+                worker: row.worker_name,
+                outcome: row.outcome,
+                error: row.error_message.map(|message| JobErrorView {
+                    class: row.error_class,
+                    message,
+                }),
+                started_at: row.started_at,
+                finished_at: row.finished_at,
+            })
+            .collect();
+        Ok(JobDetailView { job, attempts })
+    }
+
+    /// Puts every failed job that matches `query` back in line with a fresh budget of
+    /// attempts, in one guarded move; returns how many moved. The page of `query` is ignored.
+    pub async fn retry_jobs(&self, query: JobQuery) -> Result<u64, Error> {
+        let extra = self.settings.job_max_attempts as i32;
+        Ok(JobMove::to(JobStatus::Pending, Utc::now())
+            .from(&[JobStatus::Failed])
+            .filter(query.condition()?)
+            .set(
+                job::Column::MaxAttempts,
+                Expr::col(job::Column::Attempt).add(extra),
+            )
+            .set(
+                job::Column::NextAttemptAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .apply(&self.db)
+            .await?)
+    }
+
+    /// Cancels every unfinished job that matches `query`; returns how many moved.
+    pub async fn cancel_jobs(&self, query: JobQuery) -> Result<u64, Error> {
+        Ok(JobMove::to(JobStatus::Canceled, Utc::now())
+            .filter(query.condition()?)
+            .apply(&self.db)
+            .await?)
+    }
+
+    /// Jobs that match `query` by status, per integration, in integration id order; an
+    /// integration without matching jobs is absent.
+    pub async fn job_status_counts(&self, query: JobQuery) -> Result<Vec<StatusCounts>, Error> {
+        let rows: Vec<(i64, JobStatus, i64)> = job::Entity::find()
+            .select_only()
+            .column(job::Column::IntegrationId)
+            .column(job::Column::Status)
+            .column_as(job::Column::Id.count(), "count")
+            .filter(query.condition()?)
+            .group_by(job::Column::IntegrationId)
+            .group_by(job::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut counts: std::collections::BTreeMap<i64, StatusCounts> = Default::default();
+        for (integration_id, status, count) in rows {
+            counts
+                .entry(integration_id)
+                .or_insert_with(|| StatusCounts {
+                    integration_id,
+                    ..Default::default()
+                })
+                .add(status, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts.into_values().collect())
     }
 }

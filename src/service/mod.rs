@@ -8,11 +8,18 @@ use sea_orm::DatabaseConnection;
 use crate::config::Settings;
 use crate::infra::crypto::MasterKey;
 
+pub mod audit;
+pub mod backfill_progress;
 pub mod backfills;
+pub mod base_url;
+pub mod integration_detail;
 pub mod integrations;
 pub mod jobs;
 pub mod page;
 pub mod policies;
+pub mod policy_rows;
+pub mod scope;
+pub mod tokens;
 
 /// A failed operation. Each variant maps to one stable error code of the API; messages name
 /// the field or the object, and never carry SQL or a secret.
@@ -107,11 +114,24 @@ fn one_of<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
 pub struct Services {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
+    /// Which base URLs integrations may point at: unchecked for the CLI, the server's rules
+    /// for the API ([`Services::with_base_url_rules`]).
+    pub base_url_rules: base_url::BaseUrlRules,
 }
 
 impl Services {
     pub fn new(db: DatabaseConnection, settings: Arc<Settings>) -> Self {
-        Self { db, settings }
+        Self {
+            db,
+            settings,
+            base_url_rules: base_url::BaseUrlRules::Trusted,
+        }
+    }
+
+    /// These services checking every base URL given to them against `rules`.
+    pub fn with_base_url_rules(mut self, rules: base_url::BaseUrlRules) -> Self {
+        self.base_url_rules = rules;
+        self
     }
 
     /// The master key, or a message saying how to set one.

@@ -57,6 +57,20 @@ impl TryFrom<i64> for Limit {
     }
 }
 
+/// Documented as an integer from 1 to 1000 (50 when absent).
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(Self::MIN as f64))
+            .maximum(Some(Self::MAX as f64))
+            .default(Some(serde_json::json!(Self::DEFAULT.0)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Limit {}
+
 impl From<Limit> for u64 {
     fn from(limit: Limit) -> u64 {
         limit.0
@@ -69,6 +83,7 @@ pub(crate) enum List {
     Jobs,
     Backfills,
     Integrations,
+    Audit,
 }
 
 impl List {
@@ -77,6 +92,7 @@ impl List {
             Self::Jobs => "jobs",
             Self::Backfills => "backfills",
             Self::Integrations => "integrations",
+            Self::Audit => "audit",
         }
     }
 }
@@ -126,6 +142,20 @@ impl Cursor {
     }
 }
 
+/// Documented as the opaque string it is.
+impl utoipa::PartialSchema for Cursor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "Opaque: pass the next_cursor of the previous page unchanged.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cursor {}
+
 impl From<String> for Cursor {
     fn from(text: String) -> Self {
         Self(text)
@@ -133,7 +163,7 @@ impl From<String> for Cursor {
 }
 
 /// One page of a list, in the list's stable order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Where the next page starts; `None` on the last page.

@@ -20,20 +20,23 @@ use logwarden_jobs::window::Window;
 use logwarden_policy::{template, templates, CompiledPolicySet, PolicySetConfig};
 
 /// An integration's policy sets as the policy view shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicySetView {
     pub integration_id: i64,
+    /// The draft set: `{"policies": [{"id", "enabled", "action", "applies_to", "params"}]}`.
+    #[schema(value_type = Object)]
     pub draft: PolicySetConfig,
     pub draft_template: Option<String>,
     pub installed_version: Option<i32>,
     pub installed_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<Object>)]
     pub installed: Option<PolicySetConfig>,
     /// What installing the draft would change.
     pub pending_changes: Vec<PolicyChange>,
 }
 
 /// One difference between the draft and the installed version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PolicyChange {
     pub policy: String,
     /// `added`, `removed`, or the changed field (`enabled`, `action`, `applies_to`, `params`).
@@ -69,7 +72,7 @@ fn validated(config: &PolicySetConfig) -> Result<String, Error> {
 }
 
 /// Stores `config` as the integration's draft.
-async fn write_draft(
+pub(crate) async fn write_draft(
     db: &impl ConnectionTrait,
     integration_id: i64,
     config: &PolicySetConfig,

@@ -374,6 +374,8 @@ impl Client {
         default_headers.insert(USER_AGENT, user_agent);
         default_headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let http = reqwest::Client::builder()
+            // A redirect would carry the key to whatever host it names: a 3xx is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .default_headers(default_headers)
@@ -895,6 +897,23 @@ mod tests {
         assert_eq!(request.param("limit"), Some("10"));
         assert_eq!(page.body.data[0].id, "activity_1");
         assert_eq!(page.request_id(), Some("req_001"));
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_an_error_and_the_key_never_reaches_the_host_it_names() {
+        let elsewhere = ScriptedServer::start(vec![activity_page(&["activity_1"], false)]).await;
+        let target = format!("{}v1/compliance/activities", elsewhere.base_url);
+        let server =
+            ScriptedServer::start(vec![Scripted::raw(302, "").header("location", &target)]).await;
+        let client = client_for(&server, fast_policy());
+
+        let err = client
+            .list_activities(&ActivityQuery::new())
+            .await
+            .expect_err("a redirect is not followed");
+
+        assert_eq!(err.status(), Some(302));
+        assert!(elsewhere.received().is_empty(), "the redirect was followed");
     }
 
     #[tokio::test]

@@ -1,0 +1,4 @@
+//! The HTTP API of `logwarden serve`.
+
+pub mod error;
+pub mod extract;
