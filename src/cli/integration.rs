@@ -1,4 +1,5 @@
-//! `logwarden integration …`: add, list, pause, resume and delete integrations.
+//! `logwarden integration …`: add, list, pause, resume, rotate the key of and delete
+//! integrations.
 
 use clap::{Args, Subcommand};
 
@@ -35,8 +36,30 @@ enum IntegrationCommand {
     Pause { integration: String },
     /// Resume syncing from the watermark.
     Resume { integration: String },
-    /// Delete an integration: its unfinished jobs are canceled; ingested data stays.
-    Delete { integration: String },
+    /// Replace an integration's key (by id or name) after testing the new one.
+    SetKey(Box<SetKeyArgs>),
+    /// Delete an integration: its unfinished jobs are canceled; ingested data stays unless
+    /// --purge is given.
+    Delete {
+        integration: String,
+        /// Also delete its events, access events, sessions, violations, alerts and issues.
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SetKeyArgs {
+    /// The integration's id or name.
+    integration: String,
+    /// The new Compliance Access Key (or set LOGWARDEN_API_KEY; without either it is read
+    /// from the first line of stdin).
+    #[arg(long, env = "LOGWARDEN_API_KEY", hide_env_values = true)]
+    api_key: Option<Secret>,
+    #[command(flatten)]
+    master_key: MasterKeySettings,
+    #[command(flatten)]
+    api: ApiSettings,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +99,10 @@ impl IntegrationArgs {
         }
         if let IntegrationCommand::List { sync, .. } = &self.command {
             sync.apply(args);
+        }
+        if let IntegrationCommand::SetKey(set) = &self.command {
+            set.master_key.apply(args);
+            set.api.apply(args);
         }
     }
 
@@ -159,11 +186,29 @@ impl IntegrationArgs {
                 let v = services.resume_integration(id).await?;
                 eprintln!("integration {:?} is {}", v.name, v.status);
             }
-            IntegrationCommand::Delete { integration } => {
+            IntegrationCommand::SetKey(set) => {
+                let id = services.resolve_integration(&set.integration).await?;
+                let key = match set.api_key {
+                    Some(key) => key,
+                    None => {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        Secret::new(line.trim().to_owned())
+                    }
+                };
+                let v = services.set_integration_key(id, key).await?;
+                eprintln!("integration {:?} now uses key …{}", v.name, v.api_key_last4);
+            }
+            IntegrationCommand::Delete { integration, purge } => {
                 let id = services.resolve_integration(&integration).await?;
-                let v = services.delete_integration(id).await?;
+                let v = services.delete_integration(id, purge).await?;
+                let data = if purge {
+                    "its ingested data was purged"
+                } else {
+                    "its ingested data stays"
+                };
                 eprintln!(
-                    "integration {:?} is {}; its unfinished jobs were canceled",
+                    "integration {:?} is {}; its unfinished jobs were canceled and {data}",
                     v.name, v.status
                 );
             }

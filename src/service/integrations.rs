@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use chrono::TimeDelta;
-use logwarden_entities::{data_plane, integration, integration_error, job, project};
+use logwarden_entities::{
+    access_event, alert, data_plane, event, integration, integration_error, issue, job, project,
+    session, violation,
+};
 use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::DataPlaneName;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -368,8 +371,10 @@ impl Services {
         self.integration(id).await
     }
 
-    /// Deletes an integration and cancels its unfinished jobs, together; ingested data stays.
-    pub async fn delete_integration(&self, id: i64) -> Result<IntegrationView, Error> {
+    /// Deletes an integration and cancels its unfinished jobs, together. Ingested data stays
+    /// unless `purge`: then its events, access events, sessions, violations, alerts and
+    /// issues go in the same transaction (its job history stays).
+    pub async fn delete_integration(&self, id: i64, purge: bool) -> Result<IntegrationView, Error> {
         let txn = self.db.begin().await?;
         self.move_integration(&txn, id, IntegrationStatus::Deleted)
             .await?;
@@ -377,7 +382,100 @@ impl Services {
             .filter(job::Column::IntegrationId.eq(id))
             .apply(&txn)
             .await?;
+        if purge {
+            // Children before parents: alerts point at violations and issues, violations at
+            // events.
+            alert::Entity::delete_many()
+                .filter(alert::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            issue::Entity::delete_many()
+                .filter(issue::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            violation::Entity::delete_many()
+                .filter(violation::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            event::Entity::delete_many()
+                .filter(event::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            session::Entity::delete_many()
+                .filter(session::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            access_event::Entity::delete_many()
+                .filter(access_event::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
+        self.integration(id).await
+    }
+
+    /// Rotates an integration's key in place: tests the new key with one small request
+    /// against the integration's base URL, refuses a key of another organisation, then
+    /// stores it. Jobs that start afterwards use it; ingested data and ids stay.
+    pub async fn set_integration_key(
+        &self,
+        id: i64,
+        key: Secret,
+    ) -> Result<IntegrationView, Error> {
+        if key.expose().trim().is_empty() {
+            return Err(Error::invalid("api_key", "must not be empty"));
+        }
+        let master_key = self.master_key()?;
+        let row = self.integration_row(id).await?;
+        if row.status.is_terminal() {
+            return Err(Error::Conflict(format!(
+                "integration {:?} is {}: its key cannot be changed",
+                row.name, row.status
+            )));
+        }
+        let client = client_for(&self.settings, &row.base_url, &key)?;
+        let probe = client
+            .list_activities(&ActivityQuery::new().limit(1))
+            .await
+            .map_err(Error::Upstream)?;
+        let organization = probe
+            .into_body()
+            .data
+            .first()
+            .and_then(|activity| activity.organization_uuid.clone());
+        if let (Some(stored), Some(new)) = (&row.organization_uuid, &organization) {
+            if stored != new {
+                return Err(Error::invalid(
+                    "api_key",
+                    format!(
+                        "the key belongs to organization {new}, but integration {:?} reads organization {stored}",
+                        row.name
+                    ),
+                ));
+            }
+        }
+        let now = Utc::now();
+        let mut update = integration::Entity::update_many()
+            .col_expr(
+                integration::Column::ApiKeyCiphertext,
+                Expr::value(master_key.encrypt(&key)),
+            )
+            .col_expr(integration::Column::ApiKeyLast4, Expr::value(key.last4()))
+            .col_expr(integration::Column::UpdatedAt, Expr::value(now))
+            .filter(integration::Column::Id.eq(id))
+            .filter(integration::Column::Status.ne(IntegrationStatus::Deleted));
+        if row.organization_uuid.is_none() {
+            update = update.col_expr(
+                integration::Column::OrganizationUuid,
+                Expr::value(organization),
+            );
+        }
+        if update.exec(&self.db).await?.rows_affected == 0 {
+            return Err(Error::Conflict(format!(
+                "integration {:?} was deleted meanwhile: its key was not changed",
+                row.name
+            )));
+        }
         self.integration(id).await
     }
 
