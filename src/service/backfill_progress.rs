@@ -54,7 +54,8 @@ pub(crate) async fn paces(
         .select_only()
         .column(job::Column::BackfillId)
         .column_as(job::Column::Id.count(), "succeeded")
-        .column_as(job::Column::Requests.sum(), "requests")
+        // PostgreSQL sums a BIGINT into a NUMERIC; the casts keep both sums integers.
+        .column_as(Expr::cust("CAST(SUM(requests) AS BIGINT)"), "requests")
         .column_as(
             Expr::cust_with_values("SUM(CASE WHEN finished_at > $1 THEN 1 ELSE 0 END)", [since]),
             "recent",
