@@ -20,6 +20,10 @@ pub struct Model {
     pub user_email: String,
     pub event_time: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// Alerts are never deleted: `None` while open.
+    pub closed_at: Option<DateTimeUtc>,
+    /// Why it closed: `superseded` when a newer evaluation no longer raises it.
+    pub close_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -38,6 +38,9 @@ pub struct Model {
     pub violation_summary: Json,
     pub policy_set_version: Option<i32>,
     pub content_hash: String,
+    /// The chat's `updated_at` in the copy this row was built from: a write applies only
+    /// when its copy is at least as fresh. `None` on rows stored before it was recorded.
+    pub source_updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

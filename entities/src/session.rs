@@ -17,6 +17,8 @@ pub struct Model {
     pub claude_project_id: Option<String>,
     pub model: Option<String>,
     pub deleted: bool,
+    /// When the chat was deleted upstream; the session keeps what was ingested before.
+    pub deleted_at: Option<DateTimeUtc>,
     pub chat_created_at: DateTimeUtc,
     pub chat_updated_at: DateTimeUtc,
     pub first_event_at: Option<DateTimeUtc>,

@@ -24,6 +24,8 @@ pub struct Model {
     pub event_time: DateTimeUtc,
     pub policy_set_version: Option<i32>,
     pub created_at: DateTimeUtc,
+    /// When a newer evaluation of the event stopped finding it; `None` while it stands.
+    pub superseded_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

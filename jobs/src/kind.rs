@@ -108,6 +108,9 @@ text_enum! {
         Running = "running",
         /// Every batch succeeded.
         Completed = "completed",
+        /// Every batch finished, none failed, and an operator canceled some one by one: the
+        /// range is ingested except where those batches were.
+        CompletedWithGaps = "completed_with_gaps",
         /// Every batch finished and at least one failed.
         Failed = "failed",
         Canceled = "canceled",
@@ -119,25 +122,36 @@ text_enum! {
 impl BackfillStatus {
     /// Whether the backfill makes no further progress unless an operator acts.
     pub const fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Canceled)
+        matches!(
+            self,
+            Self::Completed | Self::CompletedWithGaps | Self::Failed | Self::Canceled
+        )
     }
 
     /// Whether a backfill may move from `self` to `next`; staying put is not a move.
     ///
     /// | from        | allowed moves                                                      |
     /// | ----------- | ------------------------------------------------------------------ |
-    /// | `pending`   | `running`, `completed`, `failed`, `paused`, `canceled`             |
-    /// | `running`   | `pending` (every batch back in line), `completed`, `failed`, `paused`, `canceled` |
+    /// | `pending`   | `running`, `completed`, `completed_with_gaps`, `failed`, `paused`, `canceled` |
+    /// | `running`   | `pending` (every batch back in line), `completed`, `completed_with_gaps`, `failed`, `paused`, `canceled` |
     /// | `paused`    | `running` (resumed), `canceled`                                    |
     /// | `failed`    | `running` (failed batches retried), `canceled`                     |
-    /// | `completed`, `canceled` | none                                                   |
+    /// | `completed`, `completed_with_gaps`, `canceled` | none                            |
     pub const fn can_transition_to(self, next: BackfillStatus) -> bool {
-        use BackfillStatus::{Canceled, Completed, Failed, Paused, Pending, Running};
+        use BackfillStatus::{
+            Canceled, Completed, CompletedWithGaps, Failed, Paused, Pending, Running,
+        };
         match self {
-            Pending => matches!(next, Running | Completed | Failed | Paused | Canceled),
-            Running => matches!(next, Pending | Completed | Failed | Paused | Canceled),
+            Pending => matches!(
+                next,
+                Running | Completed | CompletedWithGaps | Failed | Paused | Canceled
+            ),
+            Running => matches!(
+                next,
+                Pending | Completed | CompletedWithGaps | Failed | Paused | Canceled
+            ),
             Paused | Failed => matches!(next, Running | Canceled),
-            Completed | Canceled => false,
+            Completed | CompletedWithGaps | Canceled => false,
         }
     }
 
@@ -323,6 +337,7 @@ mod tests {
             terminal,
             [
                 &BackfillStatus::Completed,
+                &BackfillStatus::CompletedWithGaps,
                 &BackfillStatus::Failed,
                 &BackfillStatus::Canceled
             ]
@@ -387,7 +402,7 @@ mod tests {
             assert!(status.can_transition_to(B::Paused), "{status}");
         }
         for status in B::ALL {
-            let cancelable = !matches!(status, B::Completed | B::Canceled);
+            let cancelable = !matches!(status, B::Completed | B::CompletedWithGaps | B::Canceled);
             assert_eq!(
                 status.can_transition_to(B::Canceled),
                 cancelable,

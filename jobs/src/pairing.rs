@@ -24,6 +24,9 @@ pub struct ChatTranscript {
     pub updated_at: DateTime<Utc>,
     /// The chat has `deleted_at` set; the API then delivers it without content.
     pub deleted: bool,
+    /// When it was deleted, when the API says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
     /// In any order, possibly with duplicates.
     pub messages: Vec<TranscriptMessage>,
 }
@@ -125,6 +128,11 @@ pub struct PromptEvent {
     /// Whether an assistant response follows the user message.
     pub complete: bool,
     pub tokens: TokenEstimate,
+    /// The chat's `updated_at` in the copy this event was built from: how fresh it is. A
+    /// store applies a write only when its copy is at least as fresh as the stored one. Not
+    /// part of the content (or its hash): a chat's other turns move it.
+    #[serde(skip)]
+    pub source_updated_at: DateTime<Utc>,
 }
 
 impl PromptEvent {
@@ -235,6 +243,7 @@ pub struct SessionSummary {
     /// A deleted chat arrives empty, so its counts and times below are zero and `None`: a
     /// sink should record the deletion and keep the counts it stored before.
     pub deleted: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
     pub chat_created_at: DateTime<Utc>,
     pub chat_updated_at: DateTime<Utc>,
     /// The earliest and latest event times (user messages).
@@ -288,6 +297,7 @@ pub fn pair_chat(transcript: &ChatTranscript) -> PairedChat {
         model: transcript.model.clone(),
         project_id: transcript.project_id.clone(),
         deleted: transcript.deleted,
+        deleted_at: transcript.deleted_at,
         chat_created_at: transcript.created_at,
         chat_updated_at: transcript.updated_at,
         first_event_at: events.iter().map(|event| event.event_time).min(),
@@ -367,6 +377,7 @@ impl EventBuilder {
                 responded_at: None,
                 complete: false,
                 tokens: TokenEstimate::default(),
+                source_updated_at: transcript.updated_at,
             },
             response_texts: Vec::new(),
             file_ids: HashSet::new(),
@@ -471,6 +482,7 @@ pub(crate) mod tests {
             model: Some("claude-sonnet-4".to_owned()),
             project_id: None,
             deleted: false,
+            deleted_at: None,
             messages,
         }
     }

@@ -72,7 +72,7 @@ impl BackfillProgress {
         } else if finished == self.total && self.failed > 0 {
             BackfillStatus::Failed
         } else if finished == self.total {
-            BackfillStatus::Canceled
+            BackfillStatus::CompletedWithGaps
         } else if self.pending == self.total {
             BackfillStatus::Pending
         } else {
@@ -204,7 +204,7 @@ mod tests {
         );
         assert_eq!(
             status(&[Succeeded, Canceled, Succeeded]),
-            BackfillStatus::Canceled
+            BackfillStatus::CompletedWithGaps
         );
     }
 

@@ -99,30 +99,29 @@ impl Default for SyncWindowSettings {
     }
 }
 
-/// The window the next sync job of an integration covers, or `None` when it would be empty
-/// (the previous window already reaches `now − lag`).
+/// The window the next sync job of an integration covers, or `None` when it would not
+/// reach past the watermark (nothing new to cover yet).
 ///
-/// `start` is `watermark − overlap`, or `now − initial_lookback` for an integration never
-/// synced; `end` is `now − lag`. Both are rounded down to the whole minute. The start depends
-/// on the watermark only, not on the clock, so scheduler replicas whose clocks differ agree on
-/// it and the unique key (integration, kind, window start) collapses their enqueues. Only the
-/// very first window depends on the clock; replicas straddling a minute boundary can then
-/// create two overlapping first windows, which costs one redundant pull and no duplicate data
-/// (every write is idempotent).
+/// `start` is `watermark − overlap`, or `now − initial_lookback` rounded down to the whole
+/// minute for an integration never synced (so that replicas whose clocks differ by seconds
+/// mostly agree on it); `end` is `now − lag`; both are whole seconds. A window always ends after the watermark: a window that did not could
+/// succeed without moving the watermark, and every later tick would compute it again. Any
+/// schedule therefore makes progress, a 30-second one included. The start depends on the
+/// watermark only, not on the clock, so scheduler replicas whose clocks differ by seconds
+/// agree on it; which of their ends is recorded does not matter, since the next window starts
+/// from the watermark that job leaves behind.
 pub fn next_sync_window(
     watermark: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     settings: &SyncWindowSettings,
 ) -> Option<Window> {
+    let end = floor_to_second(saturating_sub(now, settings.lag));
     let start = match watermark {
-        Some(watermark) => saturating_sub(watermark, settings.overlap),
-        None => saturating_sub(now, settings.initial_lookback),
+        Some(watermark) if end <= watermark => return None,
+        Some(watermark) => floor_to_second(saturating_sub(watermark, settings.overlap)),
+        None => floor_to_minute(saturating_sub(now, settings.initial_lookback)),
     };
-    let window = Window {
-        start: floor_to_minute(start),
-        end: floor_to_minute(saturating_sub(now, settings.lag)),
-    };
-    (window.start < window.end).then_some(window)
+    (start < end).then_some(Window { start, end })
 }
 
 /// The watermark after a sync job over a window ending at `window_end` succeeded: it only
@@ -260,6 +259,11 @@ fn saturating_sub(instant: DateTime<Utc>, delta: TimeDelta) -> DateTime<Utc> {
 }
 
 /// Rounds towards the past, also before 1970.
+fn floor_to_second(instant: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(instant.timestamp(), 0).unwrap_or(instant)
+}
+
+/// Rounds towards the past, also before 1970.
 fn floor_to_minute(instant: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = instant.timestamp().div_euclid(60) * 60;
     DateTime::from_timestamp(seconds, 0).unwrap_or(instant)
@@ -356,14 +360,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(window.start, at("2026-04-08T09:57:00Z"));
-        assert_eq!(window.end, at("2026-04-08T10:05:00Z"));
+        assert_eq!(window.end, at("2026-04-08T10:05:42Z"));
+    }
+
+    #[test]
+    fn a_window_ending_at_or_before_the_watermark_is_not_made() {
+        let watermark = at("2026-04-08T10:05:00Z");
+        // now − lag is the watermark itself, or lands on it once rounded down.
+        for now in ["2026-04-08T10:06:00Z", "2026-04-08T10:06:00.9Z"] {
+            assert_eq!(
+                next_sync_window(Some(watermark), at(now), &settings(1, 2)),
+                None,
+                "{now}"
+            );
+        }
+        let window =
+            next_sync_window(Some(watermark), at("2026-04-08T10:06:01Z"), &settings(1, 2)).unwrap();
+        assert_eq!(window.start, at("2026-04-08T10:03:00Z"));
+        assert_eq!(window.end, at("2026-04-08T10:05:01Z"));
+    }
+
+    #[test]
+    fn ticks_thirty_seconds_apart_each_get_a_window_past_the_last_one() {
+        let settings = settings(1, 2);
+        let mut now = at("2026-04-08T10:00:00Z");
+        let mut watermark = None;
+        let mut last_start = None;
+        for tick in 0..20 {
+            let window = next_sync_window(watermark, now, &settings)
+                .unwrap_or_else(|| panic!("tick {tick} at {now} made no window"));
+            assert!(watermark.is_none_or(|w| window.end > w && window.start <= w));
+            // A new start each time: the jobs' unique key never meets an older row.
+            assert!(last_start.is_none_or(|s| window.start > s));
+            last_start = Some(window.start);
+            watermark = Some(advance_watermark(watermark, window.end));
+            now += TimeDelta::seconds(30);
+        }
     }
 
     #[test]
     fn the_first_sync_window_looks_back_the_initial_lookback() {
         let window = next_sync_window(None, at("2026-04-08T10:07:42Z"), &settings(2, 3)).unwrap();
         assert_eq!(window.start, at("2026-04-08T09:07:00Z"));
-        assert_eq!(window.end, at("2026-04-08T10:05:00Z"));
+        assert_eq!(window.end, at("2026-04-08T10:05:42Z"));
     }
 
     #[test]
@@ -537,12 +576,13 @@ mod tests {
             if let (Some(first), Some(second)) = (first, second) {
                 prop_assert_eq!(first.start, second.start);
             }
-            // A window, when there is one, never starts after the watermark and never ends
-            // closer to now than the lag.
+            // A window, when there is one, never starts after the watermark, always ends
+            // after it, and never ends closer to now than the lag.
             if let Some(window) = second {
                 prop_assert!(window.start <= watermark);
+                prop_assert!(window.end > watermark);
                 prop_assert!(window.end <= skewed - settings.lag());
-                prop_assert_eq!(window.end.timestamp() % 60, 0);
+                prop_assert_eq!(window.end.timestamp_subsec_nanos(), 0);
             }
         }
     }

@@ -87,6 +87,7 @@ pub fn event_from_row(row: &event::Model) -> PromptEvent {
             response: row.response_tokens as u64,
             total: row.total_tokens as u64,
         },
+        source_updated_at: row.source_updated_at.unwrap_or_default(),
     }
 }
 
@@ -125,9 +126,15 @@ where
             if let Some(verdict) = evaluator.evaluate(&prompt)? {
                 evaluated += 1;
                 violations += verdict.findings.len() as u64;
-                sink.apply_verdict(&txn, &prompt, &verdict.findings, &verdict.tags)
-                    .await
-                    .map_err(db_error)?;
+                sink.apply_verdict(
+                    &txn,
+                    &prompt,
+                    &row.content_hash,
+                    &verdict.findings,
+                    &verdict.tags,
+                )
+                .await
+                .map_err(db_error)?;
             }
         }
         txn.commit().await.map_err(db_error)?;

@@ -5,16 +5,16 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use logwarden_entities::issue::{self, IssueStatus};
 use logwarden_entities::{access_event, alert, event, session, violation};
 use logwarden_jobs::pairing::{PromptEvent, SessionSummary};
 use logwarden_jobs::retry::{ErrorClass, JobError};
 use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    Iterable, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    Iterable, QueryFilter, QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -23,6 +23,8 @@ use uuid::Uuid;
 pub const PROVIDER: &str = "ANTHROPIC_COMPLIANCE_API";
 /// Namespace of violation and alert ids (UUIDv5 of the event id and the finding).
 const FINDING_NAMESPACE: Uuid = Uuid::from_u128(0x6c77_6669_6e64_4e67_8000_0000_0000_0001);
+/// The close reason of an alert that a newer evaluation no longer raises.
+pub const SUPERSEDED: &str = "superseded";
 
 /// One policy finding as stored: what investigators need to see why an event was flagged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +67,6 @@ pub struct DbSink {
     pub integration_id: i64,
     pub project_id: i64,
     pub policy_set_version: Option<i32>,
-    /// Alerts of one user and policy closer than this join the same issue.
-    pub issue_window: TimeDelta,
 }
 
 impl EventSink<StoredFinding> for DbSink {
@@ -78,9 +78,11 @@ impl EventSink<StoredFinding> for DbSink {
             .map_err(db_error)?;
         // A chunk may carry an event twice; its last copy counts.
         let events = last_per_id(chunk.events.iter().collect(), |e| e.event.id);
-        self.events(&txn, &events, now).await.map_err(db_error)?;
+        let written = self.events(&txn, &events, now).await.map_err(db_error)?;
+        // An event whose stored copy is fresher keeps its verdict too.
         let verdicts: Vec<(&PromptEvent, &[StoredFinding])> = events
             .iter()
+            .filter(|e| written.contains(&e.event.id))
             .filter_map(|e| Some((&e.event, e.findings.as_deref()?)))
             .collect();
         self.findings(&txn, &verdicts, now)
@@ -129,24 +131,21 @@ fn last_per_id<T, K: std::hash::Hash + Eq>(rows: Vec<T>, id: impl Fn(&T) -> K) -
     out
 }
 
-/// An issue as the alerts of one chunk see it: loaded, or to be opened (every one to be
-/// opened gets at least one alert).
+/// The alerts one chunk raises for one user and policy: what their open issue gains.
 struct IssueDraft {
-    id: Option<i64>,
     user_id: String,
     user_email: String,
     policy: String,
     severity: String,
     first_seen_at: DateTime<Utc>,
     last_seen_at: DateTime<Utc>,
-    /// Alerts this chunk adds.
-    added: i64,
+    /// Alert ids.
+    alerts: Vec<Uuid>,
 }
 
-impl IssueDraft {
-    fn key(&self) -> (&str, &str) {
-        (&self.user_id, &self.policy)
-    }
+/// The id of a violation's alert.
+fn alert_id(violation_id: Uuid) -> Uuid {
+    Uuid::new_v5(&FINDING_NAMESPACE, violation_id.as_bytes())
 }
 
 impl DbSink {
@@ -199,12 +198,16 @@ impl DbSink {
         Ok(())
     }
 
+    /// Upserts `events`; returns the ids it wrote. A stored event is replaced only by a copy
+    /// at least as fresh: from a chat updated later, or updated at the same time and
+    /// evaluated with the same or a newer policy set version. Rows stored before freshness
+    /// was recorded take any copy.
     async fn events(
         &self,
         db: &impl ConnectionTrait,
         events: &[&EvaluatedEvent<StoredFinding>],
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<HashSet<Uuid>, DbErr> {
         let rows = events.iter().map(|evaluated| {
             let e: &PromptEvent = &evaluated.event;
             event::ActiveModel {
@@ -233,12 +236,33 @@ impl DbSink {
                 violation_summary: Set(violation_summary(evaluated.findings.as_deref())),
                 policy_set_version: Set(self.policy_set_version),
                 content_hash: Set(e.content_hash().unwrap_or_default()),
+                source_updated_at: Set(Some(e.source_updated_at)),
             }
         });
+        let stored = |column: event::Column| Expr::col((event::Entity, column));
+        let excluded = |column: event::Column| Expr::col((Alias::new("excluded"), column));
+        let version = |expr: Expr| Expr::expr(Func::coalesce([expr, Expr::value(-1)]));
+        let fresh = Condition::any()
+            .add(stored(event::Column::SourceUpdatedAt).is_null())
+            .add(
+                stored(event::Column::SourceUpdatedAt).lt(excluded(event::Column::SourceUpdatedAt)),
+            )
+            .add(
+                Condition::all()
+                    .add(
+                        stored(event::Column::SourceUpdatedAt)
+                            .eq(excluded(event::Column::SourceUpdatedAt)),
+                    )
+                    .add(
+                        version(stored(event::Column::PolicySetVersion))
+                            .lte(version(excluded(event::Column::PolicySetVersion))),
+                    ),
+            );
+        let mut written = HashSet::new();
         for batch in statements::<event::Entity, _>(rows.collect()) {
             // On conflict everything but the first ingestion time is replaced: a later run
             // may bring the response, or a re-evaluation new findings.
-            event::Entity::insert_many(batch)
+            let keys = event::Entity::insert_many(batch)
                 .on_conflict(
                     OnConflict::column(event::Column::Id)
                         .update_columns([
@@ -256,25 +280,31 @@ impl DbSink {
                             event::Column::PolicySetVersion,
                             event::Column::ContentHash,
                             event::Column::Model,
+                            event::Column::SourceUpdatedAt,
                         ])
+                        .action_cond_where(fresh.clone())
                         .to_owned(),
                 )
-                .exec_without_returning(db)
+                .exec_with_returning_keys(db)
                 .await?;
+            written.extend(keys);
         }
-        Ok(())
+        Ok(written)
     }
 
-    /// Replaces a stored event's findings and tags with a new verdict (re-evaluation).
+    /// Replaces a stored event's findings and tags with a new verdict (re-evaluation), when
+    /// the event still holds the content that was evaluated (`content_hash`): a job that
+    /// stored newer content meanwhile brought its own verdict. Returns whether it applied.
     pub async fn apply_verdict(
         &self,
         db: &impl ConnectionTrait,
         e: &PromptEvent,
+        content_hash: &str,
         findings: &[StoredFinding],
         tags: &[String],
-    ) -> Result<(), DbErr> {
+    ) -> Result<bool, DbErr> {
         let now = Utc::now();
-        event::Entity::update_many()
+        let updated = event::Entity::update_many()
             .col_expr(event::Column::Tags, Expr::value(serde_json::json!(tags)))
             .col_expr(
                 event::Column::ViolationSummary,
@@ -286,13 +316,20 @@ impl DbSink {
             )
             .col_expr(event::Column::UpdatedAt, Expr::value(now))
             .filter(event::Column::Id.eq(e.id))
+            .filter(event::Column::ContentHash.eq(content_hash))
             .exec(db)
             .await?;
-        self.findings(db, &[(e, findings)], now).await
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        self.findings(db, &[(e, findings)], now).await?;
+        Ok(true)
     }
 
-    /// Replaces each event's violations with its findings; the alerts of violations that are
-    /// new join or open issues.
+    /// Makes each event's violations its findings: violations found again take the new
+    /// verdict (action, severity, evidence, policy set version), the others are superseded.
+    /// Alerts follow the effective action: raised (or reopened) when it is `alert`, closed
+    /// as `superseded` when it no longer is; never deleted.
     async fn findings(
         &self,
         db: &impl ConnectionTrait,
@@ -308,7 +345,21 @@ impl DbSink {
                 wanted.entry(finding.id(e.id)).or_insert((e, finding));
             }
         }
-        self.delete_stale_violations(db, verdicts, &wanted).await?;
+        let stale = self.stale_violations(db, verdicts, &wanted).await?;
+        for batch in stale.chunks(MAX_BINDS) {
+            violation::Entity::update_many()
+                .col_expr(violation::Column::SupersededAt, Expr::value(Some(now)))
+                .filter(violation::Column::Id.is_in(batch.iter().copied()))
+                .exec(db)
+                .await?;
+        }
+        let no_alert: Vec<Uuid> = wanted
+            .iter()
+            .filter(|(_, (_, finding))| !finding.raises_alert())
+            .map(|(&id, _)| id)
+            .chain(stale)
+            .collect();
+        self.close_alerts(db, &no_alert, now).await?;
 
         let rows: Vec<violation::ActiveModel> = wanted
             .iter()
@@ -329,41 +380,44 @@ impl DbSink {
                 event_time: Set(e.event_time),
                 policy_set_version: Set(self.policy_set_version),
                 created_at: Set(now),
+                superseded_at: Set(None),
             })
             .collect();
-        // Only violations this statement inserted raise alerts: a rerun, or a concurrent
-        // job on the same event, finds its violations present and alerts nothing twice.
-        let mut inserted = Vec::new();
         for batch in statements::<violation::Entity, _>(rows) {
-            let keys = violation::Entity::insert_many(batch)
+            violation::Entity::insert_many(batch)
                 .on_conflict(
                     OnConflict::column(violation::Column::Id)
-                        .do_nothing()
+                        .update_columns([
+                            violation::Column::Evidence,
+                            violation::Column::Severity,
+                            violation::Column::ConfiguredAction,
+                            violation::Column::EffectiveAction,
+                            violation::Column::UserId,
+                            violation::Column::EventTime,
+                            violation::Column::PolicySetVersion,
+                            violation::Column::SupersededAt,
+                        ])
                         .to_owned(),
                 )
-                .exec_with_returning_keys(db)
+                .exec_without_returning(db)
                 .await?;
-            inserted.extend(keys);
         }
-        let mut alerts: Vec<(Uuid, &PromptEvent, &StoredFinding)> = inserted
-            .into_iter()
-            .filter_map(|id| {
-                let &(e, finding) = wanted.get(&id)?;
-                finding.raises_alert().then_some((id, e, finding))
-            })
+        let mut alerts: Vec<(Uuid, &PromptEvent, &StoredFinding)> = wanted
+            .iter()
+            .filter(|(_, (_, finding))| finding.raises_alert())
+            .map(|(&id, &(e, finding))| (id, e, finding))
             .collect();
         alerts.sort_by_key(|&(id, e, _)| (e.event_time, id));
         self.alerts(db, &alerts, now).await
     }
 
-    /// Deletes the violations (and their alerts) of `verdicts`' events that the new findings
-    /// no longer contain.
-    async fn delete_stale_violations(
+    /// The standing violations of `verdicts`' events that the new findings no longer contain.
+    async fn stale_violations(
         &self,
         db: &impl ConnectionTrait,
         verdicts: &[(&PromptEvent, &[StoredFinding])],
         wanted: &HashMap<Uuid, (&PromptEvent, &StoredFinding)>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<Vec<Uuid>, DbErr> {
         let event_ids: Vec<Uuid> = verdicts.iter().map(|(e, _)| e.id).collect();
         let mut stale = Vec::new();
         for batch in event_ids.chunks(MAX_BINDS) {
@@ -371,104 +425,58 @@ impl DbSink {
                 .select_only()
                 .column(violation::Column::Id)
                 .filter(violation::Column::EventId.is_in(batch.iter().copied()))
+                .filter(violation::Column::SupersededAt.is_null())
                 .into_tuple()
                 .all(db)
                 .await?;
             stale.extend(stored.into_iter().filter(|id| !wanted.contains_key(id)));
         }
-        for batch in stale.chunks(MAX_BINDS) {
-            alert::Entity::delete_many()
+        Ok(stale)
+    }
+
+    /// Closes the open alerts of `violations` as `superseded`; they stay visible.
+    async fn close_alerts(
+        &self,
+        db: &impl ConnectionTrait,
+        violations: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        for batch in violations.chunks(MAX_BINDS) {
+            alert::Entity::update_many()
+                .col_expr(alert::Column::ClosedAt, Expr::value(Some(now)))
+                .col_expr(alert::Column::CloseReason, Expr::value(Some(SUPERSEDED)))
                 .filter(alert::Column::ViolationId.is_in(batch.iter().copied()))
-                .exec(db)
-                .await?;
-            violation::Entity::delete_many()
-                .filter(violation::Column::Id.is_in(batch.iter().copied()))
+                .filter(alert::Column::ClosedAt.is_null())
                 .exec(db)
                 .await?;
         }
         Ok(())
     }
 
-    /// Stores `alerts` (in event-time order), each joining the open issue of its user and
-    /// policy that is within the issue window of it, or opening one.
+    /// Raises `alerts` (in event-time order): inserts the new ones and reopens closed ones;
+    /// an alert already open is left alone, so a rerun raises nothing twice. Each raised
+    /// alert joins the open issue of its user and policy, or opens it.
     async fn alerts(
         &self,
         db: &impl ConnectionTrait,
         alerts: &[(Uuid, &PromptEvent, &StoredFinding)],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let (Some(&(_, first, _)), Some(&(_, last, _))) = (alerts.first(), alerts.last()) else {
+        if alerts.is_empty() {
             return Ok(());
-        };
-        let users: HashSet<&str> = alerts.iter().map(|(_, e, _)| e.user_id.as_str()).collect();
-        let policies: HashSet<&str> = alerts.iter().map(|(_, _, f)| f.policy.as_str()).collect();
-        let mut issues: Vec<IssueDraft> = issue::Entity::find()
-            .filter(issue::Column::IntegrationId.eq(self.integration_id))
-            .filter(issue::Column::UserId.is_in(users))
-            .filter(issue::Column::Policy.is_in(policies))
-            .filter(issue::Column::Status.ne(IssueStatus::Resolved))
-            .filter(issue::Column::LastSeenAt.gte(first.event_time - self.issue_window))
-            .filter(issue::Column::FirstSeenAt.lte(last.event_time + self.issue_window))
-            .order_by_asc(issue::Column::Id)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|found| IssueDraft {
-                id: Some(found.id),
-                user_id: found.user_id,
-                user_email: found.user_email,
-                policy: found.policy,
-                severity: found.severity,
-                first_seen_at: found.first_seen_at,
-                last_seen_at: found.last_seen_at,
-                added: 0,
-            })
-            .collect();
-
-        let mut joins = Vec::with_capacity(alerts.len());
-        for &(_, e, finding) in alerts {
-            let t = e.event_time;
-            let open = issues
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| {
-                    i.user_id == e.user_id
-                        && i.policy == finding.policy
-                        && i.last_seen_at >= t - self.issue_window
-                        && i.first_seen_at <= t + self.issue_window
-                })
-                .max_by_key(|(_, i)| i.last_seen_at)
-                .map(|(at, _)| at);
-            let at = open.unwrap_or_else(|| {
-                issues.push(IssueDraft {
-                    id: None,
-                    user_id: e.user_id.clone(),
-                    user_email: e.user_email.clone(),
-                    policy: finding.policy.clone(),
-                    severity: finding.severity.clone(),
-                    first_seen_at: t,
-                    last_seen_at: t,
-                    added: 0,
-                });
-                issues.len() - 1
-            });
-            let issue = &mut issues[at];
-            issue.added += 1;
-            issue.first_seen_at = Ord::min(issue.first_seen_at, t);
-            issue.last_seen_at = Ord::max(issue.last_seen_at, t);
-            joins.push(at);
         }
-
-        let ids = self.save_issues(db, &issues, now).await?;
+        let by_id: HashMap<Uuid, (&PromptEvent, &StoredFinding)> = alerts
+            .iter()
+            .map(|&(violation_id, e, finding)| (alert_id(violation_id), (e, finding)))
+            .collect();
         let rows = alerts
             .iter()
-            .zip(joins)
-            .map(|(&(violation_id, e, finding), at)| alert::ActiveModel {
-                id: Set(Uuid::new_v5(&FINDING_NAMESPACE, violation_id.as_bytes())),
+            .map(|&(violation_id, e, finding)| alert::ActiveModel {
+                id: Set(alert_id(violation_id)),
                 violation_id: Set(violation_id),
                 event_id: Set(e.id),
                 integration_id: Set(self.integration_id),
-                issue_id: Set(ids[at]),
+                issue_id: Set(None),
                 policy: Set(finding.policy.clone()),
                 severity: Set(finding.severity.clone()),
                 configured_action: Set(finding.configured_action.clone()),
@@ -476,93 +484,143 @@ impl DbSink {
                 user_email: Set(e.user_email.clone()),
                 event_time: Set(e.event_time),
                 created_at: Set(now),
+                closed_at: Set(None),
+                close_reason: Set(None),
             });
+        let mut raised = Vec::new();
         for batch in statements::<alert::Entity, _>(rows.collect()) {
-            alert::Entity::insert_many(batch)
+            let keys = alert::Entity::insert_many(batch)
                 .on_conflict(
                     OnConflict::column(alert::Column::ViolationId)
-                        .do_nothing()
+                        .update_columns([
+                            alert::Column::ClosedAt,
+                            alert::Column::CloseReason,
+                            alert::Column::Severity,
+                            alert::Column::ConfiguredAction,
+                        ])
+                        .action_and_where(
+                            Expr::col((alert::Entity, alert::Column::ClosedAt)).is_not_null(),
+                        )
                         .to_owned(),
                 )
-                .exec_without_returning(db)
+                .exec_with_returning_keys(db)
                 .await?;
+            raised.extend(keys);
+        }
+        // The raised alerts of each user and policy, in event-time order.
+        let mut groups: Vec<IssueDraft> = Vec::new();
+        let mut group_of: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut raised: Vec<(Uuid, &PromptEvent, &StoredFinding)> = raised
+            .into_iter()
+            .filter_map(|id| by_id.get(&id).map(|&(e, finding)| (id, e, finding)))
+            .collect();
+        raised.sort_by_key(|&(id, e, _)| (e.event_time, id));
+        for (id, e, finding) in raised {
+            let at = *group_of
+                .entry((e.user_id.as_str(), finding.policy.as_str()))
+                .or_insert_with(|| {
+                    groups.push(IssueDraft {
+                        user_id: e.user_id.clone(),
+                        user_email: e.user_email.clone(),
+                        policy: finding.policy.clone(),
+                        severity: finding.severity.clone(),
+                        first_seen_at: e.event_time,
+                        last_seen_at: e.event_time,
+                        alerts: Vec::new(),
+                    });
+                    groups.len() - 1
+                });
+            let group = &mut groups[at];
+            group.first_seen_at = Ord::min(group.first_seen_at, e.event_time);
+            group.last_seen_at = Ord::max(group.last_seen_at, e.event_time);
+            group.alerts.push(id);
+        }
+        self.save_issues(db, &groups, now).await
+    }
+
+    /// Adds each group's alerts to the open issue of its user and policy, opening it when
+    /// there is none, in one atomic upsert per statement: two writers at once find the same
+    /// open issue, since it is unique. Then points the alerts at their issue.
+    async fn save_issues(
+        &self,
+        db: &impl ConnectionTrait,
+        groups: &[IssueDraft],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let rows = groups.iter().map(|group| issue::ActiveModel {
+            integration_id: Set(self.integration_id),
+            user_id: Set(group.user_id.clone()),
+            user_email: Set(group.user_email.clone()),
+            policy: Set(group.policy.clone()),
+            severity: Set(group.severity.clone()),
+            status: Set(IssueStatus::Open),
+            alert_count: Set(group.alerts.len() as i64),
+            first_seen_at: Set(group.first_seen_at),
+            last_seen_at: Set(group.last_seen_at),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        let stored = |column: issue::Column| Expr::col((issue::Entity, column));
+        let excluded = |column: issue::Column| Expr::col((Alias::new("excluded"), column));
+        let earlier = |column: issue::Column| {
+            Expr::case(excluded(column).lt(stored(column)), excluded(column))
+                .finally(stored(column))
+        };
+        let later = |column: issue::Column| {
+            Expr::case(excluded(column).gt(stored(column)), excluded(column))
+                .finally(stored(column))
+        };
+        let mut ids: HashMap<(String, String), i64> = HashMap::new();
+        for batch in statements::<issue::Entity, _>(rows.collect()) {
+            let saved = issue::Entity::insert_many(batch)
+                .on_conflict(
+                    OnConflict::columns([
+                        issue::Column::IntegrationId,
+                        issue::Column::UserId,
+                        issue::Column::Policy,
+                    ])
+                    // The partial index's own predicate, written out: SQLite matches the
+                    // conflict target to the index only on the literal text.
+                    .target_and_where(Expr::cust("status = 'open'"))
+                    .value(
+                        issue::Column::AlertCount,
+                        stored(issue::Column::AlertCount).add(excluded(issue::Column::AlertCount)),
+                    )
+                    .value(
+                        issue::Column::FirstSeenAt,
+                        earlier(issue::Column::FirstSeenAt),
+                    )
+                    .value(issue::Column::LastSeenAt, later(issue::Column::LastSeenAt))
+                    .value(issue::Column::UpdatedAt, excluded(issue::Column::UpdatedAt))
+                    .to_owned(),
+                )
+                .exec_with_returning(db)
+                .await?;
+            ids.extend(
+                saved
+                    .into_iter()
+                    .map(|model| ((model.user_id, model.policy), model.id)),
+            );
+        }
+        for group in groups {
+            let Some(&id) = ids.get(&(group.user_id.clone(), group.policy.clone())) else {
+                continue;
+            };
+            for batch in group.alerts.chunks(MAX_BINDS) {
+                alert::Entity::update_many()
+                    .col_expr(alert::Column::IssueId, Expr::value(Some(id)))
+                    .filter(alert::Column::Id.is_in(batch.iter().copied()))
+                    .exec(db)
+                    .await?;
+            }
         }
         Ok(())
     }
 
-    /// Writes what this chunk's alerts changed in `issues`; returns their ids, in order.
-    async fn save_issues(
-        &self,
-        db: &impl ConnectionTrait,
-        issues: &[IssueDraft],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Option<i64>>, DbErr> {
-        let mut ids: Vec<Option<i64>> = issues.iter().map(|issue| issue.id).collect();
-        for issue in issues.iter().filter(|issue| issue.added > 0) {
-            let Some(id) = issue.id else { continue };
-            issue::Entity::update_many()
-                .col_expr(
-                    issue::Column::AlertCount,
-                    Expr::col(issue::Column::AlertCount).add(issue.added),
-                )
-                .col_expr(issue::Column::LastSeenAt, Expr::value(issue.last_seen_at))
-                .col_expr(issue::Column::FirstSeenAt, Expr::value(issue.first_seen_at))
-                .col_expr(issue::Column::UpdatedAt, Expr::value(now))
-                .filter(issue::Column::Id.eq(id))
-                .exec(db)
-                .await?;
-        }
-
-        // New issues go in one statement and are matched back by user and policy; the rare
-        // user and policy with two new issues in one chunk (alerts further apart than the
-        // window) has them inserted one at a time.
-        let mut new_by_key: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-        for at in (0..issues.len()).filter(|&at| issues[at].id.is_none()) {
-            new_by_key.entry(issues[at].key()).or_default().push(at);
-        }
-        let (together, alone): (Vec<_>, Vec<_>) =
-            new_by_key.into_values().partition(|ats| ats.len() == 1);
-        // In draft order, i.e. by first alert, so issue ids follow time.
-        let in_order = |groups: Vec<Vec<usize>>| {
-            let mut ats: Vec<usize> = groups.into_iter().flatten().collect();
-            ats.sort_unstable();
-            ats
-        };
-        let row = |issue: &IssueDraft| issue::ActiveModel {
-            integration_id: Set(self.integration_id),
-            user_id: Set(issue.user_id.clone()),
-            user_email: Set(issue.user_email.clone()),
-            policy: Set(issue.policy.clone()),
-            severity: Set(issue.severity.clone()),
-            status: Set(IssueStatus::Open),
-            alert_count: Set(issue.added),
-            first_seen_at: Set(issue.first_seen_at),
-            last_seen_at: Set(issue.last_seen_at),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        for batch in statements::<issue::Entity, _>(in_order(together)) {
-            let at_of: HashMap<(&str, &str), usize> =
-                batch.iter().map(|&at| (issues[at].key(), at)).collect();
-            let rows = batch.iter().map(|&at| row(&issues[at]));
-            for model in issue::Entity::insert_many(rows)
-                .exec_with_returning(db)
-                .await?
-            {
-                let key = (model.user_id.as_str(), model.policy.as_str());
-                if let Some(&at) = at_of.get(&key) {
-                    ids[at] = Some(model.id);
-                }
-            }
-        }
-        for at in in_order(alone) {
-            let result = issue::Entity::insert(row(&issues[at])).exec(db).await?;
-            ids[at] = Some(result.last_insert_id);
-        }
-        Ok(ids)
-    }
-
+    /// Upserts one session per chat, when its copy is at least as fresh as the stored one.
+    /// A deleted chat arrives empty: its session records the deletion and keeps the title,
+    /// counts and times stored before.
     async fn sessions(
         &self,
         db: &impl ConnectionTrait,
@@ -570,46 +628,68 @@ impl DbSink {
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
         let sessions = last_per_id(sessions.iter().collect(), |s| s.chat_id.clone());
-        let rows = sessions.into_iter().map(|s| session::ActiveModel {
-            id: Set(s.chat_id.clone()),
-            integration_id: Set(self.integration_id),
-            project_id: Set(self.project_id),
-            title: Set(s.title.clone()),
-            user_id: Set(s.user_id.clone()),
-            user_email: Set(s.user_email.clone()),
-            claude_project_id: Set(s.project_id.clone()),
-            model: Set(s.model.clone()),
-            deleted: Set(s.deleted),
-            chat_created_at: Set(s.chat_created_at),
-            chat_updated_at: Set(s.chat_updated_at),
-            first_event_at: Set(s.first_event_at),
-            last_event_at: Set(s.last_event_at),
-            event_count: Set(s.event_count as i64),
-            message_count: Set(s.message_count as i64),
-            violation_count: Set(0),
-            session_findings: Set(serde_json::json!([])),
-            ingested_at: Set(now),
-            updated_at: Set(now),
-        });
-        for batch in statements::<session::Entity, _>(rows.collect()) {
-            session::Entity::insert_many(batch)
-                .on_conflict(
-                    OnConflict::column(session::Column::Id)
-                        .update_columns([
-                            session::Column::Title,
-                            session::Column::Model,
-                            session::Column::Deleted,
-                            session::Column::ChatUpdatedAt,
-                            session::Column::FirstEventAt,
-                            session::Column::LastEventAt,
-                            session::Column::EventCount,
-                            session::Column::MessageCount,
-                            session::Column::UpdatedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
+        let (deleted, present): (Vec<&SessionSummary>, Vec<&SessionSummary>) =
+            sessions.into_iter().partition(|s| s.deleted);
+        let columns = [
+            session::Column::Title,
+            session::Column::Model,
+            session::Column::Deleted,
+            session::Column::DeletedAt,
+            session::Column::ChatUpdatedAt,
+            session::Column::FirstEventAt,
+            session::Column::LastEventAt,
+            session::Column::EventCount,
+            session::Column::MessageCount,
+            session::Column::UpdatedAt,
+        ];
+        let deletion = [
+            session::Column::Deleted,
+            session::Column::DeletedAt,
+            session::Column::ChatUpdatedAt,
+            session::Column::UpdatedAt,
+        ];
+        for (group, update) in [(present, &columns[..]), (deleted, &deletion[..])] {
+            let rows = group.into_iter().map(|s| session::ActiveModel {
+                id: Set(s.chat_id.clone()),
+                integration_id: Set(self.integration_id),
+                project_id: Set(self.project_id),
+                title: Set(s.title.clone()),
+                user_id: Set(s.user_id.clone()),
+                user_email: Set(s.user_email.clone()),
+                claude_project_id: Set(s.project_id.clone()),
+                model: Set(s.model.clone()),
+                deleted: Set(s.deleted),
+                // The API's deletion time; the chat's update time when it gives none.
+                deleted_at: Set(s.deleted.then(|| s.deleted_at.unwrap_or(s.chat_updated_at))),
+                chat_created_at: Set(s.chat_created_at),
+                chat_updated_at: Set(s.chat_updated_at),
+                first_event_at: Set(s.first_event_at),
+                last_event_at: Set(s.last_event_at),
+                event_count: Set(s.event_count as i64),
+                message_count: Set(s.message_count as i64),
+                violation_count: Set(0),
+                session_findings: Set(serde_json::json!([])),
+                ingested_at: Set(now),
+                updated_at: Set(now),
+            });
+            for batch in statements::<session::Entity, _>(rows.collect()) {
+                session::Entity::insert_many(batch)
+                    .on_conflict(
+                        OnConflict::column(session::Column::Id)
+                            .update_columns(update.iter().copied())
+                            .action_and_where(
+                                Expr::col((session::Entity, session::Column::ChatUpdatedAt)).lte(
+                                    Expr::col((
+                                        Alias::new("excluded"),
+                                        session::Column::ChatUpdatedAt,
+                                    )),
+                                ),
+                            )
+                            .to_owned(),
+                    )
+                    .exec_without_returning(db)
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -165,6 +165,7 @@ impl ChatSource for ApiSource {
             pager.last_request_id(),
         );
         let deleted = chat_row.is_deleted();
+        let deleted_at = chat_row.deleted_at;
         let user = chat_row.user.clone();
         Ok(Fetched {
             value: ChatTranscript {
@@ -177,6 +178,7 @@ impl ChatSource for ApiSource {
                 created_at: chat_row.created_at,
                 updated_at: chat_row.updated_at,
                 deleted,
+                deleted_at,
                 messages,
             },
             meta,

@@ -208,7 +208,6 @@ impl Worker {
             integration_id: integration.id,
             project_id: integration.project_id,
             policy_set_version: evaluator.version(),
-            issue_window: TimeDelta::hours(24),
         };
         let window = logwarden_jobs::window::Window {
             start: row.window_start,

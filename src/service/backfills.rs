@@ -70,6 +70,8 @@ pub struct BackfillView {
     pub batches_failed: i64,
     pub batches_in_flight: i64,
     pub batches_pending: i64,
+    /// Batches an operator canceled one by one: the gaps of `completed_with_gaps`.
+    pub batches_canceled: i64,
     pub synced_up_to: Option<DateTime<Utc>>,
     /// Batches finished (succeeded or failed), as a percentage of all batches.
     pub percent: f64,
@@ -107,6 +109,7 @@ impl BackfillView {
             batches_failed: counts.failed,
             batches_in_flight: counts.in_flight,
             batches_pending: counts.pending,
+            batches_canceled: counts.canceled,
             synced_up_to: row.synced_up_to,
             created_by: row.created_by,
             created_at: row.created_at,
@@ -296,10 +299,11 @@ impl Services {
             .column(backfill::Column::Id)
             .from(backfill::Entity)
             .and_where(backfill::Column::Id.eq(id))
-            .and_where(
-                backfill::Column::Status
-                    .is_not_in([BackfillStatus::Canceled, BackfillStatus::Completed]),
-            )
+            .and_where(backfill::Column::Status.is_not_in([
+                BackfillStatus::Canceled,
+                BackfillStatus::Completed,
+                BackfillStatus::CompletedWithGaps,
+            ]))
             .to_owned();
         let txn = self.db.begin().await?;
         let retried = JobMove::to(JobStatus::Pending, now)
@@ -323,7 +327,9 @@ impl Services {
             txn.rollback().await?;
             let view = self.backfill(id).await?;
             return Err(Error::Conflict(match view.status {
-                BackfillStatus::Canceled | BackfillStatus::Completed => format!(
+                BackfillStatus::Canceled
+                | BackfillStatus::Completed
+                | BackfillStatus::CompletedWithGaps => format!(
                     "backfill {id} is {}: its batches cannot be retried",
                     view.status
                 ),

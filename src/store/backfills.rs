@@ -65,7 +65,8 @@ pub async fn batch_counts(
 
 /// Recomputes a backfill's counters, frontier and status from its batch rows (two indexed
 /// queries, so it stays cheap for backfills of many thousand batches). Paused and canceled
-/// are the operator's word and are kept. The write is conditional on the status read here, so
+/// are the operator's word and are kept. A backfill whose batches all finished, none
+/// failed and some were canceled one by one ends `completed_with_gaps`. The write is conditional on the status read here, so
 /// a pause or cancel that commits meanwhile is never undone; the next refresh counts again.
 pub async fn refresh_backfill(
     db: &impl ConnectionTrait,
@@ -103,6 +104,8 @@ pub async fn refresh_backfill(
         BackfillStatus::Completed
     } else if counts.pending + counts.in_flight == 0 && counts.failed > 0 {
         BackfillStatus::Failed
+    } else if counts.pending + counts.in_flight == 0 && counts.canceled > 0 {
+        BackfillStatus::CompletedWithGaps
     } else if counts.pending == total {
         BackfillStatus::Pending
     } else {

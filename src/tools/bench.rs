@@ -594,7 +594,6 @@ async fn sink_alone(
         integration_id,
         project_id: row.project_id,
         policy_set_version: version,
-        issue_window: TimeDelta::hours(24),
     };
     let events = chunks.iter().map(|chunk| chunk.events.len() as u64).sum();
     let meter = Meter::start()?;

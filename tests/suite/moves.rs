@@ -22,6 +22,7 @@ crate::on_both_backends!(
     a_move_sets_the_timestamps_of_its_status,
     bulk_moves_change_only_the_rows_their_state_machine_allows,
     a_backfill_refresh_keeps_the_operator_s_pause_and_completes_after_resume,
+    a_backfill_whose_canceled_batch_leaves_a_gap_ends_completed_with_gaps,
 );
 
 fn at(hours_ago: i64) -> DateTime<Utc> {
@@ -353,4 +354,38 @@ async fn a_backfill_refresh_keeps_the_operator_s_pause_and_completes_after_resum
         .await
         .unwrap();
     assert_eq!(moved, 0, "a completed backfill never runs again");
+}
+
+async fn a_backfill_whose_canceled_batch_leaves_a_gap_ends_completed_with_gaps(test: TestDb) {
+    use JobStatus::{Enqueued, Processing, Succeeded};
+    let db = &test.db;
+    let services = Services::new(db.clone(), test_settings(|_| {}));
+    let acme = seed_integration(db, "acme", "security", "default").await;
+    let (backfill, batches) = five_batch_backfill(&services, acme).await;
+
+    services.cancel_job(batches[2].id).await.unwrap();
+    for batch in batches.iter().filter(|b| b.id != batches[2].id) {
+        walk(db, batch.id, &[Enqueued, Processing, Succeeded], at(1)).await;
+    }
+    logwarden::store::backfills::refresh_backfill(db, backfill, Utc::now())
+        .await
+        .unwrap();
+
+    let view = services.backfill(backfill).await.unwrap();
+    assert_eq!(view.status, BackfillStatus::CompletedWithGaps);
+    assert_eq!(view.status.to_string(), "completed_with_gaps");
+    assert!(view.status.is_terminal());
+    assert!(view.finished_at.is_some());
+    assert_eq!((view.batches_done, view.batches_canceled), (4, 1));
+    assert_eq!(view.synced_up_to, Some(batches[2].window_start));
+    let listed = services
+        .list_backfills(logwarden::service::backfills::BackfillQuery {
+            status: Some(BackfillStatus::CompletedWithGaps),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let retry = services.retry_failed_batches(backfill).await.unwrap_err();
+    assert!(retry.to_string().contains("completed_with_gaps"), "{retry}");
 }

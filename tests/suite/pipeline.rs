@@ -30,7 +30,7 @@ impl Pipeline {
         report.created
     }
 
-    async fn sync_jobs(&self) -> Vec<job::Model> {
+    pub(crate) async fn sync_jobs(&self) -> Vec<job::Model> {
         job::Entity::find()
             .filter(job::Column::Kind.eq(JobKind::Sync.as_str()))
             .all(&self.test.db)
@@ -38,7 +38,7 @@ impl Pipeline {
             .unwrap()
     }
 
-    async fn watermark(&self) -> Option<DateTime<Utc>> {
+    pub(crate) async fn watermark(&self) -> Option<DateTime<Utc>> {
         integration::Entity::find_by_id(self.integration_id)
             .one(&self.test.db)
             .await
@@ -48,7 +48,7 @@ impl Pipeline {
     }
 
     /// Asserts stored counts equal the fake's manifest of `[from, to)`.
-    async fn assert_matches_manifest(&self, from: DateTime<Utc>, to: DateTime<Utc>) {
+    pub(crate) async fn assert_matches_manifest(&self, from: DateTime<Utc>, to: DateTime<Utc>) {
         let manifest = self.fake.manifest(from, to);
         assert!(manifest.prompt_events > 0, "the window must hold data");
         assert_eq!(

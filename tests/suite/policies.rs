@@ -3,10 +3,10 @@
 
 use chrono::TimeDelta;
 use logwarden::service::backfills::NewBackfill;
-use logwarden_entities::{event, job, violation};
+use logwarden_entities::{alert, event, job, violation};
 use logwarden_fake_api::FakeConfig;
 use logwarden_jobs::kind::{JobKind, JobStatus};
-use logwarden_policy::{template, PolicyId, PolicyParams};
+use logwarden_policy::{template, Action, PolicyConfig, PolicyId, PolicyParams, PolicySetConfig};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::helpers::{day, Pipeline};
@@ -185,4 +185,104 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
         .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::hours(12))
         .await;
     assert!(duplicate.is_err());
+}
+
+/// Installs a set of one policy, PII, with `action`; returns the installed version.
+async fn install_pii(pipeline: &Pipeline, action: Action) -> i32 {
+    let config = PolicySetConfig {
+        policies: vec![PolicyConfig::new(PolicyId::Pii, true, action)],
+    };
+    let services = &pipeline.services;
+    services
+        .set_draft(pipeline.integration_id, &config)
+        .await
+        .unwrap();
+    services
+        .install_policy_set(pipeline.integration_id, "test")
+        .await
+        .unwrap()
+        .installed_version
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_reevaluation_under_pii_alert_turns_the_logged_violations_into_alerts_once() {
+    let fake = FakeConfig {
+        rate_limit: None,
+        plant_rate: 0.5,
+        ..FakeConfig::default()
+    };
+    let pipeline = Pipeline::start(fake, day() + TimeDelta::days(1)).await;
+    let db = &pipeline.test.db;
+    let planted = pipeline.fake.manifest(day(), day() + TimeDelta::days(1));
+    assert!(
+        planted.planted.get("pii").is_some_and(|n| *n > 0),
+        "{planted:?}"
+    );
+    let logged = install_pii(&pipeline, Action::Log).await;
+    pipeline
+        .services
+        .start_backfill(NewBackfill {
+            integration_id: pipeline.integration_id,
+            from: day(),
+            to: day() + TimeDelta::days(1),
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    pipeline.drain(day() + TimeDelta::hours(25)).await;
+    let pii = violation::Entity::find()
+        .filter(violation::Column::Policy.eq("pii"))
+        .all(db)
+        .await
+        .unwrap();
+    assert!(!pii.is_empty(), "the fake's day holds planted PII");
+    assert!(pii
+        .iter()
+        .all(|v| v.effective_action == "log" && v.policy_set_version == Some(logged)));
+    assert_eq!(alert::Entity::find().count(db).await.unwrap(), 0);
+
+    let alerting = install_pii(&pipeline, Action::Alert).await;
+    for _ in 0..2 {
+        // Twice: a second run (a redelivery, another job over the range) raises nothing more.
+        let job = pipeline
+            .services
+            .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::days(1))
+            .await;
+        if job.is_err() {
+            // Already recorded for this version: run the recorded one again.
+            job::Entity::update_many()
+                .col_expr(
+                    job::Column::Status,
+                    sea_orm::sea_query::Expr::value("enqueued"),
+                )
+                .filter(job::Column::Kind.eq(JobKind::Reevaluate))
+                .exec(db)
+                .await
+                .unwrap();
+        }
+        pipeline.drain(day() + TimeDelta::hours(25)).await;
+
+        let after = violation::Entity::find()
+            .filter(violation::Column::Policy.eq("pii"))
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(after.len(), pii.len());
+        for v in &after {
+            assert_eq!(v.effective_action, "alert", "{v:?}");
+            assert_eq!(v.policy_set_version, Some(alerting));
+            let alerts = alert::Entity::find()
+                .filter(alert::Column::ViolationId.eq(v.id))
+                .count(db)
+                .await
+                .unwrap();
+            assert_eq!(alerts, 1, "exactly one alert for {v:?}");
+        }
+        assert_eq!(
+            alert::Entity::find().count(db).await.unwrap(),
+            pii.len() as u64
+        );
+    }
 }

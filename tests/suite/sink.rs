@@ -2,14 +2,19 @@
 //! reruns change nothing, alerts group into issues, a new verdict replaces the old one.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::ingest::sink::{DbSink, StoredFinding};
-use logwarden_entities::{alert, issue};
+use logwarden::ingest::sink::{DbSink, StoredFinding, SUPERSEDED};
+use logwarden_entities::issue::IssueStatus;
+use logwarden_entities::{alert, event, issue, session, violation};
 use logwarden_fake_api::FakeConfig;
-use logwarden_jobs::pairing::{prompt_event_id, PromptEvent, TokenEstimate};
+use logwarden_jobs::pairing::{
+    pair_chat, prompt_event_id, ChatTranscript, MessageRole, PromptEvent, SessionSummary,
+    TokenEstimate, TranscriptMessage,
+};
 use logwarden_jobs::source::{EvaluatedEvent, EventSink, IngestChunk};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::helpers::{day, Pipeline, TestDb};
+use crate::on_both_backends;
 
 /// More events than one statement of any table takes (the widest, events, fits 1,200).
 const EVENTS: usize = 4_000;
@@ -36,6 +41,7 @@ fn event(i: usize, at: DateTime<Utc>) -> PromptEvent {
         responded_at: None,
         complete: false,
         tokens: TokenEstimate::default(),
+        source_updated_at: at,
     }
 }
 
@@ -83,7 +89,6 @@ async fn sink_holds_large_chunks(test: TestDb) {
         integration_id: pipeline.integration_id,
         project_id: 1,
         policy_set_version: Some(1),
-        issue_window: TimeDelta::hours(24),
     };
     let every = |_| vec![card_finding()];
 
@@ -117,7 +122,8 @@ async fn sink_holds_large_chunks(test: TestDb) {
         );
     }
 
-    // A new verdict: the first half of the events is clean now.
+    // A new verdict: the first half of the events is clean now. Their violations are
+    // superseded and their alerts closed as such; nothing is deleted.
     let half = |i| {
         if i < EVENTS / 2 {
             Vec::new()
@@ -126,65 +132,40 @@ async fn sink_holds_large_chunks(test: TestDb) {
         }
     };
     sink.persist(chunk(day(), 0, half)).await.expect("persist");
-    assert_eq!(pipeline.count("violations").await, (EVENTS / 2) as i64);
-    assert_eq!(pipeline.count("alerts").await, (EVENTS / 2) as i64);
+    assert_eq!(pipeline.count("violations").await, EVENTS as i64);
+    let standing = violation::Entity::find()
+        .filter(violation::Column::SupersededAt.is_null())
+        .count(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert_eq!(standing, (EVENTS / 2) as u64);
+    assert_eq!(pipeline.count("alerts").await, EVENTS as i64);
+    let closed = alert::Entity::find()
+        .filter(alert::Column::CloseReason.eq(SUPERSEDED))
+        .filter(alert::Column::ClosedAt.is_not_null())
+        .count(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert_eq!(closed, (EVENTS / 2) as u64);
 
-    // Two days later is outside the issue window: each user gets a second issue.
+    // Two days later: the alerts join each user's one open issue.
     sink.persist(chunk(day() + TimeDelta::days(2), EVENTS, every))
         .await
         .expect("persist");
-    assert_eq!(pipeline.count("issues").await, 2 * USERS as i64);
-    assert_eq!(pipeline.count("alerts").await, (EVENTS / 2 + EVENTS) as i64);
-
-    // One user's alerts three days apart in one chunk open two issues.
-    let apart = [5, 8].map(|days| EvaluatedEvent {
-        event: event(3 * EVENTS + days, day() + TimeDelta::days(days as i64)),
-        findings: Some(vec![card_finding()]),
-        tags: Vec::new(),
-    });
-    sink.persist(IngestChunk {
-        access_events: Vec::new(),
-        events: apart.to_vec(),
-        sessions: Vec::new(),
-    })
-    .await
-    .expect("persist");
-    let user = apart[0].event.user_id.clone();
-    let opened: Vec<(i64, DateTime<Utc>)> = issue::Entity::find()
-        .filter(issue::Column::UserId.eq(user))
-        .filter(issue::Column::FirstSeenAt.gte(day() + TimeDelta::days(5)))
-        .order_by_asc(issue::Column::FirstSeenAt)
-        .all(&pipeline.test.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| (i.alert_count, i.first_seen_at))
-        .collect();
-    assert_eq!(
-        opened,
-        [
-            (1, day() + TimeDelta::days(5)),
-            (1, day() + TimeDelta::days(8))
-        ]
-    );
-
-    // Every issue opened since holds exactly the alerts of its own user.
-    let issues = issue::Entity::find()
-        .filter(issue::Column::FirstSeenAt.gte(day() + TimeDelta::days(2)))
-        .all(&pipeline.test.db)
-        .await
-        .unwrap();
-    assert_eq!(issues.len(), USERS + 2);
-    for opened in issues {
+    assert_eq!(pipeline.count("issues").await, USERS as i64);
+    assert_eq!(pipeline.count("alerts").await, (2 * EVENTS) as i64);
+    let issues = issue::Entity::find().all(&pipeline.test.db).await.unwrap();
+    for open in issues {
         let alerts = alert::Entity::find()
-            .filter(alert::Column::IssueId.eq(opened.id))
+            .filter(alert::Column::IssueId.eq(open.id))
             .all(&pipeline.test.db)
             .await
             .unwrap();
-        assert_eq!(alerts.len() as i64, opened.alert_count, "{opened:?}");
-        assert!(
-            alerts.iter().all(|a| a.user_id == opened.user_id),
-            "{opened:?}"
+        assert_eq!(alerts.len() as i64, open.alert_count, "{open:?}");
+        assert!(alerts.iter().all(|a| a.user_id == open.user_id), "{open:?}");
+        assert_eq!(
+            open.last_seen_at,
+            alerts.iter().map(|a| a.event_time).max().unwrap()
         );
     }
 }
@@ -197,4 +178,217 @@ async fn a_chunk_larger_than_one_statement_is_stored_once_and_replaced_whole_on_
 #[tokio::test]
 async fn a_chunk_larger_than_one_statement_is_stored_once_and_replaced_whole_on_sqlite() {
     sink_holds_large_chunks(TestDb::sqlite().await).await;
+}
+
+/// A sink on its own database, with one integration (alerts need its row).
+async fn sink_on(test: TestDb) -> (Pipeline, DbSink) {
+    let pipeline = Pipeline::start_with(test, FakeConfig::default(), day(), |_| {}).await;
+    let sink = DbSink {
+        db: pipeline.test.db.clone(),
+        integration_id: pipeline.integration_id,
+        project_id: 1,
+        policy_set_version: Some(1),
+    };
+    (pipeline, sink)
+}
+
+fn one(event: PromptEvent, findings: Vec<StoredFinding>) -> IngestChunk<StoredFinding> {
+    IngestChunk {
+        access_events: Vec::new(),
+        events: vec![EvaluatedEvent {
+            event,
+            findings: Some(findings),
+            tags: Vec::new(),
+        }],
+        sessions: Vec::new(),
+    }
+}
+
+async fn a_copy_of_a_chat_older_than_the_stored_one_changes_nothing(test: TestDb) {
+    let (pipeline, sink) = sink_on(test).await;
+    let db = &pipeline.test.db;
+    // A backfill buffered the chat mid-generation; a sync then stored the whole response,
+    // whose output raised an alert.
+    let mut buffered = event(1, day());
+    buffered.source_updated_at = day() + TimeDelta::seconds(10);
+    let mut complete = buffered.clone();
+    complete.source_updated_at = day() + TimeDelta::seconds(30);
+    complete.output_text = "the card 4111 1111 1111 1111".into();
+    complete.complete = true;
+    complete.responded_at = Some(day() + TimeDelta::seconds(20));
+    let mut output_finding = card_finding();
+    output_finding.direction = "output".into();
+    sink.persist(one(complete.clone(), vec![output_finding]))
+        .await
+        .unwrap();
+
+    // The batch commits last.
+    sink.persist(one(buffered, Vec::new())).await.unwrap();
+
+    let stored = event::Entity::find_by_id(complete.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.complete);
+    assert_eq!(stored.output_text, complete.output_text);
+    let violations = violation::Entity::find().all(db).await.unwrap();
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].superseded_at, None);
+    let alerts = alert::Entity::find().all(db).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].closed_at, None);
+
+    // The same copy again (at-least-once delivery) leaves the same rows.
+    sink.persist(one(complete, vec![card_finding_on("output")]))
+        .await
+        .unwrap();
+    assert_eq!(pipeline.count("alerts").await, 1);
+    assert_eq!(pipeline.count("issues").await, 1);
+}
+
+fn card_finding_on(direction: &str) -> StoredFinding {
+    StoredFinding {
+        direction: direction.into(),
+        ..card_finding()
+    }
+}
+
+async fn an_alert_a_newer_evaluation_no_longer_raises_is_closed_as_superseded_and_kept(
+    test: TestDb,
+) {
+    let (pipeline, sink) = sink_on(test).await;
+    let db = &pipeline.test.db;
+    let mut first = event(1, day());
+    first.source_updated_at = day();
+    sink.persist(one(first.clone(), vec![card_finding()]))
+        .await
+        .unwrap();
+    let mut edited = first.clone();
+    edited.source_updated_at = day() + TimeDelta::minutes(5);
+    edited.input_text = "nothing to see".into();
+
+    sink.persist(one(edited, Vec::new())).await.unwrap();
+
+    let alerts = alert::Entity::find().all(db).await.unwrap();
+    assert_eq!(alerts.len(), 1, "the alert stays visible");
+    assert!(alerts[0].closed_at.is_some());
+    assert_eq!(alerts[0].close_reason.as_deref(), Some(SUPERSEDED));
+    let violations = violation::Entity::find().all(db).await.unwrap();
+    assert_eq!(violations.len(), 1);
+    assert!(violations[0].superseded_at.is_some());
+    let stored = event::Entity::find_by_id(first.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.violation_summary["total"], 0);
+}
+
+async fn two_writers_at_once_never_open_two_issues_for_one_user_and_policy(test: TestDb) {
+    let (pipeline, sink) = sink_on(test).await;
+    // Two events of one user (USERS apart), stored by two jobs at the same time.
+    let first = event(0, day());
+    let second = event(USERS, day() + TimeDelta::minutes(1));
+    assert_eq!(first.user_id, second.user_id);
+
+    let (a, b) = tokio::join!(
+        sink.persist(one(first, vec![card_finding()])),
+        sink.persist(one(second, vec![card_finding()])),
+    );
+    a.unwrap();
+    b.unwrap();
+
+    let issues = issue::Entity::find().all(&pipeline.test.db).await.unwrap();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].status, IssueStatus::Open);
+    assert_eq!(issues[0].alert_count, 2);
+    assert_eq!(issues[0].first_seen_at, day());
+    assert_eq!(issues[0].last_seen_at, day() + TimeDelta::minutes(1));
+}
+
+on_both_backends!(
+    a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted,
+    a_copy_of_a_chat_older_than_the_stored_one_changes_nothing,
+    an_alert_a_newer_evaluation_no_longer_raises_is_closed_as_superseded_and_kept,
+    two_writers_at_once_never_open_two_issues_for_one_user_and_policy,
+);
+
+fn chat_message(id: &str, role: MessageRole, at: DateTime<Utc>, text: &str) -> TranscriptMessage {
+    TranscriptMessage {
+        id: id.into(),
+        role,
+        created_at: at,
+        text: text.into(),
+        tool_calls: Vec::new(),
+        tool_results: Vec::new(),
+        files: Vec::new(),
+        artifacts: Vec::new(),
+    }
+}
+
+fn sessions_only(session: SessionSummary) -> IngestChunk<StoredFinding> {
+    IngestChunk {
+        access_events: Vec::new(),
+        events: Vec::new(),
+        sessions: vec![session],
+    }
+}
+
+async fn a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted(test: TestDb) {
+    let (pipeline, sink) = sink_on(test).await;
+    let db = &pipeline.test.db;
+    let mut chat = ChatTranscript {
+        chat_id: "claude_chat_q3".into(),
+        title: "Quarterly numbers".into(),
+        user_id: "user_1".into(),
+        user_email: "analyst@example.com".into(),
+        model: Some("claude-sonnet-4".into()),
+        project_id: None,
+        created_at: day(),
+        updated_at: day() + TimeDelta::minutes(3),
+        deleted: false,
+        deleted_at: None,
+        messages: vec![
+            chat_message("m1", MessageRole::User, day(), "hello"),
+            chat_message(
+                "m2",
+                MessageRole::Assistant,
+                day() + TimeDelta::minutes(1),
+                "hi",
+            ),
+            chat_message(
+                "m3",
+                MessageRole::User,
+                day() + TimeDelta::minutes(2),
+                "more",
+            ),
+        ],
+    };
+    let before = pair_chat(&chat).session;
+    sink.persist(sessions_only(before.clone())).await.unwrap();
+
+    // The user deletes the chat: the API delivers it without content.
+    let deleted_at = day() + TimeDelta::hours(1);
+    chat.title = String::new();
+    chat.messages.clear();
+    chat.deleted = true;
+    chat.deleted_at = Some(deleted_at);
+    chat.updated_at = deleted_at;
+    let deleted = pair_chat(&chat).session;
+    sink.persist(sessions_only(deleted)).await.unwrap();
+
+    let stored = session::Entity::find_by_id(before.chat_id.clone())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.deleted);
+    assert_eq!(stored.deleted_at, Some(deleted_at));
+    assert_eq!(stored.title, "Quarterly numbers");
+    assert_eq!(stored.message_count, 3);
+    assert_eq!(stored.event_count, 2);
+    assert_eq!(stored.first_event_at, Some(day()));
+    assert_eq!(stored.last_event_at, Some(day() + TimeDelta::minutes(2)));
+    assert_eq!(stored.chat_updated_at, deleted_at);
 }

@@ -2,10 +2,35 @@
 //! bold-lead bullet lists, headings, uniform sentence lengths). Low confidence by nature,
 //! so off by default and reported at low severity.
 
-use crate::config::{AiGeneratedContentParams, PolicyConfigError, PolicyId};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
 use crate::normalize::word_count;
-use crate::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
+use crate::params::check_unit_interval;
+use crate::policy::{Detector, Policy};
+use crate::rule_set::{Lexicon, LexiconEntry};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// `ai_generated_content` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiGeneratedContentParams {
+    /// Score (0..=1) from which a message is reported.
+    pub threshold: f64,
+    /// Texts shorter than this many words are not judged.
+    pub min_words: usize,
+}
+
+impl Default for AiGeneratedContentParams {
+    fn default() -> Self {
+        Self {
+            threshold: 0.6,
+            min_words: 60,
+        }
+    }
+}
 
 /// Stock phrases over-represented in model output, with weights.
 const PHRASES: &[(&str, f64)] = &[
@@ -65,7 +90,7 @@ impl AiGeneratedContent {
             .collect();
         AiGeneratedContent {
             params: params.clone(),
-            lexicon: Lexicon::compile(PolicyId::AiGeneratedContent, entries)
+            lexicon: Lexicon::compile(AiGeneratedContent::ID, entries)
                 .map_err(|e: PolicyConfigError| e)
                 .ok(),
         }
@@ -210,6 +235,28 @@ impl Detector for AiGeneratedContent {
         if let Some(lexicon) = &mut self.lexicon {
             lexicon.register(literals);
         }
+    }
+}
+
+impl Policy for AiGeneratedContent {
+    const ID: &'static str = "ai_generated_content";
+    const NAME: &'static str = "AI-Generated Content Detection";
+    const TAG: &'static str = "AI-Generated Content";
+    const APPLIES_TO: &'static [Role] = &[Role::User];
+    const DESCRIPTION: &'static str =
+        "Stylometric markers of pasted model output (low confidence).";
+    type Params = AiGeneratedContentParams;
+
+    fn validate(
+        params: &AiGeneratedContentParams,
+        _enabled: bool,
+    ) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        check_unit_interval(id, "threshold", params.threshold)
+    }
+
+    fn compile(params: &AiGeneratedContentParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(AiGeneratedContent::compile(params)))
     }
 }
 

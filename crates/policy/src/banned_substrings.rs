@@ -5,10 +5,38 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::config::{BannedSubstringsParams, MatchMode, PolicyConfigError, PolicyId};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::message::{MessageInput, Role};
 use crate::normalize::NormalizedView;
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// How banned substrings match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMode {
+    /// Whole words only: `ass` does not match `class`.
+    #[default]
+    Word,
+    /// Anywhere in the text.
+    Substring,
+}
+
+/// `banned_substrings` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BannedSubstringsParams {
+    pub substrings: Vec<String>,
+    pub match_mode: MatchMode,
+    pub case_sensitive: bool,
+    /// Also match on the normalised view (NFKC, confusables, leetspeak, invisible characters
+    /// stripped, spaced letters joined).
+    pub match_normalized: bool,
+}
 
 /// Shortest squeezed phrase matched on the squeezed view; shorter ones hide in other words.
 const MIN_SQUEEZED: usize = 6;
@@ -60,7 +88,7 @@ fn build(
         .size_limit(64 << 20)
         .build()
         .map_err(|e| PolicyConfigError::InvalidParam {
-            policy: PolicyId::BannedSubstrings.as_str(),
+            policy: BannedSubstrings::ID,
             param: "substrings".into(),
             problem: format!("cannot be compiled: {e}"),
         })
@@ -110,7 +138,7 @@ impl BannedSubstrings {
                     .match_kind(MatchKind::LeftmostLongest)
                     .build(&squeezed_phrases)
                     .map_err(|e| PolicyConfigError::InvalidParam {
-                        policy: PolicyId::BannedSubstrings.as_str(),
+                        policy: BannedSubstrings::ID,
                         param: "substrings".into(),
                         problem: format!("cannot be compiled: {e}"),
                     })?;
@@ -155,7 +183,7 @@ impl Detector for BannedSubstrings {
         let t = text.text;
         let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
         for m in self.raw.find_iter(t.as_bytes()) {
-            let span = crate::engine::snap_to_char_boundaries(t, m.range());
+            let span = crate::scan::snap_to_char_boundaries(t, m.range());
             spans.push(span.clone());
             out.push(Hit {
                 rule: format!("banned:{}", self.phrase_of(&t[span.clone()])),
@@ -200,10 +228,38 @@ impl Detector for BannedSubstrings {
     }
 }
 
+impl Policy for BannedSubstrings {
+    const ID: &'static str = "banned_substrings";
+    const NAME: &'static str = "Banned Substrings";
+    const TAG: &'static str = "Banned Substring";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "Configured words or phrases, also matched on normalised text.";
+    type Params = BannedSubstringsParams;
+
+    fn validate(params: &BannedSubstringsParams, enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if enabled && params.substrings.is_empty() {
+            return Err(invalid(
+                id,
+                "substrings",
+                "is empty; valid values: a non-empty list of words or phrases",
+            ));
+        }
+        if let Some(i) = params.substrings.iter().position(|s| s.trim().is_empty()) {
+            return Err(invalid(id, format!("substrings[{i}]"), "must not be blank"));
+        }
+        Ok(())
+    }
+
+    fn compile(params: &BannedSubstringsParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(BannedSubstrings::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn hits(params: BannedSubstringsParams, text: &str) -> Vec<Hit> {
         let policy = BannedSubstrings::compile(&params).expect("compiles");

@@ -3,12 +3,61 @@
 //! injection payloads, pipes downloads into a shell, runs encoded PowerShell, or destroys
 //! data. Patterns follow Semgrep's and Bandit's dangerous-call rules.
 
-use crate::config::{CodeInjectionCategory, CodeInjectionParams, PolicyConfigError, PolicyId};
-use crate::engine::{snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
-use crate::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::rule_set::{rule, RuleSet, RuleSpec};
+use crate::scan::{snap_to_char_boundaries, Hit, ScanText, Severity};
 
 use Severity::{Critical, High, Medium};
+
+/// Categories of dangerous generated code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeInjectionCategory {
+    ShellExecution,
+    DynamicEval,
+    NetworkDownload,
+    Deserialization,
+    SqlInjection,
+    PipeToShell,
+    EncodedPowershell,
+    DestructiveCommand,
+}
+
+impl CodeInjectionCategory {
+    pub const ALL: [CodeInjectionCategory; 8] = [
+        CodeInjectionCategory::ShellExecution,
+        CodeInjectionCategory::DynamicEval,
+        CodeInjectionCategory::NetworkDownload,
+        CodeInjectionCategory::Deserialization,
+        CodeInjectionCategory::SqlInjection,
+        CodeInjectionCategory::PipeToShell,
+        CodeInjectionCategory::EncodedPowershell,
+        CodeInjectionCategory::DestructiveCommand,
+    ];
+}
+
+/// `code_injection` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeInjectionParams {
+    /// Categories reported; all by default.
+    pub categories: Vec<CodeInjectionCategory>,
+}
+
+impl Default for CodeInjectionParams {
+    fn default() -> Self {
+        Self {
+            categories: CodeInjectionCategory::ALL.to_vec(),
+        }
+    }
+}
 
 const SHELL: &[RuleSpec] = &[
     rule("os_system", High, &["os."], r"\bos\.(?:system|popen)\s*\("),
@@ -307,7 +356,7 @@ impl CodeInjection {
             }
         }
         Ok(CodeInjection {
-            rules: RuleSet::compile(PolicyId::CodeInjection, &all, &[])?,
+            rules: RuleSet::compile(CodeInjection::ID, &all, &[])?,
             categories,
         })
     }
@@ -335,10 +384,35 @@ impl Detector for CodeInjection {
     }
 }
 
+impl Policy for CodeInjection {
+    const ID: &'static str = "code_injection";
+    const NAME: &'static str = "Code Injection and Generation Prevention";
+    const TAG: &'static str = "Code Injection";
+    const APPLIES_TO: &'static [Role] = &[Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "Generated code that runs shell, eval, downloads, deserialises, or builds SQL injection.";
+    type Params = CodeInjectionParams;
+
+    fn validate(params: &CodeInjectionParams, enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if enabled && params.categories.is_empty() {
+            return Err(invalid(
+            id,
+            "categories",
+            "is empty; valid values: shell_execution, dynamic_eval, network_download, deserialization, sql_injection, pipe_to_shell, encoded_powershell, destructive_command",
+        ));
+        }
+        Ok(())
+    }
+
+    fn compile(params: &CodeInjectionParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(CodeInjection::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy = CodeInjection::compile(&CodeInjectionParams::default()).expect("compiles");

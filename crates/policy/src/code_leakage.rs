@@ -3,11 +3,62 @@
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::config::{CodeLeakageParams, PolicyConfigError, PolicyId};
-use crate::engine::{snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::{excerpt, mask_secret};
-use crate::rule_set::{Boundary, LiteralRegistry, LiteralSlot};
+use crate::literals::{Boundary, LiteralRegistry, LiteralSlot};
+use crate::message::{MessageInput, Role};
+use crate::params::NamedPattern;
+use crate::params::{check_named_patterns, invalid};
+use crate::policy::{Detector, Policy};
+use crate::scan::{snap_to_char_boundaries, Hit, ScanText, Severity};
 use crate::secret_rules::SecretScanner;
+
+/// `code_leakage` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeLeakageParams {
+    /// Report pasted source code (fenced blocks, or this many code-like lines).
+    pub detect_code: bool,
+    /// Unfenced text counts as code from this many code-like lines.
+    pub min_code_lines: usize,
+    /// Report credentials (gitleaks-derived rules).
+    pub detect_secrets: bool,
+    /// Markers that make pasted text confidential (matched case-insensitively as words).
+    pub org_markers: Vec<String>,
+    /// Host-name suffixes that are internal (`.corp`, `.internal`).
+    pub internal_host_suffixes: Vec<String>,
+    /// Package or namespace prefixes of the organisation (`com.acme.`).
+    pub package_namespaces: Vec<String>,
+    /// Extra patterns, each reported under its name.
+    pub custom_patterns: Vec<NamedPattern>,
+}
+
+impl Default for CodeLeakageParams {
+    fn default() -> Self {
+        Self {
+            detect_code: true,
+            min_code_lines: 5,
+            detect_secrets: true,
+            org_markers: vec![
+                "CONFIDENTIAL".into(),
+                "INTERNAL USE ONLY".into(),
+                "PROPRIETARY".into(),
+                "DO NOT DISTRIBUTE".into(),
+                "All rights reserved".into(),
+            ],
+            internal_host_suffixes: vec![
+                ".internal".into(),
+                ".corp".into(),
+                ".intranet".into(),
+                ".lan".into(),
+            ],
+            package_namespaces: Vec::new(),
+            custom_patterns: Vec::new(),
+        }
+    }
+}
 
 /// The compiled policy.
 pub(crate) struct CodeLeakage {
@@ -34,7 +85,7 @@ fn regex(policy_param: &str, pattern: &str) -> Result<Regex, PolicyConfigError> 
         .size_limit(64 << 20)
         .build()
         .map_err(|e| PolicyConfigError::InvalidRegex {
-            policy: PolicyId::CodeLeakage.as_str(),
+            policy: CodeLeakage::ID,
             param: policy_param.to_owned(),
             message: e.to_string(),
         })
@@ -109,7 +160,7 @@ impl CodeLeakage {
             params: params.clone(),
             secrets: params
                 .detect_secrets
-                .then(|| SecretScanner::compile(PolicyId::CodeLeakage))
+                .then(|| SecretScanner::compile(CodeLeakage::ID))
                 .transpose()?,
             markers,
             copyright: regex(
@@ -251,10 +302,44 @@ impl Detector for CodeLeakage {
     }
 }
 
+impl Policy for CodeLeakage {
+    const ID: &'static str = "code_leakage";
+    const NAME: &'static str = "Code Leakage Prevention";
+    const TAG: &'static str = "Code Leakage";
+    const APPLIES_TO: &'static [Role] = &[Role::User];
+    const DESCRIPTION: &'static str =
+        "Source code, secrets, internal host names and organisation markers pasted into prompts.";
+    type Params = CodeLeakageParams;
+
+    fn validate(params: &CodeLeakageParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if params.min_code_lines == 0 {
+            return Err(invalid(
+                id,
+                "min_code_lines",
+                "is 0; valid values: 1 or more",
+            ));
+        }
+        for (name, list) in [
+            ("org_markers", &params.org_markers),
+            ("internal_host_suffixes", &params.internal_host_suffixes),
+            ("package_namespaces", &params.package_namespaces),
+        ] {
+            if let Some(i) = list.iter().position(|s| s.trim().is_empty()) {
+                return Err(invalid(id, format!("{name}[{i}]"), "must not be blank"));
+            }
+        }
+        check_named_patterns(id, "custom_patterns", &params.custom_patterns)
+    }
+
+    fn compile(params: &CodeLeakageParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(CodeLeakage::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(params: &CodeLeakageParams, text: &str) -> Vec<String> {
         let policy = CodeLeakage::compile(params).expect("compiles");

@@ -7,256 +7,67 @@ use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
-use crate::config::{ContentType, ContentTypesParams};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::message::{MessageInput, Role};
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::scan::{Hit, ScanText, Severity};
 
-/// A block of source code in a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CodeRegion {
-    pub span: Range<usize>,
-    /// The fence's info string (`python`), if fenced and given.
-    pub language: Option<String>,
-    pub fenced: bool,
-    /// Code-like lines in the region.
-    pub code_lines: usize,
+/// Content classes recognised by `content_types`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentType {
+    Code,
+    Json,
+    Sql,
+    Html,
+    Base64Blob,
+    UrlList,
+    Attachment,
 }
 
-const KEYWORD_STARTS: &[&str] = &[
-    "def ",
-    "class ",
-    "import ",
-    "from ",
-    "fn ",
-    "pub ",
-    "let ",
-    "const ",
-    "var ",
-    "function ",
-    "return ",
-    "#include",
-    "package ",
-    "using ",
-    "public ",
-    "private ",
-    "protected ",
-    "static ",
-    "if (",
-    "for (",
-    "while (",
-    "} else",
-    "elif ",
-    "else:",
-    "try:",
-    "except",
-    "catch (",
-    "async ",
-    "await ",
-    "export ",
-    "interface ",
-    "struct ",
-    "enum ",
-    "impl ",
-    "#!/",
-    "//",
-    "/*",
-    "*/",
-    "func ",
-    "val ",
-    "namespace ",
-    "module ",
-    "require(",
-    "print(",
-    "println!",
-    "console.",
-    "end",
-    "fi",
-    "done",
-    "echo ",
-    "sudo ",
-    "npm ",
-    "pip ",
-    "cargo ",
-    "SELECT ",
-    "INSERT ",
-    "UPDATE ",
-    "CREATE ",
-];
-
-/// Whether a single line reads as source code.
-pub(crate) fn is_code_line(line: &str) -> bool {
-    let t = line.trim();
-    if t.is_empty() || t.len() > 400 {
-        return false;
-    }
-    const STRONG: &[&str] = &[
-        "import ", "package ", "#include", "using ", "def ", "class ", "fn ", "func ", "#!/",
-        "pub fn ", "let mut ",
-    ];
-    // Compare the first byte before the whole keyword: this runs on every line.
-    let first = t.as_bytes()[0];
-    let starts = |k: &&str| k.as_bytes()[0] == first && t.starts_with(*k);
-    if STRONG.iter().any(starts)
-        && t.split_whitespace().count() <= 8
-        && !t.ends_with('.')
-        && !t.ends_with('?')
-    {
-        return true;
-    }
-    if KEYWORD_STARTS.iter().any(starts) && (t.len() > 3 || matches!(t, "end" | "fi" | "done")) {
-        // `from` and `end` start sentences too; require code punctuation after them.
-        if t.starts_with("from ") {
-            return t.contains(" import ");
+impl ContentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentType::Code => "code",
+            ContentType::Json => "json",
+            ContentType::Sql => "sql",
+            ContentType::Html => "html",
+            ContentType::Base64Blob => "base64_blob",
+            ContentType::UrlList => "url_list",
+            ContentType::Attachment => "attachment",
         }
-        if line.starts_with("    ") || line.starts_with('\t') {
-            return true;
-        }
-        if matches!(t, "end" | "fi" | "done") {
-            return true;
-        }
-        return t.contains(['(', '{', ';', '=', ':', '<', '.', '[', '/', '!', '*'])
-            || t.ends_with(':');
     }
-    let ends_code = t.ends_with(';')
-        || t.ends_with('{')
-        || t.ends_with('}')
-        || t.ends_with("});")
-        || t.ends_with("),")
-        || t.ends_with(");");
-    if ends_code && t.contains(['(', '=', '{', '}', ';']) && !t.ends_with(". }") {
-        return true;
-    }
-    if t == "}" || t == "{" || t == ")" || t == "]" || t == "};" {
-        return true;
-    }
-    // One pass for the punctuation the remaining checks need.
-    let bytes = t.as_bytes();
-    let (mut symbols, mut open_paren, mut structural, mut dot, mut underscore, mut sentence) =
-        (false, false, false, false, false, false);
-    for (k, &b) in bytes.iter().enumerate() {
-        let next = bytes.get(k + 1).copied().unwrap_or(0);
-        match b {
-            b'(' => open_paren = true,
-            b'=' | b'{' | b'[' => structural = true,
-            b'.' => {
-                dot = true;
-                sentence |= next == b' ';
-            }
-            b'_' => underscore = true,
-            _ => {}
-        }
-        symbols |= matches!(
-            (b, next),
-            (b'=', b'>')
-                | (b'-', b'>')
-                | (b':', b':')
-                | (b'=', b'=')
-                | (b'!', b'=')
-                | (b'&', b'&')
-                | (b'|', b'|')
-        );
-    }
-    if !(symbols || open_paren || structural || t.contains(" = ")) {
-        return false;
-    }
-    let symbols = symbols;
-    let assignment = t.split_once(" = ").is_some_and(|(lhs, _)| {
-        !lhs.is_empty()
-            && lhs.split_whitespace().count() <= 3
-            && lhs.chars().all(|c| {
-                c.is_alphanumeric()
-                    || matches!(
-                        c,
-                        '_' | '.'
-                            | ' '
-                            | '['
-                            | ']'
-                            | '"'
-                            | '\''
-                            | ':'
-                            | '<'
-                            | '>'
-                            | '&'
-                            | '*'
-                            | '$'
-                    )
-            })
-    });
-    let call = open_paren && t.ends_with(')') && !sentence && t.split_whitespace().count() <= 8;
-    let indented = line.starts_with("    ") || line.starts_with('\t');
-    symbols && (open_paren || structural)
-        || assignment
-        || call && (indented || dot || underscore)
-        || indented && t.ends_with(':') && open_paren
 }
 
-/// Fenced blocks, then unfenced runs with at least `min_lines` code-like lines.
-pub(crate) fn code_regions(text: &str, min_lines: usize) -> Vec<CodeRegion> {
-    let mut regions = Vec::new();
-    let mut fenced_spans: Vec<Range<usize>> = Vec::new();
-    let mut search = 0;
-    while let Some(open) = text[search..].find("```") {
-        let open = search + open;
-        let info_end = text[open + 3..]
-            .find('\n')
-            .map_or(text.len(), |i| open + 3 + i);
-        let info = text[open + 3..info_end].trim();
-        let body_start = (info_end + 1).min(text.len());
-        let Some(close) = text[body_start..].find("```") else {
-            break;
-        };
-        let close = body_start + close;
-        let end = close + 3;
-        let body = &text[body_start..close];
-        regions.push(CodeRegion {
-            span: open..end,
-            language: (!info.is_empty() && !info.contains(' ')).then(|| info.to_owned()),
-            fenced: true,
-            code_lines: body.lines().filter(|l| !l.trim().is_empty()).count(),
-        });
-        fenced_spans.push(open..end);
-        search = end;
-    }
-    // Unfenced: consecutive code-like, blank or indented lines.
-    let mut offset = 0;
-    let mut block: Option<(usize, usize, usize)> = None;
-    let flush = |block: &mut Option<(usize, usize, usize)>, regions: &mut Vec<CodeRegion>| {
-        if let Some((start, end, count)) = block.take() {
-            if count >= min_lines
-                && !fenced_spans
-                    .iter()
-                    .any(|f| f.start <= start && end <= f.end)
-            {
-                regions.push(CodeRegion {
-                    span: start..end,
-                    language: None,
-                    fenced: false,
-                    code_lines: count,
-                });
-            }
-        }
-    };
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let content = line.trim_end_matches(['\n', '\r']);
-        let code = is_code_line(content);
-        let continuation =
-            content.trim().is_empty() || content.starts_with("    ") || content.starts_with('\t');
-        match (&mut block, code, continuation) {
-            (Some((_, end, count)), true, _) => {
-                *end = start + content.len();
-                *count += 1;
-            }
-            (Some(_), false, true) => {}
-            (None, true, _) => block = Some((start, start + content.len(), 1)),
-            (Some(_), false, false) => flush(&mut block, &mut regions),
-            (None, false, _) => {}
+/// `content_types` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentTypesParams {
+    /// Content classes that are not allowed.
+    pub denied: Vec<ContentType>,
+    /// MIME types (exact, or `type/*`) not allowed as attachments or `data:` URIs; only
+    /// checked when `attachment` is denied.
+    pub denied_mime_types: Vec<String>,
+}
+
+impl Default for ContentTypesParams {
+    fn default() -> Self {
+        Self {
+            denied: vec![ContentType::Base64Blob, ContentType::Attachment],
+            denied_mime_types: vec![
+                "application/x-msdownload".into(),
+                "application/x-dosexec".into(),
+                "application/x-executable".into(),
+                "application/x-sh".into(),
+                "application/java-archive".into(),
+                "application/vnd.microsoft.portable-executable".into(),
+            ],
         }
     }
-    flush(&mut block, &mut regions);
-    regions.sort_by_key(|r| r.span.start);
-    regions
 }
 
 static SQL: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -403,7 +214,7 @@ impl Detector for ContentTypes {
         }
         if self.denies(ContentType::Sql) {
             if let Some(m) = SQL.as_ref().and_then(|r| r.find(bytes)) {
-                let span = crate::engine::snap_to_char_boundaries(t, m.range());
+                let span = crate::scan::snap_to_char_boundaries(t, m.range());
                 out.push(hit(
                     ContentType::Sql,
                     span.clone(),
@@ -422,7 +233,7 @@ impl Detector for ContentTypes {
                 let closing = bytes.windows(2).any(|w| w == b"</");
                 if tags.len() >= 2 && (closing || tags.len() >= 3) || doctype {
                     let span = tags[0].start()..tags[tags.len() - 1].end();
-                    let span = crate::engine::snap_to_char_boundaries(t, span);
+                    let span = crate::scan::snap_to_char_boundaries(t, span);
                     out.push(hit(
                         ContentType::Html,
                         span.clone(),
@@ -499,10 +310,47 @@ impl Detector for ContentTypes {
     }
 }
 
+impl Policy for ContentTypes {
+    const ID: &'static str = "content_types";
+    const NAME: &'static str = "Content Types";
+    const TAG: &'static str = "Content Type";
+    const APPLIES_TO: &'static [Role] = &[Role::User];
+    const DESCRIPTION: &'static str =
+        "Content classified as code, JSON, SQL, HTML, base64 blobs, URL lists or attachments.";
+    type Params = ContentTypesParams;
+
+    fn validate(params: &ContentTypesParams, enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if enabled && params.denied.is_empty() {
+            return Err(invalid(
+                id,
+                "denied",
+                "is empty; valid values: code, json, sql, html, base64_blob, url_list, attachment",
+            ));
+        }
+        for (i, mime) in params.denied_mime_types.iter().enumerate() {
+            let valid = mime
+                .split_once('/')
+                .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !mime.contains(' '));
+            if !valid {
+                return Err(invalid(
+                id,
+                format!("denied_mime_types[{i}]"),
+                format!("is `{mime}`; valid values: a MIME type such as `application/pdf` or `image/*`"),
+            ));
+            }
+        }
+        Ok(())
+    }
+
+    fn compile(params: &ContentTypesParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(ContentTypes::compile(params)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn kinds(denied: &[ContentType], text: &str) -> Vec<String> {
         let policy = ContentTypes::compile(&ContentTypesParams {
@@ -564,13 +412,5 @@ mod tests {
             "Use an if statement; then return the value = 3 when done."
         )
         .is_empty());
-    }
-
-    #[test]
-    fn unfenced_code_needs_several_code_lines() {
-        let code = "import os\nfrom x import y\n\ndef main():\n    path = os.getcwd()\n    print(path)\n    return 0\n";
-        let regions = code_regions(code, 5);
-        assert_eq!(regions.len(), 1, "{regions:?}");
-        assert!(code_regions("let me know\nif you can\n", 2).is_empty());
     }
 }

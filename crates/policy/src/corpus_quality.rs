@@ -11,8 +11,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{FunctionCallParams, LeakageParams, PolicyId, PolicyParams, Role};
-use crate::engine::{CompiledPolicySet, MessageInput};
+use crate::catalogue::{PolicyId, PolicyParams};
+use crate::engine::CompiledPolicySet;
+use crate::function_call::FunctionCallParams;
+use crate::leakage::LeakageParams;
+use crate::message::{MessageInput, Role};
 use crate::templates::template;
 
 #[derive(Deserialize)]

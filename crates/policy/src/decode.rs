@@ -11,7 +11,41 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
-pub use crate::config::Encoding;
+use serde::{Deserialize, Serialize};
+
+/// Encodings decoded by `encoded_attacks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    Base64,
+    Hex,
+    Rot13,
+    UrlEncoded,
+    UnicodeEscape,
+    UnicodeTags,
+}
+
+impl Encoding {
+    pub const ALL: [Encoding; 6] = [
+        Encoding::Base64,
+        Encoding::Hex,
+        Encoding::Rot13,
+        Encoding::UrlEncoded,
+        Encoding::UnicodeEscape,
+        Encoding::UnicodeTags,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Base64 => "base64",
+            Encoding::Hex => "hex",
+            Encoding::Rot13 => "rot13",
+            Encoding::UrlEncoded => "url_encoded",
+            Encoding::UnicodeEscape => "unicode_escape",
+            Encoding::UnicodeTags => "unicode_tags",
+        }
+    }
+}
 
 /// An encoded run of the scanned text and what it decodes to.
 #[derive(Debug, Clone, PartialEq, Eq)]

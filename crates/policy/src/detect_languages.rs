@@ -7,10 +7,37 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use crate::config::DetectLanguagesParams;
-use crate::content_types::is_code_line;
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::code::is_code_line;
+use crate::error::PolicyConfigError;
+use crate::message::{MessageInput, Role};
 use crate::normalize::words;
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// `detect_languages` parameters. Codes are ISO 639-1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectLanguagesParams {
+    /// If non-empty, only these languages are allowed.
+    pub allowed: Vec<String>,
+    /// These languages are never allowed.
+    pub denied: Vec<String>,
+    /// Natural text shorter than this many letters is not judged.
+    pub min_letters: usize,
+}
+
+impl Default for DetectLanguagesParams {
+    fn default() -> Self {
+        Self {
+            allowed: vec!["en".into()],
+            denied: Vec::new(),
+            min_letters: 40,
+        }
+    }
+}
 
 /// Supported languages: code, name, and for Latin-script languages their frequent function
 /// words (the most common short words of each language's frequency lists).
@@ -1019,10 +1046,50 @@ impl Detector for DetectLanguages {
     }
 }
 
+impl Policy for DetectLanguages {
+    const ID: &'static str = "detect_languages";
+    const NAME: &'static str = "Detect Languages";
+    const TAG: &'static str = "Language";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "Language of the natural text against an allowed or denied list.";
+    type Params = DetectLanguagesParams;
+
+    fn validate(params: &DetectLanguagesParams, enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        for (name, list) in [("allowed", &params.allowed), ("denied", &params.denied)] {
+            for (i, code) in list.iter().enumerate() {
+                if language_name(code).is_none() {
+                    return Err(invalid(
+                        id,
+                        format!("{name}[{i}]"),
+                        format!(
+                            "is `{code}`, an unknown language code; valid values: {}",
+                            supported_codes().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if enabled && params.allowed.is_empty() && params.denied.is_empty() {
+            return Err(invalid(
+                id,
+                "allowed",
+                "and `denied` are both empty; valid values: at least one ISO 639-1 code in either",
+            ));
+        }
+        Ok(())
+    }
+
+    fn compile(params: &DetectLanguagesParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(DetectLanguages::compile(params)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content_types::code_regions;
+    use crate::code::code_regions;
     use proptest::prelude::*;
 
     /// Prose lines with function words, addresses, code lines and odd bytes.

@@ -1,10 +1,47 @@
 //! `detect_topics`: configured topics, each a weighted phrase lexicon with a threshold on
 //! the summed weight of the distinct phrases found.
 
-use crate::config::{DetectTopicsParams, PolicyConfigError, PolicyId};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
-use crate::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::rule_set::{Lexicon, LexiconEntry};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// A phrase and its weight within a topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedPhrase {
+    pub phrase: String,
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+/// A configured topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    pub name: String,
+    pub phrases: Vec<WeightedPhrase>,
+    /// Summed weight of distinct phrases from which the topic is reported.
+    #[serde(default = "default_weight")]
+    pub threshold: f64,
+}
+
+/// `detect_topics` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectTopicsParams {
+    pub topics: Vec<TopicConfig>,
+}
 
 /// The compiled policy.
 pub(crate) struct DetectTopics {
@@ -33,7 +70,7 @@ impl DetectTopics {
         Ok(DetectTopics {
             names: params.topics.iter().map(|t| t.name.clone()).collect(),
             thresholds: params.topics.iter().map(|t| t.threshold).collect(),
-            lexicon: Lexicon::compile(PolicyId::DetectTopics, entries)?,
+            lexicon: Lexicon::compile(DetectTopics::ID, entries)?,
         })
     }
 }
@@ -84,10 +121,68 @@ impl Detector for DetectTopics {
     }
 }
 
+impl Policy for DetectTopics {
+    const ID: &'static str = "detect_topics";
+    const NAME: &'static str = "Detect Topics";
+    const TAG: &'static str = "Topic";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant, Role::Tool];
+    const DESCRIPTION: &'static str = "Configured topics as weighted phrase lexicons.";
+    type Params = DetectTopicsParams;
+
+    fn validate(params: &DetectTopicsParams, enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if enabled && params.topics.is_empty() {
+            return Err(invalid(
+                id,
+                "topics",
+                "is empty; valid values: a list of {name, phrases, threshold}",
+            ));
+        }
+        for (i, topic) in params.topics.iter().enumerate() {
+            if topic.name.trim().is_empty() {
+                return Err(invalid(
+                    id,
+                    format!("topics[{i}].name"),
+                    "must not be blank",
+                ));
+            }
+            if topic.phrases.is_empty() {
+                return Err(invalid(
+                    id,
+                    format!("topics[{i}].phrases"),
+                    "is empty; valid values: a non-empty list of {phrase, weight}",
+                ));
+            }
+            if let Some(j) = topic
+                .phrases
+                .iter()
+                .position(|p| p.phrase.trim().is_empty())
+            {
+                return Err(invalid(
+                    id,
+                    format!("topics[{i}].phrases[{j}].phrase"),
+                    "must not be blank",
+                ));
+            }
+            if topic.threshold <= 0.0 || !topic.threshold.is_finite() {
+                return Err(invalid(
+                    id,
+                    format!("topics[{i}].threshold"),
+                    "must be a positive number",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn compile(params: &DetectTopicsParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(DetectTopics::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Role, TopicConfig, WeightedPhrase};
 
     fn policy() -> DetectTopics {
         DetectTopics::compile(&DetectTopicsParams {

@@ -12,8 +12,9 @@ use std::io::{BufRead, Write};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Role;
-use crate::engine::{CompiledPolicySet, Finding, MessageInput, Tag};
+use crate::engine::CompiledPolicySet;
+use crate::finding::{Finding, Tag};
+use crate::message::{MessageInput, Role};
 
 /// Why the evaluation stopped (bad input lines do not stop it).
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,54 @@
 use regex::Regex;
 use serde_json::Value;
 
-use crate::config::{FunctionCallParams, PolicyConfigError, PolicyId, Role};
-use crate::engine::{snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::injection_triggers::injection_triggers;
+use crate::message::{MessageInput, Role};
+use crate::params::{check_regex, invalid};
+use crate::policy::{Detector, Policy};
 use crate::prompt_injection;
-use crate::rule_set::{injection_triggers, rule, RuleSet, RuleSpec};
+use crate::rule_set::{rule, RuleSet, RuleSpec};
+use crate::scan::{snap_to_char_boundaries, Hit, ScanText, Severity};
+
+/// An argument pattern: a regex applied to one argument (a JSON pointer such as `/path`) or,
+/// when `argument` is empty, to the whole argument JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgumentPattern {
+    pub name: String,
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub argument: String,
+    pub pattern: String,
+}
+
+/// `function_call` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FunctionCallParams {
+    /// If non-empty, only these tools may be called.
+    pub allowed_tools: Vec<String>,
+    /// These tools may never be called.
+    pub denied_tools: Vec<String>,
+    /// Patterns that must not appear in arguments.
+    pub argument_patterns: Vec<ArgumentPattern>,
+    /// JSON schemas (subset: type, properties, required, additionalProperties, enum,
+    /// pattern, minLength, maxLength, minimum, maximum, items) per tool name.
+    pub schemas: BTreeMap<String, serde_json::Value>,
+    /// Scan tool results for indirect prompt injection.
+    #[serde(default = "default_true")]
+    pub scan_tool_results: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
 
 const BUILTIN_ARGUMENT_RULES: &[RuleSpec] = &[
     rule(
@@ -69,7 +112,7 @@ impl FunctionCall {
                     tool: p.tool.clone(),
                     pointer: p.argument.clone(),
                     regex: Regex::new(&p.pattern).map_err(|e| PolicyConfigError::InvalidRegex {
-                        policy: PolicyId::FunctionCall.as_str(),
+                        policy: FunctionCall::ID,
                         param: format!("argument_patterns[{i}].pattern"),
                         message: e.to_string(),
                     })?,
@@ -79,7 +122,7 @@ impl FunctionCall {
         Ok(FunctionCall {
             params: params.clone(),
             patterns,
-            builtin: RuleSet::compile(PolicyId::FunctionCall, BUILTIN_ARGUMENT_RULES, &[])?,
+            builtin: RuleSet::compile(FunctionCall::ID, BUILTIN_ARGUMENT_RULES, &[])?,
             injection: injection_triggers()?,
         })
     }
@@ -346,10 +389,62 @@ pub(crate) fn validate(value: &Value, schema: &Value, path: &str, errors: &mut V
     }
 }
 
+impl Policy for FunctionCall {
+    const ID: &'static str = "function_call";
+    const NAME: &'static str = "Function Call";
+    const TAG: &'static str = "Function Call";
+    const APPLIES_TO: &'static [Role] = &[Role::Assistant, Role::Tool];
+    const DESCRIPTION: &'static str =
+        "Tool allow/deny lists, argument patterns and schemas; indirect injection in tool results.";
+    type Params = FunctionCallParams;
+
+    fn defaults() -> FunctionCallParams {
+        // Tool results are scanned unless a set turns it off.
+        FunctionCallParams {
+            scan_tool_results: true,
+            ..Default::default()
+        }
+    }
+
+    fn validate(params: &FunctionCallParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        for (i, ap) in params.argument_patterns.iter().enumerate() {
+            if ap.name.trim().is_empty() {
+                return Err(invalid(
+                    id,
+                    format!("argument_patterns[{i}].name"),
+                    "must not be blank",
+                ));
+            }
+            if !ap.argument.is_empty() && !ap.argument.starts_with('/') {
+                return Err(invalid(
+                id,
+                format!("argument_patterns[{i}].argument"),
+                "is not a JSON pointer; valid values: empty (whole arguments) or a pointer such as `/path`",
+            ));
+            }
+            check_regex(id, format!("argument_patterns[{i}].pattern"), &ap.pattern)?;
+        }
+        for (tool, schema) in &params.schemas {
+            check_schema(schema).map_err(|problem| {
+                invalid(
+                    id,
+                    format!("schemas.{tool}{problem}"),
+                    "is not a supported JSON schema",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn compile(params: &FunctionCallParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(FunctionCall::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ArgumentPattern;
 
     fn policy() -> FunctionCall {
         let mut params = FunctionCallParams {

@@ -7,9 +7,36 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::config::GroundingParams;
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::message::{MessageInput, Role};
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// `grounding` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroundingParams {
+    pub check_numbers: bool,
+    pub check_quotes: bool,
+    pub check_names: bool,
+    /// Minimum number of ungrounded claims before anything is reported.
+    pub min_ungrounded: usize,
+}
+
+impl Default for GroundingParams {
+    fn default() -> Self {
+        Self {
+            check_numbers: true,
+            check_quotes: true,
+            check_names: true,
+            min_ungrounded: 1,
+        }
+    }
+}
 
 static NUMBER: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"(?:^|[^\w.])(\d[\d,]*(?:\.\d+)?)(%?)").ok());
@@ -210,10 +237,35 @@ impl Detector for Grounding {
     }
 }
 
+impl Policy for Grounding {
+    const ID: &'static str = "grounding";
+    const NAME: &'static str = "Grounding Guardrail";
+    const TAG: &'static str = "Ungrounded";
+    const APPLIES_TO: &'static [Role] = &[Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "Numbers, quotes and names in an answer that appear in no provided context.";
+    type Params = GroundingParams;
+
+    fn validate(params: &GroundingParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if params.min_ungrounded == 0 {
+            return Err(invalid(
+                id,
+                "min_ungrounded",
+                "is 0; valid values: 1 or more",
+            ));
+        }
+        Ok(())
+    }
+
+    fn compile(params: &GroundingParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(Grounding::compile(params)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules(answer: &str, context: &[&str]) -> Vec<String> {
         let policy = Grounding::compile(&GroundingParams::default());

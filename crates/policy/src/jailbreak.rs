@@ -3,12 +3,27 @@
 //! Developer Mode and "grandma" prompts catalogued by garak's `dan` probes and Vigil's
 //! jailbreak lexicon.
 
-use crate::config::{JailbreakParams, PolicyConfigError, PolicyId};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
+use crate::params::check_named_patterns;
+use crate::params::NamedPattern;
+use crate::policy::{Detector, Policy};
 use crate::prompt_injection::unquoted_hits;
-use crate::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
+use crate::rule_set::{rule, RuleSet, RuleSpec};
+use crate::scan::{Hit, ScanText, Severity};
 
 use Severity::{High, Medium};
+
+/// `jailbreak` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct JailbreakParams {
+    /// Extra patterns, each reported under its name.
+    pub custom_patterns: Vec<NamedPattern>,
+}
 
 /// The built-in rules (bytes, Unicode off, case-insensitive).
 pub(crate) const RULES: &[RuleSpec] = &[
@@ -122,7 +137,7 @@ impl Jailbreak {
             .map(|p| (p.name.clone(), p.pattern.clone(), High))
             .collect();
         Ok(Jailbreak {
-            rules: RuleSet::compile(PolicyId::Jailbreak, RULES, &custom)?,
+            rules: RuleSet::compile(Jailbreak::ID, RULES, &custom)?,
         })
     }
 }
@@ -137,10 +152,28 @@ impl Detector for Jailbreak {
     }
 }
 
+impl Policy for Jailbreak {
+    const ID: &'static str = "jailbreak";
+    const NAME: &'static str = "Prevent Jailbreak";
+    const TAG: &'static str = "Jailbreak";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::ToolDefinition];
+    const DESCRIPTION: &'static str =
+        "Role-play and DAN-style prompts, developer mode, refusal suppression, persona switches.";
+    type Params = JailbreakParams;
+
+    fn validate(params: &JailbreakParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        check_named_patterns(id, "custom_patterns", &params.custom_patterns)
+    }
+
+    fn compile(params: &JailbreakParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(Jailbreak::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy = Jailbreak::compile(&JailbreakParams::default()).expect("compiles");

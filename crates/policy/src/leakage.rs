@@ -4,12 +4,44 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use crate::config::{LeakageParams, PiiParams, PolicyConfigError, PolicyId, Role};
-use crate::engine::{snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::{excerpt, mask_secret};
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
+use crate::params::invalid;
+use crate::pii::PiiParams;
 use crate::pii::{self, Pii};
-use crate::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
+use crate::policy::{Detector, Policy};
+use crate::rule_set::{rule, RuleSet, RuleSpec};
+use crate::scan::{snap_to_char_boundaries, Hit, ScanText, Severity};
 use crate::secret_rules::SecretScanner;
+
+/// `leakage` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeakageParams {
+    /// Canary strings planted in system prompts; any occurrence is a leak.
+    pub canaries: Vec<String>,
+    /// Distinctive sentences of the system prompt; an answer repeating one is a leak.
+    pub system_prompt_fragments: Vec<String>,
+    /// Report credentials in assistant answers and tool results.
+    pub detect_secrets: bool,
+    /// Report PII in assistant answers.
+    pub detect_pii: bool,
+}
+
+impl Default for LeakageParams {
+    fn default() -> Self {
+        Self {
+            canaries: Vec::new(),
+            system_prompt_fragments: Vec::new(),
+            detect_secrets: true,
+            detect_pii: true,
+        }
+    }
+}
 
 const DISCLOSURE_RULES: &[RuleSpec] = &[rule(
     "system_prompt_disclosure",
@@ -39,7 +71,7 @@ fn automaton(patterns: &[String]) -> Result<AhoCorasick, PolicyConfigError> {
         .match_kind(MatchKind::LeftmostLongest)
         .build(patterns)
         .map_err(|e| PolicyConfigError::InvalidParam {
-            policy: PolicyId::Leakage.as_str(),
+            policy: Leakage::ID,
             param: "canaries".into(),
             problem: format!("cannot be compiled: {e}"),
         })
@@ -75,8 +107,8 @@ impl Leakage {
             params: params.clone(),
             canaries,
             shingles,
-            disclosure: RuleSet::compile(PolicyId::Leakage, DISCLOSURE_RULES, &[])?,
-            secrets: SecretScanner::compile(PolicyId::Leakage)?,
+            disclosure: RuleSet::compile(Leakage::ID, DISCLOSURE_RULES, &[])?,
+            secrets: SecretScanner::compile(Leakage::ID)?,
             pii: Pii::compile(&PiiParams::default())?,
         })
     }
@@ -180,6 +212,37 @@ impl Detector for Leakage {
     fn register_literals(&mut self, literals: &mut LiteralRegistry) {
         self.disclosure.register(literals);
         self.secrets.register(literals);
+    }
+}
+
+impl Policy for Leakage {
+    const ID: &'static str = "leakage";
+    const NAME: &'static str = "Prevent Leakage";
+    const TAG: &'static str = "Leakage";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "System-prompt or canary leakage, secrets and PII in responses, credentials in tool results.";
+    type Params = LeakageParams;
+
+    fn validate(params: &LeakageParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        for (name, list) in [
+            ("canaries", &params.canaries),
+            ("system_prompt_fragments", &params.system_prompt_fragments),
+        ] {
+            if let Some(i) = list.iter().position(|s| s.trim().chars().count() < 8) {
+                return Err(invalid(
+                id,
+                format!("{name}[{i}]"),
+                "is shorter than 8 characters; valid values: distinctive strings of 8 or more characters",
+            ));
+            }
+        }
+        Ok(())
+    }
+
+    fn compile(params: &LeakageParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(Leakage::compile(params)?))
     }
 }
 

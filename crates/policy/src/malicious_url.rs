@@ -9,11 +9,41 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex::bytes::Regex;
 
-use crate::config::{MaliciousUrlParams, PolicyConfigError, PolicyId};
-use crate::engine::{snap_to_char_boundaries, Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::literals::{Boundary, LiteralRegistry, LiteralSlot};
+use crate::message::{MessageInput, Role};
 use crate::normalize::confusable_to_latin;
-use crate::rule_set::{Boundary, LiteralRegistry, LiteralSlot};
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::scan::{snap_to_char_boundaries, Hit, ScanText, Severity};
+
+/// `malicious_url` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaliciousUrlParams {
+    /// Hosts (and their subdomains) always reported.
+    pub blocklist: Vec<String>,
+    /// Hosts (and their subdomains) never reported.
+    pub allowlist: Vec<String>,
+    /// Report link shorteners.
+    pub flag_shorteners: bool,
+    /// Report URLs whose host is an IP literal (dotted, hex, decimal or IPv6).
+    pub flag_ip_hosts: bool,
+}
+
+impl Default for MaliciousUrlParams {
+    fn default() -> Self {
+        Self {
+            blocklist: Vec::new(),
+            allowlist: Vec::new(),
+            flag_shorteners: true,
+            flag_ip_hosts: true,
+        }
+    }
+}
 
 const SHORTENERS: &[&str] = &[
     "bit.ly",
@@ -81,7 +111,7 @@ pub(crate) struct MaliciousUrl {
 
 fn compile_regex(pattern: &str) -> Result<Regex, PolicyConfigError> {
     Regex::new(pattern).map_err(|e| PolicyConfigError::InvalidRegex {
-        policy: PolicyId::MaliciousUrl.as_str(),
+        policy: MaliciousUrl::ID,
         param: "built-in URL pattern".into(),
         message: e.to_string(),
     })
@@ -94,7 +124,7 @@ impl MaliciousUrl {
             .ascii_case_insensitive(true)
             .build(URL_ANCHORS)
             .map_err(|e| PolicyConfigError::InvalidParam {
-                policy: PolicyId::MaliciousUrl.as_str(),
+                policy: MaliciousUrl::ID,
                 param: "built-in URL anchors".into(),
                 problem: e.to_string(),
             })?;
@@ -359,10 +389,43 @@ impl Detector for MaliciousUrl {
     }
 }
 
+impl Policy for MaliciousUrl {
+    const ID: &'static str = "malicious_url";
+    const NAME: &'static str = "Detect Malicious URL";
+    const TAG: &'static str = "Malicious URL";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant, Role::Tool];
+    const DESCRIPTION: &'static str =
+        "URLs with IP-literal, punycode or mixed-script hosts, credentials, dangerous schemes, shorteners, blocklisted hosts, image exfiltration.";
+    type Params = MaliciousUrlParams;
+
+    fn validate(params: &MaliciousUrlParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        for (name, list) in [
+            ("blocklist", &params.blocklist),
+            ("allowlist", &params.allowlist),
+        ] {
+            if let Some(i) = list
+                .iter()
+                .position(|h| h.trim().is_empty() || h.contains(['/', ' ', ':']))
+            {
+                return Err(invalid(
+                    id,
+                    format!("{name}[{i}]"),
+                    "is not a host name; valid values: host names such as `evil.example`",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn compile(params: &MaliciousUrlParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(MaliciousUrl::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy = MaliciousUrl::compile(&MaliciousUrlParams::default()).expect("compiles");

@@ -9,12 +9,41 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unicode_normalization::char::is_combining_mark;
 
-use crate::config::{ObfuscatedAttacksParams, PolicyConfigError, PolicyId};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::injection_triggers::injection_triggers;
+use crate::jailbreak::Jailbreak;
+use crate::message::{MessageInput, Role};
 use crate::normalize::{confusable_to_latin, is_bidi_control, is_invisible};
+use crate::policy::{Detector, Policy};
 use crate::prompt_injection;
-use crate::rule_set::{injection_triggers, RuleSet};
+use crate::prompt_injection::PromptInjection;
+use crate::rule_set::RuleSet;
+use crate::scan::{Hit, ScanText, Severity};
+
+/// `obfuscated_attacks` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObfuscatedAttacksParams {
+    /// Report invisible characters inside words even when they hide no trigger.
+    pub flag_invisible_characters: bool,
+    /// Report words that mix Latin with Cyrillic or Greek letters.
+    pub flag_mixed_script: bool,
+    /// Report stacked combining marks (zalgo).
+    pub flag_zalgo: bool,
+}
+
+impl Default for ObfuscatedAttacksParams {
+    fn default() -> Self {
+        Self {
+            flag_invisible_characters: true,
+            flag_mixed_script: true,
+            flag_zalgo: true,
+        }
+    }
+}
 
 /// Trigger phrases matched on the squeezed view (letters and digits only), for splits the
 /// folded view cannot rejoin (`ign ore prev ious`).
@@ -70,7 +99,7 @@ impl ObfuscatedAttacks {
             .match_kind(MatchKind::LeftmostLongest)
             .build(SQUEEZED_TRIGGERS)
             .map_err(|e| PolicyConfigError::InvalidParam {
-                policy: PolicyId::ObfuscatedAttacks.as_str(),
+                policy: ObfuscatedAttacks::ID,
                 param: "built-in triggers".into(),
                 problem: e.to_string(),
             })?;
@@ -84,9 +113,9 @@ impl ObfuscatedAttacks {
 
     fn inner_policy(&self, idx: usize) -> &'static str {
         if idx < self.injection_rules {
-            PolicyId::PromptInjection.as_str()
+            PromptInjection::ID
         } else {
-            PolicyId::Jailbreak.as_str()
+            Jailbreak::ID
         }
     }
 
@@ -348,10 +377,31 @@ impl Detector for ObfuscatedAttacks {
     }
 }
 
+impl Policy for ObfuscatedAttacks {
+    const ID: &'static str = "obfuscated_attacks";
+    const NAME: &'static str = "Prevent Obfuscated Attacks";
+    const TAG: &'static str = "Obfuscated Attack";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant, Role::Tool];
+    const DESCRIPTION: &'static str =
+        "Invisible, tag and bidi characters, homoglyphs, mixed scripts, zalgo, spaced or leet trigger words.";
+    type Params = ObfuscatedAttacksParams;
+
+    fn validate(
+        _params: &ObfuscatedAttacksParams,
+        _enabled: bool,
+    ) -> Result<(), PolicyConfigError> {
+        // Every combination of the three switches is meaningful.
+        Ok(())
+    }
+
+    fn compile(params: &ObfuscatedAttacksParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(ObfuscatedAttacks::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy =

@@ -10,9 +10,78 @@ use std::ops::Range;
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::config::{PiiEntity, PiiParams, PolicyConfigError, PolicyId};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::{mask_email, mask_identifier};
+use crate::message::{MessageInput, Role};
+use crate::params::{check_unit_interval, invalid};
+use crate::policy::{Detector, Policy};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// PII entity kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiEntity {
+    Email,
+    Phone,
+    CreditCard,
+    Iban,
+    Ssn,
+    Passport,
+    NationalId,
+    IpAddress,
+    StreetAddress,
+}
+
+impl PiiEntity {
+    pub const ALL: [PiiEntity; 9] = [
+        PiiEntity::Email,
+        PiiEntity::Phone,
+        PiiEntity::CreditCard,
+        PiiEntity::Iban,
+        PiiEntity::Ssn,
+        PiiEntity::Passport,
+        PiiEntity::NationalId,
+        PiiEntity::IpAddress,
+        PiiEntity::StreetAddress,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiEntity::Email => "email",
+            PiiEntity::Phone => "phone",
+            PiiEntity::CreditCard => "credit_card",
+            PiiEntity::Iban => "iban",
+            PiiEntity::Ssn => "ssn",
+            PiiEntity::Passport => "passport",
+            PiiEntity::NationalId => "national_id",
+            PiiEntity::IpAddress => "ip_address",
+            PiiEntity::StreetAddress => "street_address",
+        }
+    }
+}
+
+/// `pii` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiiParams {
+    pub entities: Vec<PiiEntity>,
+    /// Confidence (0..=1) from which a candidate is reported; context words raise it.
+    pub threshold: f64,
+    /// Exact values never reported (a public support address, say).
+    pub allow: Vec<String>,
+}
+
+impl Default for PiiParams {
+    fn default() -> Self {
+        Self {
+            entities: PiiEntity::ALL.to_vec(),
+            threshold: 0.5,
+            allow: Vec::new(),
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Check {
@@ -267,7 +336,7 @@ impl Pii {
             .map(|s| format!("(?-u){}", s.pattern))
             .collect();
         let err = |e: regex::Error| PolicyConfigError::InvalidRegex {
-            policy: PolicyId::Pii.as_str(),
+            policy: Pii::ID,
             param: "built-in recognisers".into(),
             message: e.to_string(),
         };
@@ -918,6 +987,32 @@ fn verhoeff(d: &[u32]) -> bool {
         c = D[c][P[i % 8][x as usize]];
     }
     c == 0
+}
+
+impl Policy for Pii {
+    const ID: &'static str = "pii";
+    const NAME: &'static str = "PII";
+    const TAG: &'static str = "PII";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "Emails, phones, cards (Luhn), IBANs (mod-97), SSNs, national ids with checksums, IPs, addresses.";
+    type Params = PiiParams;
+
+    fn validate(params: &PiiParams, enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if enabled && params.entities.is_empty() {
+            return Err(invalid(
+            id,
+            "entities",
+            "is empty; valid values: email, phone, credit_card, iban, ssn, passport, national_id, ip_address, street_address",
+        ));
+        }
+        check_unit_interval(id, "threshold", params.threshold)
+    }
+
+    fn compile(params: &PiiParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(Pii::compile(params)?))
+    }
 }
 
 #[cfg(test)]

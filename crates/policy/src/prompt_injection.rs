@@ -4,12 +4,27 @@
 //! Guardrails' jailbreak/injection heuristics; obfuscated and encoded variants are reported
 //! by `obfuscated_attacks` and `encoded_attacks`.
 
-use crate::config::{PolicyConfigError, PolicyId, PromptInjectionParams};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
-use crate::rule_set::{rule, LiteralRegistry, RuleSet, RuleSpec};
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
+use crate::params::check_named_patterns;
+use crate::params::NamedPattern;
+use crate::policy::{Detector, Policy};
+use crate::rule_set::{rule, RuleSet, RuleSpec};
+use crate::scan::{Hit, ScanText, Severity};
 
 use Severity::{High, Medium};
+
+/// `prompt_injection` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptInjectionParams {
+    /// Extra patterns, each reported under its name.
+    pub custom_patterns: Vec<NamedPattern>,
+}
 
 /// The built-in rules (bytes, Unicode off, case-insensitive).
 pub(crate) const RULES: &[RuleSpec] = &[
@@ -220,7 +235,7 @@ impl PromptInjection {
             .map(|p| (p.name.clone(), p.pattern.clone(), High))
             .collect();
         Ok(PromptInjection {
-            rules: RuleSet::compile(PolicyId::PromptInjection, RULES, &custom)?,
+            rules: RuleSet::compile(PromptInjection::ID, RULES, &custom)?,
         })
     }
 }
@@ -274,7 +289,7 @@ pub(crate) fn unquoted_hits(rules: &RuleSet, scan: &ScanText<'_>, out: &mut Vec<
         }
         out.push(Hit {
             rule: rule.name.clone(),
-            evidence: excerpt(&t[crate::engine::snap_to_char_boundaries(t, span.clone())]),
+            evidence: excerpt(&t[crate::scan::snap_to_char_boundaries(t, span.clone())]),
             span,
             severity: rule.severity,
         });
@@ -291,10 +306,28 @@ impl Detector for PromptInjection {
     }
 }
 
+impl Policy for PromptInjection {
+    const ID: &'static str = "prompt_injection";
+    const NAME: &'static str = "Prevent Prompt Injection Rule";
+    const TAG: &'static str = "Prompt Injection";
+    const APPLIES_TO: &'static [Role] = &[Role::User];
+    const DESCRIPTION: &'static str =
+        "Instruction-override phrases, fake system or chat-template delimiters, injected tool formats.";
+    type Params = PromptInjectionParams;
+
+    fn validate(params: &PromptInjectionParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        check_named_patterns(id, "custom_patterns", &params.custom_patterns)
+    }
+
+    fn compile(params: &PromptInjectionParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(PromptInjection::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy = PromptInjection::compile(&PromptInjectionParams::default()).expect("compiles");

@@ -6,9 +6,9 @@ use std::sync::LazyLock;
 
 use proptest::prelude::*;
 
-use crate::config::{Encoding, Role};
-use crate::decode::find_encoded_runs;
-use crate::engine::{CompiledPolicySet, MessageInput};
+use crate::decode::{find_encoded_runs, Encoding};
+use crate::engine::CompiledPolicySet;
+use crate::message::{MessageInput, Role};
 use crate::normalize::{profile, NormalizedView};
 use crate::templates::template;
 

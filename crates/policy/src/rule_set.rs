@@ -7,8 +7,9 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::config::{PolicyConfigError, PolicyId};
-use crate::engine::{ScanText, Severity};
+use crate::error::PolicyConfigError;
+use crate::literals::{is_word_byte, Boundary, LiteralRegistry, LiteralSlot, Present};
+use crate::scan::{ScanText, Severity};
 
 /// A rule as written in a policy module. `anchors` are lowercase literals of which every
 /// match contains at least one (an empty list means the rule always runs); one
@@ -66,7 +67,7 @@ impl RuleSet {
     /// Compiles built-in rules plus `(name, pattern)` custom rules. Custom patterns use the
     /// Unicode-aware syntax users expect and always run; built-in ones are ASCII.
     pub fn compile(
-        policy: PolicyId,
+        policy: &'static str,
         specs: &[RuleSpec],
         custom: &[(String, String, Severity)],
     ) -> Result<RuleSet, PolicyConfigError> {
@@ -100,7 +101,7 @@ impl RuleSet {
                 .size_limit(SIZE_LIMIT)
                 .build()
                 .map_err(|e| PolicyConfigError::InvalidRegex {
-                    policy: policy.as_str(),
+                    policy,
                     param: format!("custom_patterns[{i}].pattern"),
                     message: e.to_string(),
                 })?;
@@ -151,7 +152,7 @@ impl RuleSet {
                     .match_kind(MatchKind::LeftmostFirst)
                     .build(&anchors)
                     .map_err(|e| PolicyConfigError::InvalidParam {
-                        policy: policy.as_str(),
+                        policy,
                         param: "built-in rule anchors".into(),
                         problem: e.to_string(),
                     })?,
@@ -291,23 +292,6 @@ impl RuleSet {
     }
 }
 
-/// The built-in prompt-injection rules followed by the jailbreak rules, compiled once per
-/// process: `obfuscated_attacks`, `function_call` and the quality tags all match them, and
-/// they do not depend on configuration. Rule indexes below
-/// `prompt_injection::RULES.len()` are injection rules.
-pub(crate) fn injection_triggers() -> Result<&'static RuleSet, PolicyConfigError> {
-    static TRIGGERS: std::sync::LazyLock<Result<RuleSet, PolicyConfigError>> =
-        std::sync::LazyLock::new(|| {
-            let specs: Vec<RuleSpec> = crate::prompt_injection::RULES
-                .iter()
-                .chain(crate::jailbreak::RULES)
-                .copied()
-                .collect();
-            RuleSet::compile(PolicyId::PromptInjection, &specs, &[])
-        });
-    TRIGGERS.as_ref().map_err(Clone::clone)
-}
-
 /// Patterns of every anchor occurrence, resuming one byte after each match's start so that
 /// partly overlapping anchors (`../` then `/etc/` in `../etc/`) are all seen. Anchors that
 /// start at the same byte are prefixes of one another, which compilation already reduced to
@@ -327,9 +311,9 @@ pub(crate) fn anchor_hits<'a>(
     })
 }
 
-fn builtin_error(policy: PolicyId, name: &str, e: regex::Error) -> PolicyConfigError {
+fn builtin_error(policy: &'static str, name: &str, e: regex::Error) -> PolicyConfigError {
     PolicyConfigError::InvalidRegex {
-        policy: policy.as_str(),
+        policy,
         param: format!("built-in rule `{name}`"),
         message: e.to_string(),
     }
@@ -365,7 +349,7 @@ pub(crate) struct LexiconMatch<'l> {
 
 impl Lexicon {
     pub fn compile(
-        policy: PolicyId,
+        policy: &'static str,
         entries: Vec<LexiconEntry>,
     ) -> Result<Lexicon, PolicyConfigError> {
         let automaton = AhoCorasickBuilder::new()
@@ -374,7 +358,7 @@ impl Lexicon {
             .match_kind(MatchKind::LeftmostLongest)
             .build(entries.iter().map(|e| e.phrase.to_lowercase()))
             .map_err(|e| PolicyConfigError::InvalidParam {
-                policy: policy.as_str(),
+                policy,
                 param: "lexicon".into(),
                 problem: format!("cannot be compiled: {e}"),
             })?;
@@ -441,137 +425,5 @@ impl Lexicon {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-}
-
-/// What counts as part of a word for whole-word phrase matching.
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
-
-/// Where a literal must occur to count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Boundary {
-    /// Anywhere.
-    Any,
-    /// As a whole word of a lexicon: no letter, digit, `_` or non-ASCII byte either side.
-    Word,
-    /// With no ASCII letter or digit either side.
-    Alphanumeric,
-}
-
-impl Boundary {
-    fn holds(self, haystack: &[u8], span: Range<usize>) -> bool {
-        let inner: fn(u8) -> bool = match self {
-            Boundary::Any => return true,
-            Boundary::Word => is_word_byte,
-            Boundary::Alphanumeric => |b: u8| b.is_ascii_alphanumeric(),
-        };
-        let before = span.start.checked_sub(1).map(|j| haystack[j]);
-        let after = haystack.get(span.end).copied();
-        !before.is_some_and(inner) && !after.is_some_and(inner)
-    }
-}
-
-/// Where one consumer's literals sit in a literal index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LiteralSlot {
-    start: usize,
-    len: usize,
-}
-
-/// Collects the literals (rule anchors, lexicon pieces) of every policy of a set.
-#[derive(Debug, Default)]
-pub(crate) struct LiteralRegistry {
-    patterns: Vec<String>,
-    boundaries: Vec<Boundary>,
-}
-
-impl LiteralRegistry {
-    /// Appends literals (ASCII case-insensitive) that count where `boundary` holds, and
-    /// returns where they sit.
-    pub fn add(
-        &mut self,
-        literals: impl IntoIterator<Item = String>,
-        boundary: Boundary,
-    ) -> LiteralSlot {
-        let start = self.patterns.len();
-        self.patterns.extend(literals);
-        self.boundaries.resize(self.patterns.len(), boundary);
-        LiteralSlot {
-            start,
-            len: self.patterns.len() - start,
-        }
-    }
-
-    pub fn build(self) -> Result<LiteralIndex, PolicyConfigError> {
-        let automaton = if self.patterns.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&self.patterns)
-                    .map_err(|e| PolicyConfigError::InvalidParam {
-                        policy: "encoded_attacks",
-                        param: "literal index".into(),
-                        problem: e.to_string(),
-                    })?,
-            )
-        };
-        Ok(LiteralIndex {
-            automaton,
-            len: self.patterns.len(),
-            boundaries: self.boundaries,
-        })
-    }
-}
-
-/// Every policy's literals in one automaton: one overlapping pass over a message tells
-/// which of them occur, in place of one anchor pass per rule set and lexicon.
-#[derive(Debug, Clone)]
-pub(crate) struct LiteralIndex {
-    automaton: Option<AhoCorasick>,
-    len: usize,
-    boundaries: Vec<Boundary>,
-}
-
-impl LiteralIndex {
-    /// The literals that occur in `haystack`.
-    pub fn scan(&self, haystack: &[u8]) -> Present {
-        let mut bits = vec![0u64; self.len.div_ceil(64)];
-        if let Some(ac) = &self.automaton {
-            for m in ac.find_overlapping_iter(haystack) {
-                let i = m.pattern().as_usize();
-                if self.boundaries[i].holds(haystack, m.range()) {
-                    bits[i / 64] |= 1 << (i % 64);
-                }
-            }
-        }
-        Present { bits }
-    }
-}
-
-/// The literals of an index found in one message.
-#[derive(Debug, Clone)]
-pub(crate) struct Present {
-    bits: Vec<u64>,
-}
-
-impl Present {
-    fn has(&self, i: usize) -> bool {
-        self.bits[i / 64] & (1 << (i % 64)) != 0
-    }
-
-    /// Whether any literal of the slot occurs.
-    pub fn any(&self, slot: LiteralSlot) -> bool {
-        (slot.start..slot.start + slot.len).any(|i| self.has(i))
-    }
-
-    /// The slot's literals that occur, as indexes within the slot.
-    pub fn found(&self, slot: LiteralSlot) -> impl Iterator<Item = usize> + '_ {
-        (0..slot.len).filter(move |i| self.has(slot.start + i))
     }
 }

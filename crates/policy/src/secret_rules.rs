@@ -6,9 +6,9 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::config::{PolicyConfigError, PolicyId};
-use crate::engine::{ScanText, Severity};
-use crate::rule_set::{Boundary, LiteralRegistry, LiteralSlot, Present};
+use crate::error::PolicyConfigError;
+use crate::literals::{Boundary, LiteralRegistry, LiteralSlot, Present};
+use crate::scan::{ScanText, Severity};
 
 #[derive(Debug)]
 struct SecretSpec {
@@ -194,13 +194,13 @@ pub(crate) struct SecretScanner {
 }
 
 impl SecretScanner {
-    pub fn compile(policy: PolicyId) -> Result<SecretScanner, PolicyConfigError> {
+    pub fn compile(policy: &'static str) -> Result<SecretScanner, PolicyConfigError> {
         let patterns: Vec<String> = SECRET_SPECS
             .iter()
             .map(|s| format!("(?-u){}", s.pattern))
             .collect();
         let err = |e: regex::Error| PolicyConfigError::InvalidRegex {
-            policy: policy.as_str(),
+            policy,
             param: "built-in secret rules".into(),
             message: e.to_string(),
         };
@@ -244,7 +244,7 @@ impl SecretScanner {
             .match_kind(MatchKind::LeftmostFirst)
             .build(&anchors)
             .map_err(|e| PolicyConfigError::InvalidParam {
-                policy: policy.as_str(),
+                policy,
                 param: "built-in secret rule anchors".into(),
                 problem: e.to_string(),
             })?;
@@ -385,7 +385,7 @@ mod tests {
     use super::*;
 
     fn rules(text: &str) -> Vec<&'static str> {
-        SecretScanner::compile(PolicyId::CodeLeakage)
+        SecretScanner::compile("code_leakage")
             .expect("compiles")
             .scan(text)
             .into_iter()

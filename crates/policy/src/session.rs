@@ -10,9 +10,11 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::config::{Encoding, PolicyId, Role};
-use crate::decode::find_encoded_runs;
-use crate::engine::{Finding, Severity};
+use crate::catalogue::PolicyId;
+use crate::decode::{find_encoded_runs, Encoding};
+use crate::finding::Finding;
+use crate::message::Role;
+use crate::scan::Severity;
 
 /// One turn of a chat with the findings of its own evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -325,7 +327,7 @@ fn tool_exfiltration(
 mod tests {
     use super::*;
     use crate::config::Action;
-    use crate::engine::Direction;
+    use crate::message::Direction;
 
     fn finding(policy: &'static str, rule: &str, severity: Severity) -> Finding {
         Finding {

@@ -3,10 +3,30 @@
 //! as medical or educational, so a question about a urinary infection is not sexual content.
 //! Any sexual term next to a minor term is critical.
 
-use crate::config::{PolicyConfigError, PolicyId, SexualContentParams};
-use crate::engine::{Detector, Hit, MessageInput, ScanText, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
-use crate::rule_set::{Lexicon, LexiconEntry, LiteralRegistry};
+use crate::literals::LiteralRegistry;
+use crate::message::{MessageInput, Role};
+use crate::params::invalid;
+use crate::policy::{Detector, Policy};
+use crate::rule_set::{Lexicon, LexiconEntry};
+use crate::scan::{Hit, ScanText, Severity};
+
+/// `sexual_content` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SexualContentParams {
+    /// Weighted score from which a message is reported (explicit terms weigh 1.0).
+    pub threshold: f64,
+}
+
+impl Default for SexualContentParams {
+    fn default() -> Self {
+        Self { threshold: 1.0 }
+    }
+}
 
 const EXPLICIT: usize = 0;
 const SUGGESTIVE: usize = 1;
@@ -159,8 +179,8 @@ impl SexualContent {
         };
         Ok(SexualContent {
             threshold: params.threshold,
-            lexicon: Lexicon::compile(PolicyId::SexualContent, entries(false))?,
-            context: Lexicon::compile(PolicyId::SexualContent, entries(true))?,
+            lexicon: Lexicon::compile(SexualContent::ID, entries(false))?,
+            context: Lexicon::compile(SexualContent::ID, entries(true))?,
         })
     }
 
@@ -267,10 +287,35 @@ impl Detector for SexualContent {
     }
 }
 
+impl Policy for SexualContent {
+    const ID: &'static str = "sexual_content";
+    const NAME: &'static str = "Detect Sexual Content";
+    const TAG: &'static str = "Sexual Content";
+    const APPLIES_TO: &'static [Role] = &[Role::User, Role::Assistant];
+    const DESCRIPTION: &'static str =
+        "Severity-weighted sexual lexicon with medical context discounted.";
+    type Params = SexualContentParams;
+
+    fn validate(params: &SexualContentParams, _enabled: bool) -> Result<(), PolicyConfigError> {
+        let id = Self::ID;
+        if params.threshold <= 0.0 || !params.threshold.is_finite() {
+            return Err(invalid(
+                id,
+                "threshold",
+                format!("is {}; valid values: a positive number", params.threshold),
+            ));
+        }
+        Ok(())
+    }
+
+    fn compile(params: &SexualContentParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
+        Ok(Box::new(SexualContent::compile(params)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy = SexualContent::compile(&SexualContentParams::default()).expect("compiles");

@@ -11,11 +11,13 @@
 
 use serde::Serialize;
 
-use crate::config::{
-    Action, BannedSubstringsParams, ContentType, ContentTypesParams, DetectLanguagesParams,
-    DetectTopicsParams, MatchMode, PolicyConfig, PolicyId, PolicyParams, PolicySetConfig, Role,
-    TopicConfig, WeightedPhrase,
-};
+use crate::banned_substrings::{BannedSubstringsParams, MatchMode};
+use crate::catalogue::{PolicyId, PolicyParams};
+use crate::config::{Action, PolicyConfig, PolicySetConfig};
+use crate::content_types::{ContentType, ContentTypesParams};
+use crate::detect_languages::DetectLanguagesParams;
+use crate::detect_topics::{DetectTopicsParams, TopicConfig, WeightedPhrase};
+use crate::message::Role;
 
 /// A template as listed to users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,16 +1,13 @@
-//! The HTTP surface of the fake: the Compliance API routes with their parameters, validation,
-//! ordering, cursors, auth, scopes, rate limit and error bodies, the `/_fake/...` control routes,
-//! and the middleware that injects faults and counts what was served.
+//! The route table and its handlers: the Compliance API endpoints with their parameters,
+//! validation, ordering and cursors, and the `/_fake/...` control routes.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -18,242 +15,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::clock::FakeClock;
-use super::config::{ApiKeySpec, FakeConfig, Scope};
-use super::cursor::{CursorCodec, CursorError, PageToken, Position};
-use super::dataset::{
-    ActivityQuery, Anchor, ChatOrder, ChatQuery, Dataset, Direction, MessageQuery, SortOrder,
-    TimeBounds,
+use super::errors::ApiError;
+use super::gate::{gate, Caller};
+use super::state::{lock, read, AppState};
+use crate::config::Scope;
+use crate::cursor::{CursorError, PageToken, Position};
+use crate::dataset::{
+    ActivityQuery, Anchor, ChatOrder, ChatQuery, Direction, MessageQuery, SortOrder, TimeBounds,
 };
-use super::faults::{damage, FaultConfig, FaultState};
-use super::manifest::manifest;
-use super::random::{derive, Stream};
-use super::rate_limit::{Decision, RateLimiter};
-use super::render::{self, ToolLimits};
-use super::stats::StatsRecorder;
-
-/// Shared state of a running fake.
-#[derive(Debug)]
-pub struct AppState {
-    pub dataset: RwLock<Dataset>,
-    pub clock: FakeClock,
-    pub faults: Mutex<FaultState>,
-    pub limiter: Option<Mutex<RateLimiter>>,
-    pub keys: Vec<ApiKeySpec>,
-    pub stats: Mutex<StatsRecorder>,
-    codec: CursorCodec,
-    requests: AtomicU64,
-    seed: u64,
-}
-
-// Poisoning only means a handler panicked while holding the lock; the fake's data stays
-// usable, and a test double must keep answering rather than cascade the panic.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-// Label of the stream request ids are drawn from ("request" in ASCII).
-const REQUEST_ID_STREAM: u64 = 0x0072_6571_7565_7374;
-
-impl AppState {
-    /// Generates the organisation and sets up the clock, keys, limiter and faults.
-    pub fn new(config: &FakeConfig) -> Self {
-        let real_now = Utc::now();
-        let dataset = Dataset::generate(config.generator(real_now));
-        let clock = if config.live {
-            FakeClock::live()
-        } else {
-            FakeClock::fixed(dataset.history_end())
-        };
-        Self {
-            dataset: RwLock::new(dataset),
-            clock,
-            faults: Mutex::new(FaultState::new(config.faults.clone())),
-            limiter: config
-                .rate_limit
-                .map(|limit| Mutex::new(RateLimiter::new(limit))),
-            keys: config.accepted_keys(),
-            stats: Mutex::new(StatsRecorder::default()),
-            codec: CursorCodec::new(config.seed),
-            requests: AtomicU64::new(0),
-            seed: config.seed,
-        }
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// In live mode, generates the days the clock has reached (plus one ahead).
-    pub fn refresh(&self) {
-        if !self.clock.is_live() {
-            return;
-        }
-        let until = self.now() + Duration::days(1);
-        let covered = {
-            let data = read(&self.dataset);
-            data.config().start + Duration::days(i64::from(data.generated_days())) > until
-        };
-        if !covered {
-            write(&self.dataset).extend_through(until);
-        }
-    }
-
-    fn next_request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut stream = Stream::new(derive(self.seed, &[REQUEST_ID_STREAM]), &[n]);
-        super::random::tagged_id("req_", &mut stream)
-    }
-}
-
-/// An error in the API's format. Handlers return it; the middleware writes the body, because
-/// only it knows the request id.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-    should_retry: Option<bool>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-            retry_after: None,
-            should_retry: None,
-        }
-    }
-
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found_error", message)
-    }
-
-    fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "The API key provided is invalid or has been revoked.",
-        )
-    }
-
-    fn missing_scope(got: &[Scope], needed: Scope) -> Self {
-        let got: Vec<String> = got.iter().map(|s| format!("'{s}'")).collect();
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            format!(
-                "Missing required scopes. Got: [{}] Needed: ['{needed}']",
-                got.join(", ")
-            ),
-        )
-    }
-
-    fn rate_limited(limit: u32, retry_after: Option<u64>) -> Self {
-        Self {
-            retry_after,
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                format!(
-                    "Compliance API rate limit of {limit} requests per minute per parent organization has been exceeded. Retry after the time indicated by the retry-after header. Quote the request-id response header when contacting Anthropic support."
-                ),
-            )
-        }
-    }
-
-    fn server(status: u16, should_retry: Option<bool>) -> Self {
-        let (code, kind, message) = match status {
-            502 => (StatusCode::BAD_GATEWAY, "api_error", "Bad gateway."),
-            503 => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded_error",
-                "The service is temporarily unavailable. Try again shortly.",
-            ),
-            504 => (
-                StatusCode::GATEWAY_TIMEOUT,
-                "api_error",
-                "The upstream request timed out.",
-            ),
-            529 => (
-                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                "overloaded_error",
-                "Overloaded",
-            ),
-            _ => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "api_error",
-                "Internal server error",
-            ),
-        };
-        Self {
-            should_retry,
-            ..Self::new(code, kind, message)
-        }
-    }
-
-    fn into_body_response(self, request_id: &str) -> Response {
-        let body = json!({
-            "type": "error",
-            "error": { "type": self.kind, "message": self.message },
-            "request_id": request_id,
-        });
-        let mut response = (self.status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Some(seconds) = self.retry_after {
-            headers.insert("retry-after", HeaderValue::from(seconds));
-        }
-        if let Some(retry) = self.should_retry {
-            headers.insert(
-                "x-should-retry",
-                HeaderValue::from_static(if retry { "true" } else { "false" }),
-            );
-        }
-        response
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = self.status.into_response();
-        response.extensions_mut().insert(self);
-        response
-    }
-}
-
-/// The authenticated key's scopes, set by the middleware for the handlers.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    scopes: Vec<Scope>,
-}
-
-impl Caller {
-    fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(ApiError::missing_scope(&self.scopes, scope))
-        }
-    }
-}
+use crate::faults::{FaultConfig, FaultState};
+use crate::manifest::manifest;
+use crate::render::{self, ToolLimits};
 
 /// The router with every route and the middleware.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -293,159 +65,6 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("Not found")
-}
-
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(key.trim());
-    }
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-}
-
-type RateHeaders = Option<(u32, u32, DateTime<Utc>)>;
-
-fn with_rate_headers(mut response: Response, rate: RateHeaders) -> Response {
-    if let Some((limit, remaining, reset)) = rate {
-        let headers = response.headers_mut();
-        headers.insert(
-            "anthropic-ratelimit-requests-limit",
-            HeaderValue::from(limit),
-        );
-        headers.insert(
-            "anthropic-ratelimit-requests-remaining",
-            HeaderValue::from(remaining),
-        );
-        if let Ok(value) = HeaderValue::from_str(&render::timestamp(reset)) {
-            headers.insert("anthropic-ratelimit-requests-reset", value);
-        }
-    }
-    response
-}
-
-fn with_request_id(mut response: Response, request_id: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("request-id", value);
-    }
-    response
-}
-
-/// Runs every request: request id, faults, auth, rate limit, error bodies, stats.
-async fn gate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
-    let request_id = state.next_request_id();
-    if !request.uri().path().starts_with("/v1/") {
-        let response = next.run(request).await;
-        let response = match response.extensions().get::<ApiError>().cloned() {
-            Some(error) => error.into_body_response(&request_id),
-            None => response,
-        };
-        return with_request_id(response, &request_id);
-    }
-
-    lock(&state.stats).received(Instant::now());
-    let delay = lock(&state.faults).take_delay();
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
-    let (response, rate, injected) = authorised(&state, &mut request, next).await;
-    let response = with_request_id(with_rate_headers(response, rate), &request_id);
-    let response = match response.extensions().get::<ApiError>().cloned() {
-        Some(error) => {
-            let (headers, status) = (response.headers().clone(), response.status());
-            let mut rebuilt = error.into_body_response(&request_id);
-            for (name, value) in headers.iter().filter(|(name, _)| *name != "content-length") {
-                rebuilt.headers_mut().entry(name).or_insert(value.clone());
-            }
-            *rebuilt.status_mut() = status;
-            rebuilt
-        }
-        None => response,
-    };
-    lock(&state.stats).responded(response.status().as_u16(), injected);
-    response
-}
-
-async fn authorised(
-    state: &Arc<AppState>,
-    request: &mut Request,
-    next: Next,
-) -> (Response, RateHeaders, bool) {
-    let scopes = presented_key(request.headers())
-        .and_then(|key| state.keys.iter().find(|spec| spec.matches(key)))
-        .map(|spec| spec.scopes().to_vec());
-    let Some(scopes) = scopes else {
-        // Rejected before the rate limiter: a bad key does not consume quota.
-        return (ApiError::unauthenticated().into_response(), None, false);
-    };
-
-    let mut rate: RateHeaders = None;
-    if let Some(limiter) = &state.limiter {
-        let mut limiter = lock(limiter);
-        let limit = limiter.limit();
-        match limiter.charge(Instant::now(), Utc::now()) {
-            Decision::Allowed { remaining, reset } => {
-                drop(limiter);
-                lock(&state.stats).charged(Instant::now());
-                rate = Some((limit, remaining, reset));
-            }
-            Decision::Limited {
-                retry_after_secs,
-                reset,
-            } => {
-                return (
-                    ApiError::rate_limited(limit, Some(retry_after_secs)).into_response(),
-                    Some((limit, 0, reset)),
-                    false,
-                );
-            }
-        }
-    }
-    state.refresh();
-
-    let injected_429 = lock(&state.faults).take_rate_limit();
-    if let Some(retry_after) = injected_429 {
-        let limit = state
-            .limiter
-            .as_ref()
-            .map_or(super::config::DEFAULT_RATE_LIMIT, |l| lock(l).limit());
-        let reset = Utc::now() + Duration::seconds(i64::from(retry_after.unwrap_or(1)));
-        return (
-            ApiError::rate_limited(limit, retry_after.map(u64::from)).into_response(),
-            Some((limit, 0, reset)),
-            true,
-        );
-    }
-    let injected_error = lock(&state.faults).take_server_error();
-    if let Some(error) = injected_error {
-        return (
-            ApiError::server(error.status, error.should_retry).into_response(),
-            rate,
-            true,
-        );
-    }
-
-    request.extensions_mut().insert(Caller { scopes });
-    let response = next.run(std::mem::take(request)).await;
-    if !response.status().is_success() {
-        return (response, rate, false);
-    }
-    let body_fault = lock(&state.faults).take_body_fault();
-    let Some(kind) = body_fault else {
-        return (response, rate, false);
-    };
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_else(|_| Bytes::new());
-    parts.headers.remove("content-length");
-    (
-        Response::from_parts(parts, Body::from(damage(bytes.to_vec(), kind))),
-        rate,
-        true,
-    )
 }
 
 /// Parsed query parameters, keeping repeats (`activity_types[]=a&activity_types[]=b`).
@@ -852,7 +471,7 @@ async fn list_messages(
             repeat_anchor,
         },
     );
-    let encode = |m: &&super::generator::Message| {
+    let encode = |m: &&crate::generator::Message| {
         state.codec.encode_position(&Position {
             scope: scope.clone(),
             time: m.created_at,

@@ -1,0 +1,135 @@
+//! A text under scan and what a scan finds: the lazily built normalised views, code
+//! regions, word statistics and literal hits shared by every policy that reads the text.
+
+use std::cell::OnceCell;
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::code::{code_regions, CodeRegion};
+use crate::literals::{LiteralIndex, Present};
+use crate::normalize::{profile, NormalizedView, TextProfile};
+use crate::word_stats::WordStats;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// A raw hit of a detector, in the coordinates of the text it scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub rule: String,
+    pub span: Range<usize>,
+    pub severity: Severity,
+    pub evidence: String,
+}
+
+/// A text under scan with its lazily built normalised views.
+pub(crate) struct ScanText<'t> {
+    pub text: &'t str,
+    pub profile: TextProfile,
+    folded: OnceCell<NormalizedView>,
+    squeezed: OnceCell<NormalizedView>,
+    code: OnceCell<Vec<CodeRegion>>,
+    words: OnceCell<WordStats>,
+    index: Option<&'t LiteralIndex>,
+    literals: OnceCell<Present>,
+}
+
+impl<'t> ScanText<'t> {
+    pub fn new(text: &'t str) -> ScanText<'t> {
+        ScanText {
+            text,
+            profile: profile(text),
+            folded: OnceCell::new(),
+            squeezed: OnceCell::new(),
+            code: OnceCell::new(),
+            words: OnceCell::new(),
+            index: None,
+            literals: OnceCell::new(),
+        }
+    }
+
+    /// A message of a compiled set, whose policies' literals are found in one pass the
+    /// first time a policy asks for them.
+    pub(crate) fn with_index(text: &'t str, index: &'t LiteralIndex) -> ScanText<'t> {
+        ScanText {
+            index: Some(index),
+            ..ScanText::new(text)
+        }
+    }
+
+    /// The literals of the set's index that occur in the text, or `None` for a text
+    /// scanned without an index (a decoded payload, a unit test).
+    pub fn literals(&self) -> Option<&Present> {
+        let index = self.index?;
+        Some(
+            self.literals
+                .get_or_init(|| index.scan(self.text.as_bytes())),
+        )
+    }
+
+    /// Code regions with at least `min_lines` code-like lines (fenced blocks always), found
+    /// once per text and shared by the policies that skip or report code.
+    pub fn code_regions(&self, min_lines: usize) -> impl Iterator<Item = &CodeRegion> {
+        self.code
+            .get_or_init(|| code_regions(self.text, 1))
+            .iter()
+            .filter(move |r| r.fenced || r.code_lines >= min_lines)
+    }
+
+    /// The text's word count and coherence statistics, computed once and shared by the
+    /// coherence tag and `ai_generated_content`.
+    pub fn word_stats(&self) -> WordStats {
+        *self.words.get_or_init(|| WordStats::of(self.text))
+    }
+
+    /// The folded view, or `None` when it could only differ from the text in ASCII case and
+    /// whitespace (which the rules already tolerate).
+    pub fn folded(&self) -> Option<&NormalizedView> {
+        if !self.profile.needs_views() {
+            return None;
+        }
+        Some(self.folded.get_or_init(|| NormalizedView::fold(self.text)))
+    }
+
+    /// The squeezed view (letters and digits only), under the same condition.
+    pub fn squeezed(&self) -> Option<&NormalizedView> {
+        let folded = self.folded()?;
+        Some(
+            self.squeezed
+                .get_or_init(|| NormalizedView::squeeze(folded)),
+        )
+    }
+}
+
+/// Widens a byte range to the enclosing char boundaries, clamped to the text.
+pub(crate) fn snap_to_char_boundaries(text: &str, span: Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(text.len());
+    let mut end = span.end.clamp(start, text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapping_widens_to_char_boundaries() {
+        let text = "aé b";
+        assert_eq!(snap_to_char_boundaries(text, 2..3), 1..3);
+        assert_eq!(snap_to_char_boundaries(text, 0..99), 0..text.len());
+    }
+}
