@@ -99,7 +99,19 @@ pub fn client_for(
         .map_err(|err| Error::invalid("base_url", err.to_string()))?;
     config.connect_timeout = settings.api_connect_timeout;
     config.request_timeout = settings.api_request_timeout;
-    Ok(Client::new(config)?)
+    // The client refuses a key or URL it cannot send before any request: bad input, not an
+    // upstream failure.
+    Client::new(config).map_err(|err| match err {
+        logwarden_compliance::Error::InvalidArgument { field, message } => Error::invalid(
+            if field == "api_key" {
+                "api_key"
+            } else {
+                "base_url"
+            },
+            message,
+        ),
+        other => Error::Upstream(other),
+    })
 }
 
 impl Services {
