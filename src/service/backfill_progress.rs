@@ -25,56 +25,62 @@ pub(crate) struct Pace {
     pub succeeded: i64,
 }
 
-/// The pace of every backfill in `ids`, in two grouped queries.
+/// The pace of every backfill in `ids`, in one grouped query. The sums are cast to BIGINT
+/// because PostgreSQL sums BIGINT columns as NUMERIC.
 pub(crate) async fn paces(
     db: &impl ConnectionTrait,
     ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<HashMap<i64, Pace>, Error> {
-    let mut paces: HashMap<i64, Pace> = HashMap::new();
     if ids.is_empty() {
-        return Ok(paces);
+        return Ok(HashMap::new());
     }
-    let started: Vec<(Option<i64>, Option<DateTime<Utc>>)> = job::Entity::find()
+    let succeeded = JobStatus::Succeeded.as_str();
+    let since = now - RATE_WINDOW;
+    let rows: Vec<(Option<i64>, Option<DateTime<Utc>>, i64, i64, i64)> = job::Entity::find()
         .select_only()
         .column(job::Column::BackfillId)
         .column_as(job::Column::StartedAt.min(), "started_at")
-        .filter(job::Column::BackfillId.is_in(ids.iter().copied()))
-        .group_by(job::Column::BackfillId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (id, started_at) in started {
-        if let Some(id) = id {
-            paces.entry(id).or_default().started_at = started_at;
-        }
-    }
-    let since = now - RATE_WINDOW;
-    let done: Vec<(Option<i64>, i64, Option<i64>, i64)> = job::Entity::find()
-        .select_only()
-        .column(job::Column::BackfillId)
-        .column_as(job::Column::Id.count(), "succeeded")
-        // PostgreSQL sums a BIGINT into a NUMERIC; the casts keep both sums integers.
-        .column_as(Expr::cust("CAST(SUM(requests) AS BIGINT)"), "requests")
         .column_as(
-            Expr::cust_with_values("SUM(CASE WHEN finished_at > $1 THEN 1 ELSE 0 END)", [since]),
+            Expr::cust_with_values(
+                "CAST(SUM(CASE WHEN status = $1 THEN 1 ELSE 0 END) AS BIGINT)",
+                [succeeded],
+            ),
+            "succeeded",
+        )
+        .column_as(
+            Expr::cust_with_values(
+                "CAST(SUM(CASE WHEN status = $1 THEN requests ELSE 0 END) AS BIGINT)",
+                [succeeded],
+            ),
+            "requests",
+        )
+        .column_as(
+            Expr::cust_with_values(
+                "CAST(SUM(CASE WHEN status = $1 AND finished_at > $2 THEN 1 ELSE 0 END) AS BIGINT)",
+                [sea_orm::Value::from(succeeded), sea_orm::Value::from(since)],
+            ),
             "recent",
         )
         .filter(job::Column::BackfillId.is_in(ids.iter().copied()))
-        .filter(job::Column::Status.eq(JobStatus::Succeeded))
         .group_by(job::Column::BackfillId)
         .into_tuple()
         .all(db)
         .await?;
-    for (id, succeeded, requests, recent) in done {
-        if let Some(id) = id {
-            let pace = paces.entry(id).or_default();
-            pace.succeeded = succeeded;
-            pace.requests = requests.unwrap_or(0);
-            pace.recent_done = recent;
-        }
-    }
-    Ok(paces)
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, started_at, succeeded, requests, recent_done)| {
+            Some((
+                id?,
+                Pace {
+                    started_at,
+                    recent_done,
+                    requests,
+                    succeeded,
+                },
+            ))
+        })
+        .collect())
 }
 
 /// Percentage of batches finished (succeeded or failed), 0 to 100.

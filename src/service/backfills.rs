@@ -205,7 +205,7 @@ impl Services {
         ))
     }
 
-    /// One page of the backfills that match `query`, newest first, with their progress: four
+    /// One page of the backfills that match `query`, newest first, with their progress: three
     /// queries whatever the page holds.
     pub async fn list_backfills(&self, query: BackfillQuery) -> Result<Page<BackfillView>, Error> {
         let mut select = backfill::Entity::find()

@@ -468,8 +468,8 @@ async fn lists_cost_the_same_number_of_statements_however_many_rows_they_show(te
         .unwrap();
     assert_eq!(
         statements.load(Ordering::SeqCst) - before,
-        2,
-        "two queries for 12"
+        3,
+        "three queries for 12: the backfills, their batch counts, their pace"
     );
     assert_eq!(backfills.items.len(), 12);
     for view in &backfills.items {

@@ -273,10 +273,20 @@ fn hex_runs(text: &str, out: &mut Vec<DecodedRun>) {
     // Contiguous (`69676e6f7265`) or separated by one space, colon or comma (`69 67 6e`),
     // optionally with `0x` before each byte.
     let bytes = text.as_bytes();
+    let mut decoded = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
-        let mut decoded = Vec::new();
+        let boundary_before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        if !boundary_before {
+            // A run starts at a word boundary: skip the rest of this word.
+            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            i = i.max(start + 1);
+            continue;
+        }
+        decoded.clear();
         let mut j = i;
         let mut last_end = i;
         loop {
@@ -300,11 +310,10 @@ fn hex_runs(text: &str, out: &mut Vec<DecodedRun>) {
             }
             j = k;
         }
-        let boundary_before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
         let boundary_after = bytes
             .get(last_end)
             .is_none_or(|b| !b.is_ascii_alphanumeric());
-        if decoded.len() >= MIN_HEX_BYTES && boundary_before && boundary_after {
+        if decoded.len() >= MIN_HEX_BYTES && boundary_after {
             if let Some(text) = is_readable(&decoded) {
                 out.push(DecodedRun {
                     encoding: Encoding::Hex,
@@ -414,7 +423,16 @@ fn common_word_count(text: &str) -> usize {
 
 fn url_runs(text: &str, out: &mut Vec<DecodedRun>) {
     let bytes = text.as_bytes();
-    if !bytes.contains(&b'%') {
+    // A run needs three `%XX` escapes, so a text with fewer is not walked at all.
+    let escapes = text
+        .match_indices('%')
+        .filter(|(at, _)| {
+            bytes.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit)
+        })
+        .take(3)
+        .count();
+    if escapes < 3 {
         return;
     }
     let is_run_byte =
@@ -430,6 +448,10 @@ fn url_runs(text: &str, out: &mut Vec<DecodedRun>) {
             i += 1;
         }
         let run = &bytes[start..i];
+        // Three escapes need three `%`: most words have none and are not copied.
+        if run.iter().filter(|&&b| b == b'%').count() < 3 {
+            continue;
+        }
         let mut decoded = Vec::with_capacity(run.len());
         let mut escapes = 0;
         let mut k = 0;

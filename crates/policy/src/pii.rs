@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use serde::{Deserialize, Serialize};
 
@@ -324,6 +324,9 @@ pub(crate) struct PiiMatch {
 /// The compiled policy.
 pub(crate) struct Pii {
     regexes: Vec<Regex>,
+    /// Every recogniser's pattern in one set: one pass over a text says which recognisers
+    /// match at all, so only those run their own (capturing) search.
+    any: RegexSet,
     enabled: Vec<bool>,
     threshold: f64,
     allow: BTreeSet<String>,
@@ -349,8 +352,14 @@ impl Pii {
                     .map_err(err)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let any = RegexSetBuilder::new(&patterns)
+            .size_limit(64 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+            .map_err(err)?;
         Ok(Pii {
             regexes,
+            any,
             enabled: SPECS
                 .iter()
                 .map(|s| params.entities.contains(&s.entity))
@@ -370,8 +379,9 @@ impl Pii {
         let shape = TextShape::of(bytes);
         let mut lower: Option<String> = None;
         let mut candidates: Vec<PiiMatch> = Vec::new();
+        let matching = self.any.matches(bytes);
         for (idx, spec) in SPECS.iter().enumerate() {
-            if !self.enabled[idx] || !shape.allows(spec.check) {
+            if !self.enabled[idx] || !shape.allows(spec.check) || !matching.matched(idx) {
                 continue;
             }
             for caps in self.regexes[idx].captures_iter(bytes) {
