@@ -56,10 +56,10 @@ impl App {
             }
             None => Transport::Memory(MemoryTransport::default()),
         };
-        let gates = gates(
+        let gates = metered(gates(
             &transport,
             RateLimit::per_minute(settings.rate_limit_per_minute)?,
-        )?;
+        )?);
         Ok(Self {
             services: Services::new(db, Arc::new(settings.clone())),
             transport,
@@ -93,5 +93,16 @@ fn gates(transport: &Transport, rate: RateLimit) -> Result<GateFactory, RateLimi
                 .for_org(org)
                 .unwrap_or_else(|_| Arc::new(local.clone()))
         }),
+    })
+}
+
+/// Every gate recording its waits and responses into the process's metrics.
+fn metered(gates: GateFactory) -> GateFactory {
+    let metrics = crate::infra::metrics::global();
+    Arc::new(move |org: &str| {
+        Arc::new(crate::infra::metrics::MeteredGate {
+            inner: gates(org),
+            metrics: metrics.clone(),
+        }) as Arc<dyn logwarden_compliance::RequestGate>
     })
 }

@@ -12,6 +12,8 @@ mod output;
 mod policy;
 mod pull;
 mod roles;
+mod serve;
+mod token;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,12 @@ enum Command {
     Scheduler(roles::SchedulerArgs),
     /// Run a worker for one data plane.
     Worker(roles::WorkerArgs),
+    /// Serve the HTTP API (`/api/v1`, `/healthz`, `/readyz`, `/metrics`).
+    Serve(serve::ServeArgs),
+    /// The API, the scheduler and one worker in one process (single-machine production).
+    Run(serve::RunArgs),
+    /// Create, list and revoke API tokens.
+    Token(token::TokenArgs),
     /// Manage integrations.
     Integration(integration::IntegrationArgs),
     /// Start and watch backfills.
@@ -49,7 +57,7 @@ enum Command {
     /// Evaluate text against policy sets; edit and install an integration's policy set.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
-    /// Run everything in one process on SQLite against the built-in fake Compliance API.
+    /// `run` on SQLite against the built-in fake Compliance API, with a demo integration.
     Demo(crate::tools::demo::DemoArgs),
     /// Serve the fake Compliance API (for tests, demos and load).
     FakeApi(fake_api::FakeApiArgs),
@@ -67,6 +75,9 @@ impl Command {
             Self::Migrate(command) => command.reads(args),
             Self::Scheduler(command) => command.reads(args),
             Self::Worker(command) => command.reads(args),
+            Self::Serve(command) => command.reads(args),
+            Self::Run(command) => command.reads(args),
+            Self::Token(command) => command.reads(args),
             Self::Integration(command) => command.reads(args),
             Self::Backfill(command) => command.reads(args),
             Self::Jobs(command) => command.reads(args),
@@ -98,6 +109,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(command) => command.run(&settings).await,
         Command::Scheduler(command) => command.run(&settings).await,
         Command::Worker(command) => command.run(&settings).await,
+        Command::Serve(command) => command.run(&settings).await,
+        Command::Run(command) => command.run(&settings).await,
+        Command::Token(command) => command.run(&settings).await,
         Command::Integration(command) => command.run(&settings).await,
         Command::Backfill(command) => command.run(&settings).await,
         Command::Jobs(command) => command.run(&settings).await,

@@ -102,8 +102,13 @@ settings! {
 
     /// The HTTP server of `logwarden serve`.
     ServeSettings "HTTP" {
-        /// Address of `logwarden serve`.
+        /// Address the HTTP API listens on (`serve`, `run`, `demo`).
         listen: String = "127.0.0.1:8080", env "LOGWARDEN_LISTEN";
+        /// Accept `http://` base URLs of integrations on loopback hosts (the built-in fake
+        /// Compliance API); otherwise the API takes only `https://`.
+        allow_loopback_http: bool = "false", env "LOGWARDEN_ALLOW_LOOPBACK_HTTP";
+        /// Accept base URLs on private, link-local and other internal addresses.
+        allow_private_networks: bool = "false", env "LOGWARDEN_ALLOW_PRIVATE_NETWORKS";
     }
 }
 

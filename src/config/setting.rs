@@ -96,6 +96,18 @@ impl Setting for u32 {
     }
 }
 
+impl Setting for bool {
+    type Raw = String;
+
+    fn parse(field: &'static str, raw: String) -> Result<Self, SettingsError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            _ => Err(invalid(field, &raw, "true or false")),
+        }
+    }
+}
+
 impl Setting for LogFormat {
     type Raw = String;
 

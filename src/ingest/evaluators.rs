@@ -136,7 +136,9 @@ impl Evaluator for AppEvaluator {
         let Some((_, set)) = &self.set else {
             return Ok(None);
         };
+        let started = std::time::Instant::now();
         let (findings, tags) = evaluate_event(set, event);
+        crate::infra::metrics::global().policy_evaluation(started.elapsed());
         Ok(Some(Verdict { findings, tags }))
     }
 }

@@ -1,5 +1,6 @@
-//! The long-running roles of the binary: the scheduler that creates and feeds jobs, and the
-//! worker that runs them.
+//! The long-running roles of the binary: the scheduler that creates and feeds jobs, the
+//! worker that runs them, and the HTTP API (alone, or with both in one process).
 
 pub mod scheduler;
+pub mod serve;
 pub mod worker;

@@ -176,7 +176,19 @@ pub fn client_for(
         .retry
         .max_malformed_retries
         .min(config.retry.max_retries);
-    Ok(Client::new(config)?)
+    // The client refuses a key or URL it cannot send before any request: bad input, not an
+    // upstream failure.
+    Client::new(config).map_err(|err| match err {
+        logwarden_compliance::Error::InvalidArgument { field, message } => Error::invalid(
+            if field == "api_key" {
+                "api_key"
+            } else {
+                "base_url"
+            },
+            message,
+        ),
+        other => Error::Upstream(other),
+    })
 }
 
 impl Services {

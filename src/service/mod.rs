@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backfill_progress;
 pub mod backfills;
 pub mod base_url;
+pub mod counts;
 pub mod integration_detail;
 pub mod integrations;
 pub mod jobs;

@@ -86,3 +86,21 @@ impl Services {
             .ok_or_else(|| Error::not_found("job", id))
     }
 }
+
+impl Services {
+    /// Whether a caller with `scope` may create objects in the project named `name`: any
+    /// project for an unscoped caller, only an existing project of its scope otherwise.
+    pub async fn may_use_project(&self, scope: &Scope, name: &str) -> Result<bool, Error> {
+        let Scope::Projects(ids) = scope else {
+            return Ok(true);
+        };
+        let id = logwarden_entities::project::Entity::find()
+            .filter(logwarden_entities::project::Column::Name.eq(name.trim()))
+            .select_only()
+            .column(logwarden_entities::project::Column::Id)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?;
+        Ok(id.is_some_and(|id| ids.contains(&id)))
+    }
+}

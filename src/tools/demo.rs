@@ -1,6 +1,7 @@
-//! `logwarden demo`: everything in one process on the embedded default — SQLite, the
-//! in-process queue, the built-in fake Compliance API in live mode — so a newcomer sees an
-//! integration sync every tick and a backfill complete with one command.
+//! `logwarden demo`: `logwarden run` (the API, the scheduler and one worker in one process) on
+//! the embedded default — SQLite, the in-process queue — plus the built-in fake Compliance
+//! API in live mode, so a newcomer opens the printed URL and sees an integration sync every
+//! tick and a backfill complete with one command.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,13 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{
-    ApiSettings, BackfillSettings, DatabaseSettings, JobSettings, Settings, SettingsArgs,
-    SyncSettings,
+    ApiSettings, BackfillSettings, DatabaseSettings, JobSettings, ServeSettings, Settings,
+    SettingsArgs, SyncSettings,
 };
 use crate::infra::crypto::MasterKey;
 use crate::infra::secret::Secret;
 use crate::roles::scheduler::Scheduler;
-use crate::roles::worker::Worker;
+use crate::roles::serve::{RunOptions, Running};
 use crate::service::backfills::{BackfillQuery, NewBackfill};
 use crate::service::integrations::NewIntegration;
 use crate::service::jobs::JobQuery;
@@ -55,6 +56,8 @@ pub struct DemoArgs {
     pub jobs: JobSettings,
     #[command(flatten)]
     pub api: ApiSettings,
+    #[command(flatten)]
+    pub serve: ServeSettings,
 }
 
 impl DemoArgs {
@@ -65,6 +68,7 @@ impl DemoArgs {
         self.backfill.apply(args);
         self.jobs.apply(args);
         self.api.apply(args);
+        self.serve.apply(args);
     }
 }
 
@@ -101,6 +105,10 @@ pub async fn run(
     settings_args
         .sync_lag
         .get_or_insert_with(|| "1m".to_owned());
+    // The fake listens on plain HTTP on loopback.
+    settings_args
+        .allow_loopback_http
+        .get_or_insert_with(|| "true".to_owned());
     let settings = Settings::load(&settings_args)?;
 
     let faults = if args.api_delay_ms > 0 {
@@ -180,19 +188,26 @@ pub async fn run(
         }
     };
 
-    let scheduler = Scheduler::new(services.clone(), app.transport.clone());
-    let recovered = scheduler.recover_embedded().await?;
-    if recovered > 0 {
-        eprintln!("resumed {recovered} jobs that were running when the demo last stopped");
-    }
+    let running = Running::start(
+        &app,
+        &RunOptions {
+            listen: settings.listen.clone(),
+            data_plane: "default".to_owned(),
+            concurrency: 4,
+            pump_every: Duration::from_millis(500),
+        },
+        shutdown.clone(),
+    )
+    .await?;
     // One sync right away rather than at the first cron tick.
-    scheduler.tick(Utc::now()).await?;
-    let worker = Worker::new(&app, "demo-worker".to_owned(), shutdown.clone());
-    let worker_task = tokio::spawn(async move { worker.run("default", 4).await });
-    let scheduler_task = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { scheduler.run(Duration::from_millis(500), shutdown).await })
-    };
+    Scheduler::new(services.clone(), app.transport.clone())
+        .tick(Utc::now())
+        .await?;
+    running.server.announce();
+    eprintln!(
+        "a token for the API: logwarden token create --role operator --database-url {:?}",
+        settings.database_url.expose()
+    );
 
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -220,8 +235,7 @@ pub async fn run(
             break;
         }
     }
-    let _ = scheduler_task.await;
-    let _ = worker_task.await;
+    running.wait().await?;
     fake.shutdown().await?;
     Ok(())
 }

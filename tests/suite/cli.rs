@@ -287,6 +287,12 @@ fn help_works_on_every_subcommand() {
         &["policy", "install"],
         &["policy", "reevaluate"],
         &["demo"],
+        &["serve"],
+        &["run"],
+        &["token"],
+        &["token", "create"],
+        &["token", "list"],
+        &["token", "revoke"],
         &["fake-api"],
         &["pull"],
         &["bench"],
@@ -532,7 +538,14 @@ const SETTINGS_GROUPS: &[(&str, &[&str])] = &[
             "--api-request-timeout",
         ],
     ),
-    ("serve", &["--listen"]),
+    (
+        "serve",
+        &[
+            "--listen",
+            "--allow-loopback-http",
+            "--allow-private-networks",
+        ],
+    ),
 ];
 
 #[test]
@@ -570,8 +583,39 @@ fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
         ),
         (
             &["demo"],
-            &["logging", "database", "sync", "backfill", "jobs", "api"],
+            &[
+                "logging", "database", "sync", "backfill", "jobs", "api", "serve",
+            ],
         ),
+        (
+            &["serve"],
+            &[
+                "logging",
+                "database",
+                "encryption",
+                "redis",
+                "sync",
+                "backfill",
+                "jobs",
+                "api",
+                "serve",
+            ],
+        ),
+        (
+            &["run"],
+            &[
+                "logging",
+                "database",
+                "encryption",
+                "redis",
+                "sync",
+                "backfill",
+                "jobs",
+                "api",
+                "serve",
+            ],
+        ),
+        (&["token", "create"], &["logging", "database"]),
     ];
     for (command, reads) in cases {
         let help = help_of(command);

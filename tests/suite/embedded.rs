@@ -31,6 +31,8 @@ fn demo(dir: &std::path::Path, extra: &[&str]) -> KillOnDrop {
             "24",
             "--api-delay-ms",
             "30",
+            "--listen",
+            "127.0.0.1:0",
         ])
         .args(extra)
         .env("LOGWARDEN_LOG_LEVEL", "warn")

@@ -1,6 +1,7 @@
 //! The integration suite: one test binary with shared helpers, against real PostgreSQL,
 //! real Redis and the fake Compliance API over real HTTP.
 
+mod api;
 mod cli;
 mod compliance_contract;
 mod embedded;

@@ -1,0 +1,84 @@
+//! The OpenAPI 3.1 document of the API, generated from the handlers' annotations and the
+//! views' schemas, served at `/api/v1/openapi.json`.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::ApiState;
+
+/// The bearer token scheme every `/api/v1` route but this document uses.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("lw_ token from `logwarden token create`")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "logwarden operator API",
+        description = "Integrations, backfills, jobs, runtime policies and the audit log. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`.",
+    ),
+    modifiers(&BearerScheme),
+    paths(
+        super::health::healthz,
+        super::health::readyz,
+        super::metrics::metrics,
+        openapi_json,
+        super::integrations::list,
+        super::integrations::create,
+        super::integrations::show,
+        super::integrations::update,
+        super::integrations::delete,
+        super::integrations::pause,
+        super::integrations::resume,
+        super::backfills::list,
+        super::backfills::create,
+        super::backfills::show,
+        super::backfills::cancel,
+        super::backfills::pause,
+        super::backfills::resume,
+        super::backfills::retry_failed,
+        super::jobs::list,
+        super::jobs::counts,
+        super::jobs::retry_matching,
+        super::jobs::cancel_matching,
+        super::jobs::show,
+        super::jobs::retry,
+        super::jobs::cancel,
+        super::policies::templates,
+        super::policies::rows,
+        super::policies::policy_set,
+        super::policies::changes,
+        super::policies::set_draft,
+        super::policies::draft_from_template,
+        super::policies::install,
+        super::policies::reset,
+        super::audit::list,
+    ),
+)]
+pub struct ApiDoc;
+
+pub fn router() -> Router<ApiState> {
+    Router::new().route("/api/v1/openapi.json", get(openapi_json))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
