@@ -116,10 +116,13 @@ impl Scheduler {
                 report.already_recorded += 1;
                 continue;
             }
+            // Catching up continues what a tick started: the last sync succeeded and a whole
+            // window is still behind. An integration no tick has synced waits for one.
             if backlog_only
-                && !row
-                    .sync_watermark
-                    .is_some_and(|watermark| settings.is_behind(watermark, now))
+                && !(last.is_some_and(|job| job.status == JobStatus::Succeeded)
+                    && row
+                        .sync_watermark
+                        .is_some_and(|watermark| settings.is_behind(watermark, now)))
             {
                 continue;
             }
