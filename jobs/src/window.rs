@@ -34,7 +34,13 @@ pub struct SyncWindowSettings {
     lag: TimeDelta,
     overlap: TimeDelta,
     initial_lookback: TimeDelta,
+    max_window: TimeDelta,
 }
+
+/// The longest window a sync job covers unless told otherwise: one attempt pulls at most an
+/// hour of activity, so after a pause or an outage the backlog is caught up as consecutive
+/// windows instead of one that no attempt can finish.
+pub const DEFAULT_MAX_SYNC_WINDOW: TimeDelta = TimeDelta::hours(1);
 
 /// A [`SyncWindowSettings`] value out of bounds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +51,8 @@ pub enum SyncWindowSettingsError {
     NegativeOverlap(TimeDelta),
     #[error("invalid initial_lookback {}: must be greater than zero", describe(.0))]
     NonPositiveInitialLookback(TimeDelta),
+    #[error("invalid sync_max_window {}: must be at least 60s", describe(.0))]
+    MaxWindowTooShort(TimeDelta),
 }
 
 impl SyncWindowSettings {
@@ -72,7 +80,29 @@ impl SyncWindowSettings {
             lag,
             overlap,
             initial_lookback,
+            max_window: DEFAULT_MAX_SYNC_WINDOW,
         })
+    }
+
+    /// Caps how far past the watermark (or past the start, for a first window) a window
+    /// reaches; at least a minute. The default is [`DEFAULT_MAX_SYNC_WINDOW`].
+    pub fn with_max_window(self, max_window: TimeDelta) -> Result<Self, SyncWindowSettingsError> {
+        if max_window < TimeDelta::minutes(1) {
+            return Err(SyncWindowSettingsError::MaxWindowTooShort(max_window));
+        }
+        Ok(Self { max_window, ..self })
+    }
+
+    pub fn max_window(&self) -> TimeDelta {
+        self.max_window
+    }
+
+    /// Whether an integration synced up to `watermark` has at least one whole capped window
+    /// to cover at `now`: a backlog to catch up without waiting for the next tick.
+    pub fn is_behind(&self, watermark: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        watermark
+            .checked_add_signed(self.max_window)
+            .is_some_and(|full| full <= saturating_sub(now, self.lag))
     }
 
     pub fn lag(&self) -> TimeDelta {
@@ -95,6 +125,7 @@ impl Default for SyncWindowSettings {
             lag: TimeDelta::minutes(2),
             overlap: TimeDelta::minutes(2),
             initial_lookback: TimeDelta::hours(1),
+            max_window: DEFAULT_MAX_SYNC_WINDOW,
         }
     }
 }
@@ -104,7 +135,9 @@ impl Default for SyncWindowSettings {
 ///
 /// `start` is `watermark − overlap`, or `now − initial_lookback` rounded down to the whole
 /// minute for an integration never synced (so that replicas whose clocks differ by seconds
-/// mostly agree on it); `end` is `now − lag`; both are whole seconds. A window always ends after the watermark: a window that did not could
+/// mostly agree on it); `end` is `now − lag`, but at most `max_window` past the watermark (or
+/// past the start of a first window), so a backlog is covered as consecutive windows, oldest
+/// first; both are whole seconds. A window always ends after the watermark: a window that did not could
 /// succeed without moving the watermark, and every later tick would compute it again. Any
 /// schedule therefore makes progress, a 30-second one included. The start depends on the
 /// watermark only, not on the clock, so scheduler replicas whose clocks differ by seconds
@@ -116,11 +149,20 @@ pub fn next_sync_window(
     settings: &SyncWindowSettings,
 ) -> Option<Window> {
     let end = floor_to_second(saturating_sub(now, settings.lag));
-    let start = match watermark {
+    let (start, reach_from) = match watermark {
         Some(watermark) if end <= watermark => return None,
-        Some(watermark) => floor_to_second(saturating_sub(watermark, settings.overlap)),
-        None => floor_to_minute(saturating_sub(now, settings.initial_lookback)),
+        Some(watermark) => (
+            floor_to_second(saturating_sub(watermark, settings.overlap)),
+            watermark,
+        ),
+        None => {
+            let start = floor_to_minute(saturating_sub(now, settings.initial_lookback));
+            (start, start)
+        }
     };
+    let end = reach_from
+        .checked_add_signed(settings.max_window)
+        .map_or(end, |cap| end.min(floor_to_second(cap)));
     (start < end).then_some(Window { start, end })
 }
 
@@ -378,6 +420,49 @@ mod tests {
             next_sync_window(Some(watermark), at("2026-04-08T10:06:01Z"), &settings(1, 2)).unwrap();
         assert_eq!(window.start, at("2026-04-08T10:03:00Z"));
         assert_eq!(window.end, at("2026-04-08T10:05:01Z"));
+    }
+
+    #[test]
+    fn a_six_hour_backlog_is_covered_by_consecutive_one_hour_windows_oldest_first() {
+        let settings = settings(2, 2);
+        let now = at("2026-04-08T16:02:00Z");
+        let mut watermark = at("2026-04-08T10:00:00Z");
+        let mut windows = Vec::new();
+        while let Some(window) = next_sync_window(Some(watermark), now, &settings) {
+            assert!(settings.is_behind(watermark, now) || window.end == now - settings.lag());
+            windows.push(window);
+            watermark = advance_watermark(Some(watermark), window.end);
+        }
+        assert_eq!(windows.len(), 6);
+        assert!(!settings.is_behind(watermark, now));
+        assert_eq!(watermark, at("2026-04-08T16:00:00Z"));
+        for (hour, window) in windows.iter().enumerate() {
+            let hour = hour as i64;
+            assert_eq!(
+                window.end,
+                at("2026-04-08T10:00:00Z") + TimeDelta::hours(hour + 1)
+            );
+            assert_eq!(window.duration(), TimeDelta::minutes(62));
+        }
+        // A first window is capped too.
+        let first = next_sync_window(
+            None,
+            now,
+            &settings.with_max_window(TimeDelta::minutes(20)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(first.duration(), TimeDelta::minutes(20));
+    }
+
+    #[test]
+    fn a_max_window_under_a_minute_is_refused_naming_the_setting() {
+        let error = SyncWindowSettings::default()
+            .with_max_window(TimeDelta::seconds(59))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid sync_max_window 59s: must be at least 60s"
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ settings! {
         sync_overlap: Duration = "2m", env "LOGWARDEN_SYNC_OVERLAP";
         /// Where the first sync of a new integration starts, back from now.
         initial_lookback: Duration = "1h", env "LOGWARDEN_INITIAL_LOOKBACK";
+        /// The longest stretch past the watermark one sync job covers; a longer backlog (a
+        /// pause, an outage) is caught up as consecutive windows, oldest first.
+        sync_max_window: Duration = "1h", env "LOGWARDEN_SYNC_MAX_WINDOW";
     }
 
     /// Backfill batches and the flow control that feeds them to the queue.
@@ -189,6 +192,13 @@ impl Settings {
                 "sync_lag",
                 &format!("{}s", self.sync_lag.as_secs()),
                 "at least 1m (the Compliance API indexes activity within a minute)",
+            ));
+        }
+        if self.sync_max_window < Duration::from_secs(60) {
+            return Err(invalid(
+                "sync_max_window",
+                &format!("{}s", self.sync_max_window.as_secs()),
+                "at least 1m",
             ));
         }
         if self.backfill_batch_width < Duration::from_secs(60) {

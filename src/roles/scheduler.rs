@@ -52,6 +52,8 @@ pub struct TickReport {
 /// What a pump pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PumpReport {
+    /// Sync jobs recorded to catch up a backlog, one whole window at a time.
+    pub caught_up: usize,
     pub enqueued: usize,
     pub repushed_lost: usize,
     pub taken_over: usize,
@@ -79,12 +81,23 @@ impl Scheduler {
             delta(s.sync_overlap),
             delta(s.initial_lookback),
         )
+        .and_then(|settings| settings.with_max_window(delta(s.sync_max_window)))
         .map_err(|err| Error::invalid("sync_lag", err.to_string()))
     }
 
     /// One tick: a sync job for the next window of every active integration whose last sync
     /// job has finished, however it finished.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, Error> {
+        self.record_syncs(now, false).await
+    }
+
+    /// Sync jobs for the next windows; with `backlog_only`, only for integrations that have
+    /// at least one whole capped window to catch up (the pump's catch-up, between ticks).
+    async fn record_syncs(
+        &self,
+        now: DateTime<Utc>,
+        backlog_only: bool,
+    ) -> Result<TickReport, Error> {
         let settings = self.window_settings()?;
         let db = &self.services.db;
         let planes = plane_names(db).await?;
@@ -101,6 +114,16 @@ impl Scheduler {
             if last.is_some_and(|job| !job.status.is_terminal()) {
                 // Still waiting, running or retrying: the next window starts where it ends.
                 report.already_recorded += 1;
+                continue;
+            }
+            // Catching up continues what a tick started: the last sync succeeded and a whole
+            // window is still behind. An integration no tick has synced waits for one.
+            if backlog_only
+                && !(last.is_some_and(|job| job.status == JobStatus::Succeeded)
+                    && row
+                        .sync_watermark
+                        .is_some_and(|watermark| settings.is_behind(watermark, now)))
+            {
                 continue;
             }
             let Some(window) = next_sync_window(row.sync_watermark, now, &settings) else {
@@ -156,6 +179,7 @@ impl Scheduler {
             repushed_lost: self.repush_lost(now).await?,
             ..Default::default()
         };
+        report.caught_up = self.record_syncs(now, true).await?.created;
         report.enqueued = self.feed_pending(now).await?;
         self.refresh_open_backfills(now).await?;
         Ok(report)

@@ -89,10 +89,31 @@ fn no_request_retries(args: &mut SettingsArgs) {
 }
 
 impl Pipeline {
-    /// Runs every job until nothing can run, its retries included: the pump's clock is
-    /// ahead of the worker's retry times (real time plus milliseconds in tests).
-    async fn drain_with_retries(&self) -> usize {
-        self.drain(Utc::now() + TimeDelta::hours(1)).await
+    /// Runs every job until nothing can run, its retries included. The worker times its
+    /// retries by the real clock (milliseconds away in tests) while the pump runs on the
+    /// fake's: each round declares the waiting retries due, as their delays would have passed.
+    async fn drain_with_retries(&self, now: DateTime<Utc>) -> usize {
+        use logwarden_entities::job;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let mut processed = 0;
+        for _ in 0..1_000 {
+            job::Entity::update_many()
+                .col_expr(
+                    job::Column::NextAttemptAt,
+                    sea_orm::sea_query::Expr::value(Some(now)),
+                )
+                .filter(job::Column::Status.eq(JobStatus::Pending))
+                .filter(job::Column::NextAttemptAt.is_not_null())
+                .exec(&self.test.db)
+                .await
+                .expect("retries due");
+            let ran = self.drain(now).await;
+            if ran == 0 {
+                return processed;
+            }
+            processed += ran;
+        }
+        panic!("retries kept coming after 1,000 rounds");
     }
 
     /// One tick of the default schedule at the fake's `api_now`, then every job it makes
@@ -100,7 +121,7 @@ impl Pipeline {
     async fn tick_and_run(&self, api_now: DateTime<Utc>) -> usize {
         self.fake.set_now(api_now);
         let report = self.scheduler.tick(api_now + LAG).await.expect("tick");
-        self.drain_with_retries().await;
+        self.drain_with_retries(api_now + LAG).await;
         report.created
     }
 }
@@ -236,7 +257,7 @@ async fn a_canceled_sync_job_does_not_block_the_next_tick(backend: Backend) {
     let queued = pipeline.sync_jobs().await.remove(0);
     let canceled = pipeline.services.cancel_job(queued.id).await.unwrap();
     assert_eq!(canceled.status, JobStatus::Canceled);
-    pipeline.drain_with_retries().await;
+    pipeline.drain_with_retries(first + LAG).await;
 
     let created = pipeline.tick_and_run(start + TimeDelta::minutes(10)).await;
 
@@ -409,7 +430,9 @@ async fn a_sync_that_fails_shows_failing_with_its_error_while_backfill_batches_s
         })
         .await
         .unwrap();
-    pipeline.drain_with_retries().await;
+    pipeline
+        .drain_with_retries(start + TimeDelta::minutes(5) + LAG)
+        .await;
 
     let view = pipeline
         .services
@@ -537,6 +560,52 @@ async fn a_truncated_and_a_non_json_body_are_retried_and_their_sync_jobs_succeed
             .unwrap();
         assert_eq!(attempts[0].error_class.as_deref(), Some("transport_error"));
     }
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
+}
+
+on_both_paths!(a_six_hour_gap_is_caught_up_as_consecutive_one_hour_windows_oldest_first);
+
+async fn a_six_hour_gap_is_caught_up_as_consecutive_one_hour_windows_oldest_first(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(9);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let api_now = start + TimeDelta::hours(6);
+    pipeline.fake.set_now(api_now);
+
+    // One tick; the pump passes of the drain record the rest of the backlog.
+    assert_eq!(
+        pipeline
+            .scheduler
+            .tick(api_now + LAG)
+            .await
+            .unwrap()
+            .created,
+        1
+    );
+    pipeline.drain(api_now + LAG).await;
+
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    assert_eq!(jobs.len(), 6, "one job per hour of the gap");
+    let mut watermark = start;
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+        assert_eq!(
+            job.window_start,
+            watermark - TimeDelta::minutes(2),
+            "oldest first"
+        );
+        assert_eq!(
+            job.window_end,
+            watermark + TimeDelta::hours(1),
+            "capped at an hour"
+        );
+        watermark = job.window_end;
+    }
+    assert_eq!(pipeline.watermark().await, Some(api_now));
     pipeline
         .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
         .await;
