@@ -12,6 +12,7 @@ mod m20261125_000006_create_violations_alerts_issues;
 mod m20261125_000007_create_api_tokens;
 mod m20261201_000020_fresh_writes;
 mod m20261201_000021_session_deleted_at;
+pub mod m20261201_000022_ids_per_integration;
 mod m20261201_000030_create_token_projects_and_audit;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_create_api_tokens::Migration),
             Box::new(m20261201_000020_fresh_writes::Migration),
             Box::new(m20261201_000021_session_deleted_at::Migration),
+            Box::new(m20261201_000022_ids_per_integration::Migration),
             Box::new(m20261201_000030_create_token_projects_and_audit::Migration),
         ]
     }
