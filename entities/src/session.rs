@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
+    /// `<integration id>:<chat id>`: a session belongs to its integration.
     pub id: String,
+    /// The upstream chat id.
+    pub chat_id: String,
     pub integration_id: i64,
     pub project_id: i64,
     #[sea_orm(column_type = "Text")]

@@ -13,6 +13,7 @@ mod m20261125_000007_create_api_tokens;
 mod m20261201_000010_integration_health;
 mod m20261201_000020_fresh_writes;
 mod m20261201_000021_session_deleted_at;
+pub mod m20261201_000022_ids_per_integration;
 mod m20261201_000030_create_token_projects_and_audit;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_integration_health::Migration),
             Box::new(m20261201_000020_fresh_writes::Migration),
             Box::new(m20261201_000021_session_deleted_at::Migration),
+            Box::new(m20261201_000022_ids_per_integration::Migration),
             Box::new(m20261201_000030_create_token_projects_and_audit::Migration),
         ]
     }

@@ -23,6 +23,24 @@ use uuid::Uuid;
 pub const PROVIDER: &str = "ANTHROPIC_COMPLIANCE_API";
 /// Namespace of violation and alert ids (UUIDv5 of the event id and the finding).
 const FINDING_NAMESPACE: Uuid = Uuid::from_u128(0x6c77_6669_6e64_4e67_8000_0000_0000_0001);
+/// Namespace of stored event ids: the pairing's id (which derives from the upstream message
+/// alone) scoped by the integration, so two integrations of one organisation keep their own
+/// rows. The migration `m20261201_000022` gave stored rows these ids; never change it.
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6c77_696e_7465_6772_8000_0000_0000_0001);
+
+/// The stored id of the event `event_id` (a [`PromptEvent::id`]) of `integration_id`.
+pub fn stored_event_id(integration_id: i64, event_id: Uuid) -> Uuid {
+    let mut name = [0u8; 24];
+    name[..8].copy_from_slice(&integration_id.to_be_bytes());
+    name[8..].copy_from_slice(event_id.as_bytes());
+    Uuid::new_v5(&EVENT_NAMESPACE, &name)
+}
+
+/// The stored id of the session of chat `chat_id` of `integration_id`.
+pub fn stored_session_id(integration_id: i64, chat_id: &str) -> String {
+    format!("{integration_id}:{chat_id}")
+}
+
 /// The close reason of an alert that a newer evaluation no longer raises.
 pub const SUPERSEDED: &str = "superseded";
 
@@ -70,7 +88,11 @@ pub struct DbSink {
 }
 
 impl EventSink<StoredFinding> for DbSink {
-    async fn persist(&self, chunk: IngestChunk<StoredFinding>) -> Result<(), JobError> {
+    async fn persist(&self, mut chunk: IngestChunk<StoredFinding>) -> Result<(), JobError> {
+        // From here on every id is the stored one, violations and alerts derived from it.
+        for evaluated in &mut chunk.events {
+            evaluated.event.id = stored_event_id(self.integration_id, evaluated.event.id);
+        }
         let txn = self.db.begin().await.map_err(db_error)?;
         let now = Utc::now();
         self.access_events(&txn, &chunk.access_events, now)
@@ -101,12 +123,16 @@ impl EventSink<StoredFinding> for DbSink {
     ) -> Result<HashSet<Uuid>, JobError> {
         let mut unchanged = HashSet::new();
         for batch in events.chunks(MAX_BINDS) {
+            let by_stored: HashMap<Uuid, &PromptEvent> = batch
+                .iter()
+                .map(|e| (stored_event_id(self.integration_id, e.id), e))
+                .collect();
             let stored: Vec<(Uuid, String, Option<i32>)> = event::Entity::find()
                 .select_only()
                 .column(event::Column::Id)
                 .column(event::Column::ContentHash)
                 .column(event::Column::PolicySetVersion)
-                .filter(event::Column::Id.is_in(batch.iter().map(|e| e.id)))
+                .filter(event::Column::Id.is_in(by_stored.keys().copied()))
                 .into_tuple()
                 .all(&self.db)
                 .await
@@ -119,11 +145,17 @@ impl EventSink<StoredFinding> for DbSink {
                 .map(|(id, hash, version)| (id, (hash, version)))
                 .collect();
             // Hashing only the events that are stored: a first ingestion pays nothing.
-            for e in batch {
-                let Some((hash, version)) = stored.get(&e.id) else {
+            for (id, e) in &by_stored {
+                let Some((hash, version)) = stored.get(id) else {
                     continue;
                 };
-                if *version == policy_set_version && e.content_hash().is_ok_and(|new| new == *hash)
+                // The stored hash covers the stored id.
+                let stored_copy = PromptEvent {
+                    id: *id,
+                    ..(*e).clone()
+                };
+                if *version == policy_set_version
+                    && stored_copy.content_hash().is_ok_and(|new| new == *hash)
                 {
                     unchanged.insert(e.id);
                 }
@@ -688,7 +720,8 @@ impl DbSink {
         ];
         for (group, update) in [(present, &columns[..]), (deleted, &deletion[..])] {
             let rows = group.into_iter().map(|s| session::ActiveModel {
-                id: Set(s.chat_id.clone()),
+                id: Set(stored_session_id(self.integration_id, &s.chat_id)),
+                chat_id: Set(s.chat_id.clone()),
                 integration_id: Set(self.integration_id),
                 project_id: Set(self.project_id),
                 title: Set(s.title.clone()),

@@ -167,7 +167,62 @@ async fn deleting_with_purge_removes_the_integration_s_ingested_data_and_keeps_i
 }
 
 on_both_backends!(
+    two_integrations_of_one_organisation_keep_their_own_rows,
     a_new_key_is_tested_against_upstream_then_swapped_in_place,
     deleting_an_integration_keeps_its_data_unless_purge_is_given,
     deleting_with_purge_removes_the_integration_s_ingested_data_and_keeps_its_jobs,
 );
+
+async fn two_integrations_of_one_organisation_keep_their_own_rows(test: TestDb) {
+    let pipeline =
+        Pipeline::start_with(test, two_keys(), day() + TimeDelta::hours(2), |_| {}).await;
+    let services = &pipeline.services;
+    let second = services
+        .add_integration(logwarden::service::integrations::NewIntegration {
+            name: "acme-second".into(),
+            project: "security".into(),
+            data_plane: "default".into(),
+            api_key: Secret::new(NEW_KEY),
+            base_url: Some(pipeline.fake.base_url()),
+            sync_from: Some(day() + TimeDelta::hours(2)),
+        })
+        .await
+        .unwrap();
+    for id in [pipeline.integration_id, second.id] {
+        services
+            .start_backfill(NewBackfill {
+                integration_id: id,
+                from: day(),
+                to: day() + TimeDelta::hours(2),
+                batch_width: None,
+                created_by: "test".into(),
+            })
+            .await
+            .unwrap();
+    }
+    pipeline.drain(day() + TimeDelta::hours(3)).await;
+
+    let manifest = pipeline.fake.manifest(day(), day() + TimeDelta::hours(2));
+    assert!(manifest.prompt_events > 0);
+    for id in [pipeline.integration_id, second.id] {
+        assert_eq!(
+            services.count_events(id).await.unwrap(),
+            manifest.prompt_events
+        );
+    }
+    assert_eq!(
+        pipeline.count("events").await as u64,
+        2 * manifest.prompt_events
+    );
+    assert_eq!(pipeline.count("sessions").await as u64, 2 * manifest.chats);
+    let alerts = |id: i64| {
+        logwarden_entities::alert::Entity::find()
+            .filter(logwarden_entities::alert::Column::IntegrationId.eq(id))
+            .all(&pipeline.test.db)
+    };
+    let (first_alerts, second_alerts) = (
+        alerts(pipeline.integration_id).await.unwrap(),
+        alerts(second.id).await.unwrap(),
+    );
+    assert_eq!(first_alerts.len(), second_alerts.len());
+}

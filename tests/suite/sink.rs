@@ -2,7 +2,9 @@
 //! reruns change nothing, alerts group into issues, a new verdict replaces the old one.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::ingest::sink::{DbSink, StoredFinding, SUPERSEDED};
+use logwarden::ingest::sink::{
+    stored_event_id, stored_session_id, DbSink, StoredFinding, SUPERSEDED,
+};
 use logwarden_entities::issue::IssueStatus;
 use logwarden_entities::{alert, event, issue, session, violation};
 use logwarden_fake_api::FakeConfig;
@@ -231,7 +233,7 @@ async fn a_copy_of_a_chat_older_than_the_stored_one_changes_nothing(test: TestDb
     // The batch commits last.
     sink.persist(one(buffered, Vec::new())).await.unwrap();
 
-    let stored = event::Entity::find_by_id(complete.id)
+    let stored = event::Entity::find_by_id(stored_event_id(pipeline.integration_id, complete.id))
         .one(db)
         .await
         .unwrap()
@@ -283,7 +285,7 @@ async fn an_alert_a_newer_evaluation_no_longer_raises_is_closed_as_superseded_an
     let violations = violation::Entity::find().all(db).await.unwrap();
     assert_eq!(violations.len(), 1);
     assert!(violations[0].superseded_at.is_some());
-    let stored = event::Entity::find_by_id(first.id)
+    let stored = event::Entity::find_by_id(stored_event_id(pipeline.integration_id, first.id))
         .one(db)
         .await
         .unwrap()
@@ -385,11 +387,12 @@ async fn a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted(test: 
     let deleted = pair_chat(&chat).session;
     sink.persist(sessions_only(deleted)).await.unwrap();
 
-    let stored = session::Entity::find_by_id(before.chat_id.clone())
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored =
+        session::Entity::find_by_id(stored_session_id(pipeline.integration_id, &before.chat_id))
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
     assert!(stored.deleted);
     assert_eq!(stored.deleted_at, Some(deleted_at));
     assert_eq!(stored.title, "Quarterly numbers");
