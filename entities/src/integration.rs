@@ -27,6 +27,10 @@ pub struct Model {
     pub last_error: Option<String>,
     pub last_error_class: Option<String>,
     pub created_at: DateTimeUtc,
+    /// When a sync job of the integration last succeeded.
+    pub last_sync_succeeded_at: Option<DateTimeUtc>,
+    /// Sync attempts failed since the last successful sync.
+    pub sync_failures: i32,
     pub updated_at: DateTimeUtc,
 }
 

@@ -13,6 +13,7 @@ pub mod backfill;
 pub mod data_plane;
 pub mod event;
 pub mod integration;
+pub mod integration_error;
 pub mod issue;
 pub mod job;
 pub mod job_attempt;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::completeness::{
     record_hash, serializable_hash, CompletenessRecord, CursorSpan, RunHash,
 };
-use crate::pairing::{pair_chat, PairedChat, SessionSummary};
+use crate::pairing::{pair_chat, PairedChat, PromptEvent, SessionSummary};
 use crate::retry::{ErrorClass, JobError};
 use crate::source::{
     ActivityRecord, ActivitySource, ChatSource, EvaluatedEvent, Evaluator, EventSink, IngestChunk,
@@ -117,6 +117,7 @@ where
             None => break,
         }
     }
+    run.evaluate_pending(evaluator).await?;
     run.flush_events(true).await?;
 
     Ok(run.finish(evaluator.policy_set_version()))
@@ -169,6 +170,9 @@ struct Run<'a, K, F> {
     chats: Listing,
     seen_activities: HashSet<String>,
     access_events: Vec<ActivityRecord>,
+    /// Events paired but not evaluated yet: evaluated a chunk at a time, after one look-up
+    /// of which of them the sink already holds unchanged.
+    pending: Vec<PromptEvent>,
     events: Vec<EvaluatedEvent<F>>,
     sessions: Vec<SessionSummary>,
     hashes: RunHash,
@@ -196,6 +200,7 @@ where
             chats: Listing::default(),
             seen_activities: HashSet::new(),
             access_events: Vec::new(),
+            pending: Vec::new(),
             events: Vec::new(),
             sessions: Vec::new(),
             hashes: RunHash::new(),
@@ -256,6 +261,37 @@ where
         self.hashes.add(hash);
         self.messages += paired.session.message_count;
         for event in paired.events {
+            self.event_count += 1;
+            if !event.complete {
+                self.incomplete_events += 1;
+            }
+            self.pending.push(event);
+        }
+        self.sessions.push(paired.session);
+        if self.pending.len() >= self.chunk_size {
+            self.evaluate_pending(evaluator).await?;
+        }
+        self.flush_events(false).await
+    }
+
+    /// Evaluates the pending events the sink does not already hold unchanged, so a grown
+    /// chat costs what changed: one new message, one evaluation and one write.
+    async fn evaluate_pending<E>(&mut self, evaluator: &E) -> Result<(), JobError>
+    where
+        E: Evaluator<Finding = F>,
+    {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let unchanged = self
+            .sink
+            .unchanged(&pending, evaluator.policy_set_version())
+            .await?;
+        for event in pending {
+            if unchanged.contains(&event.id) {
+                continue;
+            }
             let (findings, tags) = match evaluator.evaluate(&event)? {
                 Some(verdict) => {
                     self.events_evaluated += 1;
@@ -264,18 +300,13 @@ where
                 }
                 None => (None, Vec::new()),
             };
-            self.event_count += 1;
-            if !event.complete {
-                self.incomplete_events += 1;
-            }
             self.events.push(EvaluatedEvent {
                 event,
                 findings,
                 tags,
             });
         }
-        self.sessions.push(paired.session);
-        self.flush_events(false).await
+        Ok(())
     }
 
     /// Sends full chunks; with `all`, also the remainder.

@@ -4,11 +4,13 @@
 //!
 //! Every future is `Send` so a job can run on a multi-threaded runtime.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::pairing::{ChatTranscript, PromptEvent, SessionSummary};
 use crate::retry::JobError;
@@ -173,4 +175,16 @@ pub trait EventSink<F> {
     /// the response), sessions by chat id. Persisting the same chunk twice leaves the same
     /// state as once.
     fn persist(&self, chunk: IngestChunk<F>) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// The ids of `events` the store already holds with the same content (hash) and a
+    /// verdict of the evaluator's policy set version: the job neither evaluates nor writes
+    /// them again. A store that cannot tell answers none.
+    fn unchanged(
+        &self,
+        events: &[PromptEvent],
+        policy_set_version: Option<i32>,
+    ) -> impl Future<Output = Result<HashSet<Uuid>, JobError>> + Send {
+        let _ = (events, policy_set_version);
+        std::future::ready(Ok(HashSet::new()))
+    }
 }

@@ -10,6 +10,7 @@ mod m20261125_000004_create_backfills_and_jobs;
 mod m20261125_000005_create_events_and_sessions;
 mod m20261125_000006_create_violations_alerts_issues;
 mod m20261125_000007_create_api_tokens;
+mod m20261201_000010_integration_health;
 mod m20261201_000020_fresh_writes;
 mod m20261201_000021_session_deleted_at;
 mod m20261201_000030_create_token_projects_and_audit;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_events_and_sessions::Migration),
             Box::new(m20261125_000006_create_violations_alerts_issues::Migration),
             Box::new(m20261125_000007_create_api_tokens::Migration),
+            Box::new(m20261201_000010_integration_health::Migration),
             Box::new(m20261201_000020_fresh_writes::Migration),
             Box::new(m20261201_000021_session_deleted_at::Migration),
             Box::new(m20261201_000030_create_token_projects_and_audit::Migration),

@@ -1,4 +1,5 @@
-//! `logwarden integration …`: add, list, pause, resume and delete integrations.
+//! `logwarden integration …`: add, list, pause, resume, rotate the key of and delete
+//! integrations.
 
 use clap::{Args, Subcommand};
 
@@ -24,17 +25,41 @@ pub struct IntegrationArgs {
 enum IntegrationCommand {
     /// Add an integration after testing its key against the Compliance API.
     Add(Box<AddArgs>),
-    /// List integrations.
+    /// List integrations, with their health (judged by the sync schedule's period).
     List {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        sync: SyncSettings,
     },
     /// Stop creating sync jobs for an integration (by id or name).
     Pause { integration: String },
     /// Resume syncing from the watermark.
     Resume { integration: String },
-    /// Delete an integration: its unfinished jobs are canceled; ingested data stays.
-    Delete { integration: String },
+    /// Replace an integration's key (by id or name) after testing the new one.
+    SetKey(Box<SetKeyArgs>),
+    /// Delete an integration: its unfinished jobs are canceled; ingested data stays unless
+    /// --purge is given.
+    Delete {
+        integration: String,
+        /// Also delete its events, access events, sessions, violations, alerts and issues.
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SetKeyArgs {
+    /// The integration's id or name.
+    integration: String,
+    /// The new Compliance Access Key (or set LOGWARDEN_API_KEY; without either it is read
+    /// from the first line of stdin).
+    #[arg(long, env = "LOGWARDEN_API_KEY", hide_env_values = true)]
+    api_key: Option<Secret>,
+    #[command(flatten)]
+    master_key: MasterKeySettings,
+    #[command(flatten)]
+    api: ApiSettings,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +97,13 @@ impl IntegrationArgs {
             add.sync.apply(args);
             add.api.apply(args);
         }
+        if let IntegrationCommand::List { sync, .. } = &self.command {
+            sync.apply(args);
+        }
+        if let IntegrationCommand::SetKey(set) = &self.command {
+            set.master_key.apply(args);
+            set.api.apply(args);
+        }
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
@@ -106,7 +138,7 @@ impl IntegrationArgs {
                     );
                 }
             }
-            IntegrationCommand::List { json } => {
+            IntegrationCommand::List { json, .. } => {
                 let views = every_page(|cursor| {
                     services.list_integrations(IntegrationQuery {
                         limit: Limit::LARGEST,
@@ -125,6 +157,7 @@ impl IntegrationArgs {
                         ("DATA PLANE", 12),
                         ("KEY", 8),
                         ("WATERMARK", 26),
+                        ("HEALTH", 8),
                         ("LAST ERROR", 0),
                     ]);
                     for v in views {
@@ -137,6 +170,7 @@ impl IntegrationArgs {
                             v.sync_watermark
                                 .map(|t| t.to_rfc3339())
                                 .unwrap_or_else(|| "-".into()),
+                            v.health.to_string(),
                             v.last_error_class.unwrap_or_default(),
                         ]);
                     }
@@ -152,11 +186,29 @@ impl IntegrationArgs {
                 let v = services.resume_integration(id).await?;
                 eprintln!("integration {:?} is {}", v.name, v.status);
             }
-            IntegrationCommand::Delete { integration } => {
+            IntegrationCommand::SetKey(set) => {
+                let id = services.resolve_integration(&set.integration).await?;
+                let key = match set.api_key {
+                    Some(key) => key,
+                    None => {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        Secret::new(line.trim().to_owned())
+                    }
+                };
+                let v = services.set_integration_key(id, key).await?;
+                eprintln!("integration {:?} now uses key …{}", v.name, v.api_key_last4);
+            }
+            IntegrationCommand::Delete { integration, purge } => {
                 let id = services.resolve_integration(&integration).await?;
-                let v = services.delete_integration(id).await?;
+                let v = services.delete_integration(id, purge).await?;
+                let data = if purge {
+                    "its ingested data was purged"
+                } else {
+                    "its ingested data stays"
+                };
                 eprintln!(
-                    "integration {:?} is {}; its unfinished jobs were canceled",
+                    "integration {:?} is {}; its unfinished jobs were canceled and {data}",
                     v.name, v.status
                 );
             }

@@ -57,6 +57,7 @@ impl SchedulerArgs {
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        require_redis("scheduler", settings)?;
         let every = parse_duration("pump_every", &self.pump_every)?;
         let app = App::build(settings).await?;
         Scheduler::new(app.services, app.transport)
@@ -98,6 +99,7 @@ impl WorkerArgs {
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        require_redis("worker", settings)?;
         logwarden_jobs::payload::DataPlaneName::parse(&self.data_plane)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
         let app = App::build(settings).await?;
@@ -112,6 +114,17 @@ impl WorkerArgs {
             .run(&self.data_plane, self.concurrency)
             .await
     }
+}
+
+/// The scheduler and the workers meet only through Redis: started apart without it, each
+/// would make an in-process queue of its own, and every job would stay enqueued for good.
+fn require_redis(role: &str, settings: &Settings) -> anyhow::Result<()> {
+    if settings.uses_redis() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "invalid redis_url: `logwarden {role}` needs Redis, because the scheduler and the workers run as separate processes that share one queue; set REDIS_URL (or --redis-url, or redis_url in the config file) to redis://HOST:PORT. To run everything in one process without Redis, use `logwarden run` (or `logwarden demo`, which adds a built-in fake Compliance API)"
+    )
 }
 
 /// Cancelled on Ctrl-C or SIGTERM.

@@ -94,6 +94,10 @@ settings! {
         api_connect_timeout: Duration = "10s", env "LOGWARDEN_API_CONNECT_TIMEOUT";
         /// Compliance API request timeout.
         api_request_timeout: Duration = "60s", env "LOGWARDEN_API_REQUEST_TIMEOUT";
+        /// Tries of one Compliance API request within a job's attempt (the first and its
+        /// retries after a 429, a 5xx or a timeout) before the attempt fails and the job
+        /// retries later; 1 leaves every retry to the job.
+        api_request_tries: u32 = "9", env "LOGWARDEN_API_REQUEST_TRIES";
     }
 
     /// The HTTP server of `logwarden serve`.
@@ -224,6 +228,20 @@ impl Settings {
             )
         })?;
         Ok(())
+    }
+
+    /// The time between two sync ticks: the gap between the schedule's next two firings
+    /// (5 minutes by default), the unit of an integration's lag.
+    pub fn sync_period(&self) -> chrono::TimeDelta {
+        let five_minutes = chrono::TimeDelta::minutes(5);
+        let Ok(schedule) = self.sync_schedule.parse::<cron::Schedule>() else {
+            return five_minutes;
+        };
+        let mut upcoming = schedule.upcoming(chrono::Utc);
+        match (upcoming.next(), upcoming.next()) {
+            (Some(first), Some(second)) => second - first,
+            _ => five_minutes,
+        }
     }
 
     /// True when the fleet transport (Redis) is configured.

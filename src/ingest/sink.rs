@@ -93,6 +93,44 @@ impl EventSink<StoredFinding> for DbSink {
             .map_err(db_error)?;
         txn.commit().await.map_err(db_error)
     }
+
+    async fn unchanged(
+        &self,
+        events: &[PromptEvent],
+        policy_set_version: Option<i32>,
+    ) -> Result<HashSet<Uuid>, JobError> {
+        let mut unchanged = HashSet::new();
+        for batch in events.chunks(MAX_BINDS) {
+            let stored: Vec<(Uuid, String, Option<i32>)> = event::Entity::find()
+                .select_only()
+                .column(event::Column::Id)
+                .column(event::Column::ContentHash)
+                .column(event::Column::PolicySetVersion)
+                .filter(event::Column::Id.is_in(batch.iter().map(|e| e.id)))
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db_error)?;
+            if stored.is_empty() {
+                continue;
+            }
+            let stored: HashMap<Uuid, (String, Option<i32>)> = stored
+                .into_iter()
+                .map(|(id, hash, version)| (id, (hash, version)))
+                .collect();
+            // Hashing only the events that are stored: a first ingestion pays nothing.
+            for e in batch {
+                let Some((hash, version)) = stored.get(&e.id) else {
+                    continue;
+                };
+                if *version == policy_set_version && e.content_hash().is_ok_and(|new| new == *hash)
+                {
+                    unchanged.insert(e.id);
+                }
+            }
+        }
+        Ok(unchanged)
+    }
 }
 
 /// Bind parameters per statement: below SQLite's limit (32,766) and PostgreSQL's (65,535).

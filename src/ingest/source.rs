@@ -18,11 +18,14 @@ use logwarden_compliance::{
 const ACTIVITY_PAGE: u32 = 5_000;
 const CHAT_PAGE: u32 = 1_000;
 
-/// Converts a client error to a job error of the same class.
+/// Converts a client error to a job error of the same class. A 2xx body that was cut short
+/// or is not JSON is a transport error, retried like one (fetching again cures it); only a
+/// complete body of an unexpected shape is a permanent `malformed_response`.
 pub fn job_error(err: logwarden_compliance::Error) -> JobError {
     let class = match err.class() {
         "timeout_error" => ErrorClass::TimeoutError,
         "transport_error" => ErrorClass::TransportError,
+        "malformed_response" if err.is_retryable() => ErrorClass::TransportError,
         "malformed_response" => ErrorClass::MalformedResponse,
         "invalid_argument" => ErrorClass::InvalidRequestError,
         other => ErrorClass::from_api_error_type(other),

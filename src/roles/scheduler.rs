@@ -82,17 +82,27 @@ impl Scheduler {
         .map_err(|err| Error::invalid("sync_lag", err.to_string()))
     }
 
-    /// One tick: a sync job for the next window of every active integration.
+    /// One tick: a sync job for the next window of every active integration whose last sync
+    /// job has finished, however it finished.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, Error> {
         let settings = self.window_settings()?;
         let db = &self.services.db;
         let planes = plane_names(db).await?;
         let mut report = TickReport::default();
+        // Read before the integrations: a job's success moves the watermark in the same
+        // transaction, so a watermark read after it is at least that job's end.
+        let last_syncs = last_sync_jobs(db).await?;
         let integrations = integration::Entity::find()
             .filter(integration::Column::Status.eq(IntegrationStatus::Active))
             .all(db)
             .await?;
         for row in integrations {
+            let last = last_syncs.get(&row.id);
+            if last.is_some_and(|job| !job.status.is_terminal()) {
+                // Still waiting, running or retrying: the next window starts where it ends.
+                report.already_recorded += 1;
+                continue;
+            }
             let Some(window) = next_sync_window(row.sync_watermark, now, &settings) else {
                 continue;
             };
@@ -104,6 +114,7 @@ impl Scheduler {
                 status: JobStatus::Enqueued,
                 max_attempts: self.services.settings.job_max_attempts,
                 policy_set_version: None,
+                follows: last.map(|job| job.id),
             };
             // Replicas ticking together: the first to take the window's key records it; the
             // key expires well before the next tick, and the unique key stays the real guard.
@@ -257,12 +268,18 @@ impl Scheduler {
         Ok(enqueued)
     }
 
-    /// Rows `enqueued` for a while that the transport no longer holds are pushed again.
+    /// Rows `enqueued` for a while that the transport no longer holds are pushed again; so
+    /// are `enqueued` rows without an enqueue time (recorded by an older version in two
+    /// statements, the second of which never ran), which no time filter would find.
     async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let db = &self.services.db;
         let rows = job::Entity::find()
             .filter(job::Column::Status.eq(JobStatus::Enqueued))
-            .filter(job::Column::EnqueuedAt.lt(now - LOST_GRACE))
+            .filter(
+                job::Column::EnqueuedAt
+                    .is_null()
+                    .or(job::Column::EnqueuedAt.lt(now - LOST_GRACE)),
+            )
             .order_by_asc(job::Column::Id)
             .limit(PUMP_BATCH)
             .all(db)
@@ -475,6 +492,27 @@ async fn on_tick(
     }
     // The next tick retries whatever failed: never let apalis retry a tick.
     Ok(())
+}
+
+/// The newest sync job of each integration that has one.
+async fn last_sync_jobs(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<HashMap<i64, job::Model>, Error> {
+    let newest: Vec<Option<i64>> = job::Entity::find()
+        .select_only()
+        .column_as(job::Column::Id.max(), "id")
+        .filter(job::Column::Kind.eq(JobKind::Sync))
+        .group_by(job::Column::IntegrationId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(job::Entity::find()
+        .filter(job::Column::Id.is_in(newest.into_iter().flatten()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.integration_id, row))
+        .collect())
 }
 
 /// The queue payload of a job row (its next attempt).

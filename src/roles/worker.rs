@@ -10,13 +10,13 @@ use std::time::Duration;
 use apalis::prelude::{Data, WorkerBuilder, WorkerBuilderExt};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::FutureExt;
-use logwarden_entities::{backfill, integration, job, job_attempt};
+use logwarden_entities::{backfill, integration, integration_error, job, job_attempt};
 use logwarden_jobs::completeness::CompletenessRecord;
 use logwarden_jobs::ingest::{run_ingest_window, IngestReport};
 use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::{JobPayload, Priority};
 use logwarden_jobs::retry::{Backoff, ErrorClass, JobError, RetryDecision};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
@@ -366,17 +366,33 @@ impl Worker {
                 .exec(&txn)
                 .await?;
         }
-        integration::Entity::update_many()
-            .col_expr(integration::Column::LastSyncedAt, Expr::value(Some(now)))
-            .col_expr(
-                integration::Column::LastError,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                integration::Column::LastErrorClass,
-                Expr::value(Option::<String>::None),
-            )
+        let mut update = integration::Entity::update_many()
+            .col_expr(integration::Column::LastSyncedAt, Expr::value(Some(now)));
+        if row.kind == JobKind::Sync {
+            // Only a sync clears the integration's newest error: a backfill batch that
+            // succeeds says nothing about a sync that keeps failing.
+            update = update
+                .col_expr(
+                    integration::Column::LastSyncSucceededAt,
+                    Expr::value(Some(now)),
+                )
+                .col_expr(integration::Column::SyncFailures, Expr::value(0))
+                .col_expr(
+                    integration::Column::LastError,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    integration::Column::LastErrorClass,
+                    Expr::value(Option::<String>::None),
+                );
+        }
+        update
             .filter(integration::Column::Id.eq(row.integration_id))
+            .exec(&txn)
+            .await?;
+        integration_error::Entity::delete_many()
+            .filter(integration_error::Column::IntegrationId.eq(row.integration_id))
+            .filter(integration_error::Column::Kind.eq(row.kind))
             .exec(&txn)
             .await?;
         self.attempt_row(&txn, row, started, AttemptOutcome::Succeeded, None)
@@ -451,7 +467,7 @@ impl Worker {
             txn.rollback().await?;
             return Ok(false);
         }
-        integration::Entity::update_many()
+        let mut update = integration::Entity::update_many()
             .col_expr(
                 integration::Column::LastError,
                 Expr::value(Some(err.message.clone())),
@@ -459,10 +475,41 @@ impl Worker {
             .col_expr(
                 integration::Column::LastErrorClass,
                 Expr::value(Some(err.class.as_str().to_owned())),
-            )
+            );
+        if row.kind == JobKind::Sync {
+            update = update.col_expr(
+                integration::Column::SyncFailures,
+                Expr::col(integration::Column::SyncFailures).add(1),
+            );
+        }
+        update
             .filter(integration::Column::Id.eq(row.integration_id))
             .exec(&txn)
             .await?;
+        integration_error::Entity::insert(integration_error::ActiveModel {
+            integration_id: Set(row.integration_id),
+            kind: Set(row.kind),
+            class: Set(err.class.as_str().to_owned()),
+            message: Set(err.message.clone()),
+            is_final: Set(matches!(decision, RetryDecision::Fail { .. })),
+            at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([
+                integration_error::Column::IntegrationId,
+                integration_error::Column::Kind,
+            ])
+            .update_columns([
+                integration_error::Column::Class,
+                integration_error::Column::Message,
+                integration_error::Column::IsFinal,
+                integration_error::Column::At,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
         self.attempt_row(&txn, row, started, outcome, Some(err))
             .await?;
         txn.commit().await?;

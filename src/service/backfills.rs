@@ -170,6 +170,7 @@ impl Services {
         let jobs: Vec<NewJob> = batches
             .into_iter()
             .map(|window| NewJob {
+                follows: None,
                 kind: JobKind::BackfillBatch,
                 integration_id: integration.id,
                 backfill_id: Some(row.id),

@@ -4,8 +4,14 @@
 //! and never returned: views show its last four characters.
 
 use chrono::{DateTime, Utc};
-use logwarden_entities::{data_plane, integration, job, project};
-use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus, JobStatus};
+use std::collections::HashMap;
+
+use chrono::TimeDelta;
+use logwarden_entities::{
+    access_event, alert, data_plane, event, integration, integration_error, issue, job, project,
+    session, violation,
+};
+use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::DataPlaneName;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -16,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page::{Cursor, Limit, List, Page};
 use super::scope::Scope;
+use super::views::Health;
 use super::{one_of, Error, Services};
 use crate::infra::secret::Secret;
 use crate::store::moves::{JobMove, Move};
@@ -73,9 +80,74 @@ pub struct IntegrationView {
     pub status: IntegrationStatus,
     pub sync_watermark: Option<DateTime<Utc>>,
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// The newest error of any of its jobs, until a sync succeeds.
     pub last_error: Option<String>,
     pub last_error_class: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Derived from the fields below and the sync schedule; see [`Health`].
+    pub health: Health,
+    pub last_sync_succeeded_at: Option<DateTime<Utc>>,
+    /// Sync attempts failed since the last successful sync.
+    pub sync_failures: i32,
+    /// The last error of each job kind that has failed since it last succeeded.
+    pub last_errors: Vec<KindErrorView>,
+}
+
+/// The last error of one job kind of an integration.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct KindErrorView {
+    pub kind: JobKind,
+    pub class: String,
+    pub message: String,
+    /// The job failed for good: no retry follows unless an operator retries it.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// What a view needs beyond its row: every kind's last error, and when it is seen.
+struct ViewContext {
+    errors: HashMap<i64, Vec<KindErrorView>>,
+    now: DateTime<Utc>,
+    period: TimeDelta,
+}
+
+impl ViewContext {
+    fn view(
+        &mut self,
+        (row, project, plane): (
+            integration::Model,
+            Option<project::Model>,
+            Option<data_plane::Model>,
+        ),
+    ) -> IntegrationView {
+        let last_errors = self.errors.remove(&row.id).unwrap_or_default();
+        let sync_failed_for_good = last_errors
+            .iter()
+            .any(|error| error.kind == JobKind::Sync && error.is_final);
+        let health = Health::of(&row, sync_failed_for_good, self.now, self.period);
+        IntegrationView {
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            project_id: row.project_id,
+            project: project.map(|p| p.name).unwrap_or_default(),
+            data_plane: plane.map(|p| p.name).unwrap_or_default(),
+            api_key_last4: row.api_key_last4,
+            base_url: row.base_url,
+            organization_uuid: row.organization_uuid,
+            status: row.status,
+            sync_watermark: row.sync_watermark,
+            last_synced_at: row.last_synced_at,
+            last_error: row.last_error,
+            last_error_class: row.last_error_class,
+            created_at: row.created_at,
+            health,
+            last_sync_succeeded_at: row.last_sync_succeeded_at,
+            sync_failures: row.sync_failures,
+            last_errors,
+        }
+    }
 }
 
 pub(crate) fn validate_name(field: &'static str, value: &str) -> Result<String, Error> {
@@ -99,6 +171,11 @@ pub fn client_for(
         .map_err(|err| Error::invalid("base_url", err.to_string()))?;
     config.connect_timeout = settings.api_connect_timeout;
     config.request_timeout = settings.api_request_timeout;
+    config.retry.max_retries = settings.api_request_tries.saturating_sub(1);
+    config.retry.max_malformed_retries = config
+        .retry
+        .max_malformed_retries
+        .min(config.retry.max_retries);
     // The client refuses a key or URL it cannot send before any request: bad input, not an
     // upstream failure.
     Client::new(config).map_err(|err| match err {
@@ -215,22 +292,52 @@ impl Services {
             .limit(query.limit.get() + 1)
             .all(&self.db)
             .await?;
+        let mut context = self
+            .view_context(rows.iter().map(|(row, _, _)| row.id))
+            .await?;
         Ok(Page::from_rows(
             List::Integrations,
             query.limit,
             rows,
             |(row, _, _)| row.id,
-            IntegrationView::from,
+            |row| context.view(row),
         ))
     }
 
     pub async fn integration(&self, id: i64) -> Result<IntegrationView, Error> {
-        with_names()
+        let row = with_names()
             .filter(integration::Column::Id.eq(id))
             .one(&self.db)
             .await?
-            .map(IntegrationView::from)
-            .ok_or_else(|| Error::not_found("integration", id))
+            .ok_or_else(|| Error::not_found("integration", id))?;
+        Ok(self.view_context([id]).await?.view(row))
+    }
+
+    /// The last errors of `ids`, in one query, and the sync period health is judged by.
+    async fn view_context(&self, ids: impl IntoIterator<Item = i64>) -> Result<ViewContext, Error> {
+        let mut errors: HashMap<i64, Vec<KindErrorView>> = HashMap::new();
+        for row in integration_error::Entity::find()
+            .filter(integration_error::Column::IntegrationId.is_in(ids))
+            .order_by_asc(integration_error::Column::Kind)
+            .all(&self.db)
+            .await?
+        {
+            errors
+                .entry(row.integration_id)
+                .or_default()
+                .push(KindErrorView {
+                    kind: row.kind,
+                    class: row.class,
+                    message: row.message,
+                    is_final: row.is_final,
+                    at: row.at,
+                });
+        }
+        Ok(ViewContext {
+            errors,
+            now: Utc::now(),
+            period: self.settings.sync_period(),
+        })
     }
 
     /// The id of the integration a person named on the command line, by id or by name.
@@ -276,8 +383,10 @@ impl Services {
         self.integration(id).await
     }
 
-    /// Deletes an integration and cancels its unfinished jobs, together; ingested data stays.
-    pub async fn delete_integration(&self, id: i64) -> Result<IntegrationView, Error> {
+    /// Deletes an integration and cancels its unfinished jobs, together. Ingested data stays
+    /// unless `purge`: then its events, access events, sessions, violations, alerts and
+    /// issues go in the same transaction (its job history stays).
+    pub async fn delete_integration(&self, id: i64, purge: bool) -> Result<IntegrationView, Error> {
         let txn = self.db.begin().await?;
         self.move_integration(&txn, id, IntegrationStatus::Deleted)
             .await?;
@@ -285,7 +394,100 @@ impl Services {
             .filter(job::Column::IntegrationId.eq(id))
             .apply(&txn)
             .await?;
+        if purge {
+            // Children before parents: alerts point at violations and issues, violations at
+            // events.
+            alert::Entity::delete_many()
+                .filter(alert::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            issue::Entity::delete_many()
+                .filter(issue::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            violation::Entity::delete_many()
+                .filter(violation::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            event::Entity::delete_many()
+                .filter(event::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            session::Entity::delete_many()
+                .filter(session::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            access_event::Entity::delete_many()
+                .filter(access_event::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
+        self.integration(id).await
+    }
+
+    /// Rotates an integration's key in place: tests the new key with one small request
+    /// against the integration's base URL, refuses a key of another organisation, then
+    /// stores it. Jobs that start afterwards use it; ingested data and ids stay.
+    pub async fn set_integration_key(
+        &self,
+        id: i64,
+        key: Secret,
+    ) -> Result<IntegrationView, Error> {
+        if key.expose().trim().is_empty() {
+            return Err(Error::invalid("api_key", "must not be empty"));
+        }
+        let master_key = self.master_key()?;
+        let row = self.integration_row(id).await?;
+        if row.status.is_terminal() {
+            return Err(Error::Conflict(format!(
+                "integration {:?} is {}: its key cannot be changed",
+                row.name, row.status
+            )));
+        }
+        let client = client_for(&self.settings, &row.base_url, &key)?;
+        let probe = client
+            .list_activities(&ActivityQuery::new().limit(1))
+            .await
+            .map_err(Error::Upstream)?;
+        let organization = probe
+            .into_body()
+            .data
+            .first()
+            .and_then(|activity| activity.organization_uuid.clone());
+        if let (Some(stored), Some(new)) = (&row.organization_uuid, &organization) {
+            if stored != new {
+                return Err(Error::invalid(
+                    "api_key",
+                    format!(
+                        "the key belongs to organization {new}, but integration {:?} reads organization {stored}",
+                        row.name
+                    ),
+                ));
+            }
+        }
+        let now = Utc::now();
+        let mut update = integration::Entity::update_many()
+            .col_expr(
+                integration::Column::ApiKeyCiphertext,
+                Expr::value(master_key.encrypt(&key)),
+            )
+            .col_expr(integration::Column::ApiKeyLast4, Expr::value(key.last4()))
+            .col_expr(integration::Column::UpdatedAt, Expr::value(now))
+            .filter(integration::Column::Id.eq(id))
+            .filter(integration::Column::Status.ne(IntegrationStatus::Deleted));
+        if row.organization_uuid.is_none() {
+            update = update.col_expr(
+                integration::Column::OrganizationUuid,
+                Expr::value(organization),
+            );
+        }
+        if update.exec(&self.db).await?.rows_affected == 0 {
+            return Err(Error::Conflict(format!(
+                "integration {:?} was deleted meanwhile: its key was not changed",
+                row.name
+            )));
+        }
         self.integration(id).await
     }
 
@@ -354,40 +556,6 @@ fn with_names() -> sea_orm::SelectThree<
     integration::Entity::find()
         .find_also_related(project::Entity)
         .find_also_related(data_plane::Entity)
-}
-
-impl
-    From<(
-        integration::Model,
-        Option<project::Model>,
-        Option<data_plane::Model>,
-    )> for IntegrationView
-{
-    fn from(
-        (row, project, plane): (
-            integration::Model,
-            Option<project::Model>,
-            Option<data_plane::Model>,
-        ),
-    ) -> Self {
-        Self {
-            id: row.id,
-            name: row.name,
-            kind: row.kind,
-            project_id: row.project_id,
-            project: project.map(|p| p.name).unwrap_or_default(),
-            data_plane: plane.map(|p| p.name).unwrap_or_default(),
-            api_key_last4: row.api_key_last4,
-            base_url: row.base_url,
-            organization_uuid: row.organization_uuid,
-            status: row.status,
-            sync_watermark: row.sync_watermark,
-            last_synced_at: row.last_synced_at,
-            last_error: row.last_error,
-            last_error_class: row.last_error_class,
-            created_at: row.created_at,
-        }
-    }
 }
 
 /// Projects and data planes share one shape: a unique name. `upsert` inserts the name unless

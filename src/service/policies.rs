@@ -232,6 +232,7 @@ impl Services {
             ))
         })?;
         let job = NewJob {
+            follows: None,
             kind: JobKind::Reevaluate,
             integration_id: row.id,
             backfill_id: None,

@@ -23,13 +23,29 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// For re-evaluation: the installed version it applies.
     pub policy_set_version: Option<i32>,
+    /// For a sync job: the integration's previous sync job (`None` for its first), which
+    /// makes its unique key.
+    pub follows: Option<i64>,
 }
 
 impl NewJob {
     /// The unique key: (integration, kind, window start), plus the backfill for batches
     /// (two backfills may cover the same hour) and the policy version for re-evaluations
     /// (each new version may re-evaluate the same range).
+    ///
+    /// A sync job's key is instead the job it follows, `<integration>:sync:after:<id>`: the
+    /// replicas of one tick read the same last job and collapse on its successor, while a
+    /// finished job, failed or canceled ones included, never blocks the next. A window start
+    /// would not do: a job that fails leaves the watermark, and so the next start, unchanged.
     pub fn dedupe_key(&self) -> String {
+        if self.kind == JobKind::Sync {
+            return format!(
+                "{}:{}:after:{}",
+                self.integration_id,
+                self.kind,
+                self.follows.unwrap_or(0)
+            );
+        }
         let mut key = format!(
             "{}:{}:{}",
             self.integration_id,

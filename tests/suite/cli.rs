@@ -265,6 +265,7 @@ fn help_works_on_every_subcommand() {
         &["integration", "list"],
         &["integration", "pause"],
         &["integration", "resume"],
+        &["integration", "set-key"],
         &["integration", "delete"],
         &["backfill"],
         &["backfill", "start"],
@@ -421,6 +422,31 @@ async fn bad_settings_are_refused_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_scheduler_and_a_worker_refuse_to_start_without_redis_and_name_the_one_process_commands(
+) {
+    let scratch = Scratch::new();
+    let commands: &[&[&str]] = &[&["scheduler"], &["worker", "--data-plane", "default"]];
+    for command in commands {
+        let output = run_with(&scratch, "LOGWARDEN_LOG_LEVEL", "warn", command).await;
+
+        let shown = format!("logwarden {}", command.join(" "));
+        assert!(!output.status.success(), "{shown} started without Redis");
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.starts_with("error: invalid redis_url"),
+            "{shown}: {stderr}"
+        );
+        for needed in ["REDIS_URL", "`logwarden run`", "`logwarden demo`"] {
+            assert!(stderr.contains(needed), "{shown} names {needed}: {stderr}");
+        }
+    }
+    assert!(
+        !scratch.dir.join("logwarden.db").exists(),
+        "refused before touching the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_command_ignores_the_variables_of_settings_it_does_not_read() {
     let scratch = Scratch::new();
     let cases: &[(&str, &str, &[&str])] = &[
@@ -531,10 +557,14 @@ fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
         (&["policy", "eval"], &["logging", "database"]),
         (&["policy", "reevaluate"], &["logging", "database", "jobs"]),
         (&["migrate"], &["logging", "database"]),
-        (&["integration", "list"], &["logging", "database"]),
+        (&["integration", "list"], &["logging", "database", "sync"]),
         (
             &["integration", "add"],
             &["logging", "database", "encryption", "sync", "api"],
+        ),
+        (
+            &["integration", "set-key"],
+            &["logging", "database", "encryption", "api"],
         ),
         (&["backfill", "list"], &["logging", "database"]),
         (
@@ -619,11 +649,95 @@ async fn integration_list_on_a_fresh_database_prints_the_table_and_nothing_else(
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     assert!(
-        lines[0].starts_with("ID") && lines[0].ends_with("LAST ERROR"),
+        lines[0].starts_with("ID")
+            && lines[0].contains("HEALTH")
+            && lines[0].ends_with("LAST ERROR"),
         "{stdout}"
     );
     assert!(
         scratch.dir.join("logwarden.db").exists(),
         "the database was created and migrated"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn integration_set_key_reads_the_new_key_from_stdin_tests_it_and_swaps_it_in_place() {
+    use tokio::io::AsyncWriteExt;
+    let new_key = "sk-ant-api01-rotated-cli-key-9f3e";
+    let fake = spawn(FakeConfig {
+        keys: vec![
+            logwarden_fake_api::ApiKeySpec::with_default_scopes(DEFAULT_TEST_KEY),
+            logwarden_fake_api::ApiKeySpec::with_default_scopes(new_key),
+        ],
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake API");
+    let scratch = Scratch::new();
+    let master_key = logwarden::infra::crypto::MasterKey::generate_base64()
+        .expose()
+        .to_owned();
+    let with_key = |command: &mut tokio::process::Command| {
+        command.env("LOGWARDEN_MASTER_KEY", &master_key);
+    };
+    let mut add = scratch.command();
+    with_key(&mut add);
+    let added = add
+        .args([
+            "integration",
+            "add",
+            "--name",
+            "acme",
+            "--project",
+            "security",
+        ])
+        .args(["--data-plane", "default", "--base-url", &fake.base_url()])
+        .args(["--api-key", DEFAULT_TEST_KEY])
+        .output()
+        .await
+        .expect("run integration add");
+    assert!(added.status.success(), "{}", stderr_of(&added));
+
+    let set_key = |key: &'static str| {
+        let mut command = scratch.command();
+        with_key(&mut command);
+        command
+            .args(["integration", "set-key", "acme"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        async move {
+            let mut child = command.spawn().expect("run integration set-key");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin
+                .write_all(format!("{key}\n").as_bytes())
+                .await
+                .expect("write the key");
+            drop(stdin);
+            child.wait_with_output().await.expect("set-key output")
+        }
+    };
+    let refused = set_key("sk-ant-api01-not-a-key-of-this-org-1234").await;
+    assert!(!refused.status.success());
+    let stderr = stderr_of(&refused);
+    assert!(stderr.contains("authentication_error"), "{stderr}");
+    assert!(!stderr.contains("not-a-key-of-this-org"), "{stderr}");
+
+    let swapped = set_key(new_key).await;
+    assert!(swapped.status.success(), "{}", stderr_of(&swapped));
+    assert!(
+        stderr_of(&swapped).contains("…9f3e"),
+        "{}",
+        stderr_of(&swapped)
+    );
+    let listed = scratch
+        .command()
+        .args(["integration", "list", "--json"])
+        .output()
+        .await
+        .expect("run integration list");
+    let views: Value = serde_json::from_slice(&listed.stdout).expect("JSON list");
+    assert_eq!(views.as_array().map(Vec::len), Some(1), "{views}");
+    assert_eq!(views[0]["api_key_last4"], "9f3e");
+    assert_eq!(views[0]["name"], "acme");
 }

@@ -284,9 +284,24 @@ pub async fn seed_job(
     status: logwarden_jobs::kind::JobStatus,
     now: chrono::DateTime<chrono::Utc>,
 ) -> logwarden_entities::job::Model {
+    use logwarden_entities::job;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    // A sync job follows the integration's last one, as the scheduler records them.
+    let follows = match kind {
+        logwarden_jobs::kind::JobKind::Sync => job::Entity::find()
+            .filter(job::Column::IntegrationId.eq(integration_id))
+            .filter(job::Column::Kind.eq(kind))
+            .order_by_desc(job::Column::Id)
+            .one(db)
+            .await
+            .expect("last sync job")
+            .map(|row| row.id),
+        _ => None,
+    };
     logwarden::store::jobs::insert_unique(
         db,
         logwarden::store::jobs::NewJob {
+            follows,
             kind,
             integration_id,
             backfill_id: None,

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use logwarden::config::SettingsArgs;
 use logwarden::infra::secret::Secret;
 use logwarden::roles::scheduler::Scheduler;
-use logwarden_fake_api::FakeConfig;
+use logwarden_fake_api::{FakeConfig, FaultConfig};
 use logwarden_jobs::kind::JobStatus;
 
 use crate::helpers::{day, redis_url, Pipeline, TestDb};
@@ -56,6 +56,8 @@ fn demo_settings(args: &mut SettingsArgs) {
     args.sync_lag = Some("1m".to_owned());
 }
 
+/// The default lag, with the default 5-minute schedule.
+const LAG: TimeDelta = TimeDelta::minutes(2);
 const DEMO_LAG: TimeDelta = TimeDelta::minutes(1);
 const DEMO_TICK: TimeDelta = TimeDelta::seconds(30);
 
@@ -80,9 +82,35 @@ pub async fn pipeline_on(
     }
 }
 
+/// Every request fails at once instead of being retried in place: the job's own retries
+/// (milliseconds in tests) do the waiting.
+fn no_request_retries(args: &mut SettingsArgs) {
+    args.api_request_tries = Some("1".to_owned());
+}
+
+impl Pipeline {
+    /// Runs every job until nothing can run, its retries included: the pump's clock is
+    /// ahead of the worker's retry times (real time plus milliseconds in tests).
+    async fn drain_with_retries(&self) -> usize {
+        self.drain(Utc::now() + TimeDelta::hours(1)).await
+    }
+
+    /// One tick of the default schedule at the fake's `api_now`, then every job it makes
+    /// run to its end; returns how many jobs the tick created.
+    async fn tick_and_run(&self, api_now: DateTime<Utc>) -> usize {
+        self.fake.set_now(api_now);
+        let report = self.scheduler.tick(api_now + LAG).await.expect("tick");
+        self.drain_with_retries().await;
+        report.created
+    }
+}
+
 on_both_paths!(
     the_demo_s_settings_ticking_twenty_times_create_twenty_jobs_that_each_move_the_watermark,
     two_schedulers_whose_clocks_differ_by_seconds_record_one_job_per_tick_and_never_a_zero_progress_one,
+    twenty_minutes_of_503s_then_a_healthy_upstream_and_the_next_ticks_succeed_with_every_event_stored,
+    a_canceled_sync_job_does_not_block_the_next_tick,
+    an_operator_retry_of_a_failed_sync_job_runs_it_again_and_the_ticks_go_on,
 );
 
 async fn the_demo_s_settings_ticking_twenty_times_create_twenty_jobs_that_each_move_the_watermark(
@@ -152,4 +180,364 @@ async fn two_schedulers_whose_clocks_differ_by_seconds_record_one_job_per_tick_a
     let jobs = pipeline.sync_jobs().await;
     assert_eq!(jobs.len(), 20);
     assert!(jobs.iter().all(|job| job.status == JobStatus::Succeeded));
+}
+
+async fn twenty_minutes_of_503s_then_a_healthy_upstream_and_the_next_ticks_succeed_with_every_event_stored(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, no_request_retries).await;
+    let outage_end = start + TimeDelta::minutes(20);
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "server_error": {"trigger": {"until": outage_end}, "status": 503}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+
+    let mut api_now = start;
+    while api_now < start + TimeDelta::minutes(35) {
+        api_now += TimeDelta::minutes(5);
+        let created = pipeline.tick_and_run(api_now).await;
+        assert_eq!(created, 1, "the tick at {api_now} records a job");
+    }
+
+    let jobs = pipeline.sync_jobs().await;
+    assert_eq!(jobs.len(), 7);
+    for job in &jobs {
+        // The tick at the API's time T ran its job with the API at T.
+        let ran_at = job.window_end;
+        if ran_at < outage_end {
+            assert_eq!(job.status, JobStatus::Failed, "job of {ran_at}");
+            assert_eq!(job.attempt, job.max_attempts, "job of {ran_at}");
+        } else {
+            assert_eq!(
+                job.status,
+                JobStatus::Succeeded,
+                "job of {ran_at}: {:?}",
+                job.last_error
+            );
+        }
+    }
+    assert_eq!(pipeline.watermark().await, Some(api_now));
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
+}
+
+async fn a_canceled_sync_job_does_not_block_the_next_tick(backend: Backend) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let first = start + TimeDelta::minutes(5);
+    pipeline.fake.set_now(first);
+    assert_eq!(
+        pipeline.scheduler.tick(first + LAG).await.unwrap().created,
+        1
+    );
+    let queued = pipeline.sync_jobs().await.remove(0);
+    let canceled = pipeline.services.cancel_job(queued.id).await.unwrap();
+    assert_eq!(canceled.status, JobStatus::Canceled);
+    pipeline.drain_with_retries().await;
+
+    let created = pipeline.tick_and_run(start + TimeDelta::minutes(10)).await;
+
+    assert_eq!(created, 1);
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    assert_eq!(jobs[0].status, JobStatus::Canceled);
+    assert_eq!(
+        jobs[1].status,
+        JobStatus::Succeeded,
+        "{:?}",
+        jobs[1].last_error
+    );
+    assert_eq!(
+        jobs[1].window_start,
+        start - TimeDelta::minutes(2),
+        "from the watermark"
+    );
+    assert_eq!(
+        pipeline.watermark().await,
+        Some(start + TimeDelta::minutes(10))
+    );
+}
+
+async fn an_operator_retry_of_a_failed_sync_job_runs_it_again_and_the_ticks_go_on(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "server_error": {"trigger": {"next": 1}, "status": 500, "should_retry": false}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(5)).await,
+        1
+    );
+    let failed = pipeline.sync_jobs().await.remove(0);
+    assert_eq!(failed.status, JobStatus::Failed);
+
+    let retried = pipeline.services.retry_job(failed.id).await.unwrap();
+    assert_eq!(retried.status, JobStatus::Pending);
+    // The retried job is in line: the tick leaves the integration to it.
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(10)).await,
+        0
+    );
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(15)).await,
+        1
+    );
+
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|job| job.status == JobStatus::Succeeded));
+    assert_eq!(jobs[0].attempt, 2);
+    assert_eq!(
+        jobs[1].window_start,
+        jobs[0].window_end - TimeDelta::minutes(2)
+    );
+    assert_eq!(
+        pipeline.watermark().await,
+        Some(start + TimeDelta::minutes(15))
+    );
+    // A finished job stays as it is, and the refusal says which jobs can be canceled.
+    let error = pipeline.services.cancel_job(jobs[0].id).await.unwrap_err();
+    assert!(error.to_string().contains("only"), "{error}");
+}
+
+on_both_paths!(a_tick_s_row_carries_its_enqueue_time_and_repair_finds_an_enqueued_row_without_one);
+
+async fn a_tick_s_row_carries_its_enqueue_time_and_repair_finds_an_enqueued_row_without_one(
+    backend: Backend,
+) {
+    use logwarden_entities::job;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let tick_at = start + TimeDelta::minutes(5) + LAG;
+    pipeline.fake.set_now(start + TimeDelta::minutes(5));
+    assert_eq!(pipeline.scheduler.tick(tick_at).await.unwrap().created, 1);
+    let row = pipeline.sync_jobs().await.remove(0);
+    assert_eq!(row.status, JobStatus::Enqueued);
+    assert_eq!(row.enqueued_at, Some(tick_at), "set by the insert itself");
+
+    // A row left enqueued without its time, and never pushed: the transport has lost it.
+    let transport = &pipeline.scheduler.transport;
+    let worker = &pipeline.worker;
+    assert_eq!(
+        worker
+            .process(logwarden::roles::scheduler::payload(&row))
+            .await,
+        logwarden::roles::worker::Outcome::Succeeded
+    );
+    let orphan = crate::helpers::seed_job(
+        &pipeline.test.db,
+        pipeline.integration_id,
+        logwarden_jobs::kind::JobKind::Sync,
+        start,
+        JobStatus::Enqueued,
+        tick_at,
+    )
+    .await;
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::EnqueuedAt,
+            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(job::Column::Id.eq(orphan.id))
+        .exec(&pipeline.test.db)
+        .await
+        .unwrap();
+    assert!(transport.queued(&[orphan.id]).await.unwrap().is_empty());
+
+    let report = pipeline.scheduler.pump(tick_at).await.unwrap();
+
+    assert_eq!(report.repushed_lost, 1);
+    assert!(transport
+        .queued(&[orphan.id])
+        .await
+        .unwrap()
+        .contains(&orphan.id));
+    pipeline.drain(tick_at).await;
+    let orphan = job::Entity::find_by_id(orphan.id)
+        .one(&pipeline.test.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        orphan.status,
+        JobStatus::Succeeded,
+        "{:?}",
+        orphan.last_error
+    );
+}
+
+on_both_paths!(
+    a_sync_that_fails_shows_failing_with_its_error_while_backfill_batches_succeed,
+    an_active_integration_without_a_successful_sync_for_three_periods_is_lagging,
+);
+
+async fn a_sync_that_fails_shows_failing_with_its_error_while_backfill_batches_succeed(
+    backend: Backend,
+) {
+    use logwarden::service::views::Health;
+    use logwarden_jobs::kind::JobKind;
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "server_error": {"trigger": {"next": 1}, "status": 500, "should_retry": false}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(5)).await,
+        1
+    );
+    pipeline
+        .services
+        .start_backfill(logwarden::service::backfills::NewBackfill {
+            integration_id: pipeline.integration_id,
+            from: start - TimeDelta::hours(3),
+            to: start,
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    pipeline.drain_with_retries().await;
+
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Failing);
+    assert_eq!(view.sync_failures, 1);
+    assert_eq!(view.last_sync_succeeded_at, None);
+    assert_eq!(
+        view.last_error_class.as_deref(),
+        Some("api_error"),
+        "not cleared by batches"
+    );
+    let kinds: Vec<_> = view
+        .last_errors
+        .iter()
+        .map(|e| (e.kind, e.class.as_str()))
+        .collect();
+    assert_eq!(kinds, [(JobKind::Sync, "api_error")]);
+    let listed = pipeline
+        .services
+        .list_integrations(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items[0].health, Health::Failing);
+
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(10)).await,
+        1
+    );
+
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Healthy);
+    assert_eq!(view.sync_failures, 0);
+    assert!(view.last_sync_succeeded_at.is_some());
+    assert!(view.last_errors.is_empty(), "{:?}", view.last_errors);
+    assert_eq!(view.last_error, None);
+}
+
+async fn an_active_integration_without_a_successful_sync_for_three_periods_is_lagging(
+    backend: Backend,
+) {
+    use logwarden::service::views::Health;
+    use logwarden_entities::integration;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    assert_eq!(
+        pipeline.tick_and_run(start + TimeDelta::minutes(5)).await,
+        1
+    );
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Healthy);
+
+    // Its last success three periods (of 5 minutes) and a second ago.
+    let long_ago = Utc::now() - TimeDelta::minutes(15) - TimeDelta::seconds(1);
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::LastSyncSucceededAt,
+            sea_orm::sea_query::Expr::value(Some(long_ago)),
+        )
+        .filter(integration::Column::Id.eq(pipeline.integration_id))
+        .exec(&pipeline.test.db)
+        .await
+        .unwrap();
+
+    let view = pipeline
+        .services
+        .integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(view.health, Health::Lagging);
+    let paused = pipeline
+        .services
+        .pause_integration(pipeline.integration_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        paused.health,
+        Health::Healthy,
+        "a paused integration is not expected to sync"
+    );
+}
+
+on_both_paths!(a_truncated_and_a_non_json_body_are_retried_and_their_sync_jobs_succeed);
+
+async fn a_truncated_and_a_non_json_body_are_retried_and_their_sync_jobs_succeed(backend: Backend) {
+    use logwarden_entities::job_attempt;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    let mut api_now = start;
+    for kind in ["truncated", "malformed"] {
+        // More damaged bodies in a row than one request retries in place: the attempt fails.
+        let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+            "body": {"trigger": {"next": 3}, "kind": kind}
+        }))
+        .unwrap();
+        pipeline.fake.set_faults(faults).unwrap();
+        api_now += TimeDelta::minutes(5);
+        assert_eq!(pipeline.tick_and_run(api_now).await, 1);
+    }
+
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+        assert_eq!(job.attempt, 2, "one retry");
+        let attempts = job_attempt::Entity::find()
+            .filter(job_attempt::Column::JobId.eq(job.id))
+            .order_by_asc(job_attempt::Column::Attempt)
+            .all(&pipeline.test.db)
+            .await
+            .unwrap();
+        assert_eq!(attempts[0].error_class.as_deref(), Some("transport_error"));
+    }
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
 }

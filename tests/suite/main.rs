@@ -8,6 +8,7 @@ mod embedded;
 mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part
 mod helpers;
+mod integrations;
 mod liveness;
 mod moves;
 mod pipeline;

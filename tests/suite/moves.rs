@@ -298,13 +298,13 @@ async fn bulk_moves_change_only_the_rows_their_state_machine_allows(test: TestDb
     let synced = seed_job(db, acme, JobKind::Sync, at(31), Enqueued, at(2)).await;
     walk(db, synced.id, &[Processing, Succeeded], at(1)).await;
     let elsewhere = seed_job(db, other, JobKind::Sync, at(30), Pending, at(2)).await;
-    services.delete_integration(acme).await.unwrap();
+    services.delete_integration(acme, false).await.unwrap();
     assert_eq!(
         statuses(db, &[waiting, synced, elsewhere]).await,
         [Canceled, Succeeded, Pending],
         "deleting cancels the integration's unfinished jobs only"
     );
-    let twice = services.delete_integration(acme).await.unwrap_err();
+    let twice = services.delete_integration(acme, false).await.unwrap_err();
     assert!(twice.to_string().contains("is deleted"), "{twice}");
 }
 

@@ -451,8 +451,8 @@ async fn lists_cost_the_same_number_of_statements_however_many_rows_they_show(te
         .unwrap();
     assert_eq!(
         statements.load(Ordering::SeqCst) - before,
-        1,
-        "one query for 30"
+        2,
+        "two queries for 30: the integrations and their last errors"
     );
     assert_eq!(integrations.items.len(), 30);
     for view in &integrations.items {

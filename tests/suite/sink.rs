@@ -6,11 +6,17 @@ use logwarden::ingest::sink::{DbSink, StoredFinding, SUPERSEDED};
 use logwarden_entities::issue::IssueStatus;
 use logwarden_entities::{alert, event, issue, session, violation};
 use logwarden_fake_api::FakeConfig;
+use logwarden_jobs::ingest::run_ingest_window;
 use logwarden_jobs::pairing::{
     pair_chat, prompt_event_id, ChatTranscript, MessageRole, PromptEvent, SessionSummary,
     TokenEstimate, TranscriptMessage,
 };
-use logwarden_jobs::source::{EvaluatedEvent, EventSink, IngestChunk};
+use logwarden_jobs::retry::JobError;
+use logwarden_jobs::source::{
+    ActivityRecord, ActivitySource, ChatRef, ChatSource, EvaluatedEvent, Evaluator, EventSink,
+    Fetched, IngestChunk, Page, ResponseMeta, Verdict,
+};
+use logwarden_jobs::window::Window;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::helpers::{day, Pipeline, TestDb};
@@ -308,6 +314,7 @@ async fn two_writers_at_once_never_open_two_issues_for_one_user_and_policy(test:
 }
 
 on_both_backends!(
+    one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_event,
     a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted,
     a_copy_of_a_chat_older_than_the_stored_one_changes_nothing,
     an_alert_a_newer_evaluation_no_longer_raises_is_closed_as_superseded_and_kept,
@@ -391,4 +398,203 @@ async fn a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted(test: 
     assert_eq!(stored.first_event_at, Some(day()));
     assert_eq!(stored.last_event_at, Some(day() + TimeDelta::minutes(2)));
     assert_eq!(stored.chat_updated_at, deleted_at);
+}
+
+/// The Compliance API reduced to one chat, which the test grows between runs.
+struct OneChat {
+    chat: std::sync::Mutex<ChatTranscript>,
+}
+
+fn page<T>(items: Vec<T>) -> Page<T> {
+    Page {
+        items,
+        first_id: None,
+        last_id: None,
+        has_more: false,
+        meta: ResponseMeta::default(),
+    }
+}
+
+impl ActivitySource for OneChat {
+    async fn activities_page(
+        &self,
+        _window: Window,
+        _after_id: Option<&str>,
+    ) -> Result<Page<ActivityRecord>, JobError> {
+        Ok(page(Vec::new()))
+    }
+}
+
+impl ChatSource for OneChat {
+    async fn chats_page(
+        &self,
+        _window: Window,
+        _after_id: Option<&str>,
+    ) -> Result<Page<ChatRef>, JobError> {
+        let chat = self.chat.lock().unwrap();
+        Ok(page(vec![ChatRef {
+            id: chat.chat_id.clone(),
+            updated_at: chat.updated_at,
+        }]))
+    }
+
+    async fn transcript(&self, _chat: &ChatRef) -> Result<Fetched<ChatTranscript>, JobError> {
+        Ok(Fetched {
+            value: self.chat.lock().unwrap().clone(),
+            meta: ResponseMeta::default(),
+        })
+    }
+}
+
+/// The integration's installed policy set, counting the events it evaluates.
+struct Counting {
+    inner: logwarden::ingest::evaluators::AppEvaluator,
+    evaluated: std::sync::atomic::AtomicUsize,
+}
+
+impl Evaluator for Counting {
+    type Finding = StoredFinding;
+
+    fn policy_set_version(&self) -> Option<i32> {
+        self.inner.policy_set_version()
+    }
+
+    fn evaluate(&self, event: &PromptEvent) -> Result<Option<Verdict<StoredFinding>>, JobError> {
+        self.evaluated
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.evaluate(event)
+    }
+}
+
+async fn one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_event(test: TestDb) {
+    const TURNS: usize = 600;
+    let (pipeline, mut sink) = sink_on(test).await;
+    let db = &pipeline.test.db;
+    let inner = logwarden::ingest::evaluators::EvaluatorProvider::default()
+        .for_integration(db, pipeline.integration_id)
+        .await
+        .unwrap();
+    sink.policy_set_version = inner.version();
+    let evaluator = Counting {
+        inner,
+        evaluated: Default::default(),
+    };
+    let second = |n: usize| day() + TimeDelta::seconds(n as i64);
+    let mut messages = Vec::new();
+    for turn in 0..TURNS {
+        messages.push(chat_message(
+            &format!("u{turn}"),
+            MessageRole::User,
+            second(2 * turn),
+            &format!("step {turn}: please check the deployment log"),
+        ));
+        messages.push(chat_message(
+            &format!("a{turn}"),
+            MessageRole::Assistant,
+            second(2 * turn + 1),
+            "done, nothing unusual",
+        ));
+    }
+    let source = OneChat {
+        chat: std::sync::Mutex::new(ChatTranscript {
+            chat_id: "claude_chat_agent".into(),
+            title: "Agent session".into(),
+            user_id: "user_1".into(),
+            user_email: "ops@example.com".into(),
+            model: None,
+            project_id: None,
+            created_at: day(),
+            updated_at: second(2 * TURNS),
+            deleted: false,
+            deleted_at: None,
+            messages,
+        }),
+    };
+    let window = Window {
+        start: day(),
+        end: day() + TimeDelta::days(1),
+    };
+    let chunk = std::num::NonZeroUsize::new(200).unwrap();
+    let evaluated = || {
+        evaluator
+            .evaluated
+            .swap(0, std::sync::atomic::Ordering::Relaxed)
+    };
+    let written_since = |mark: DateTime<Utc>| async move {
+        event::Entity::find()
+            .filter(event::Column::UpdatedAt.gte(mark))
+            .count(db)
+            .await
+            .unwrap()
+    };
+
+    let report = run_ingest_window(window, &source, &sink, &evaluator, chunk)
+        .await
+        .unwrap();
+    assert_eq!(evaluated(), TURNS);
+    assert_eq!(report.events_evaluated, TURNS as u64);
+    assert_eq!(pipeline.count("events").await, TURNS as i64);
+
+    // The user sends one more message.
+    {
+        let mut chat = source.chat.lock().unwrap();
+        chat.messages.push(chat_message(
+            "u_last",
+            MessageRole::User,
+            second(2 * TURNS + 10),
+            "one more thing",
+        ));
+        chat.updated_at = second(2 * TURNS + 10);
+    }
+    let mark = Utc::now();
+    let report = run_ingest_window(window, &source, &sink, &evaluator, chunk)
+        .await
+        .unwrap();
+    assert_eq!(evaluated(), 1, "one new message, one evaluation");
+    assert_eq!(report.events_evaluated, 1);
+    assert_eq!(
+        report.events,
+        TURNS as u64 + 1,
+        "every event is still accounted"
+    );
+    assert_eq!(
+        written_since(mark).await,
+        1,
+        "one new message, one written event"
+    );
+    assert_eq!(pipeline.count("events").await, TURNS as i64 + 1);
+
+    // Its response arrives: again one evaluation and one write, of that event.
+    {
+        let mut chat = source.chat.lock().unwrap();
+        chat.messages.push(chat_message(
+            "a_last",
+            MessageRole::Assistant,
+            second(2 * TURNS + 20),
+            "noted",
+        ));
+        chat.updated_at = second(2 * TURNS + 20);
+    }
+    let mark = Utc::now();
+    run_ingest_window(window, &source, &sink, &evaluator, chunk)
+        .await
+        .unwrap();
+    assert_eq!(evaluated(), 1);
+    assert_eq!(written_since(mark).await, 1);
+    let last = event::Entity::find()
+        .filter(event::Column::UserMessageId.eq("u_last"))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(last.complete);
+    assert_eq!(last.output_text, "noted");
+
+    // Nothing changed: nothing evaluated, nothing written.
+    let mark = Utc::now();
+    run_ingest_window(window, &source, &sink, &evaluator, chunk)
+        .await
+        .unwrap();
+    assert_eq!(evaluated(), 0);
+    assert_eq!(written_since(mark).await, 0);
 }

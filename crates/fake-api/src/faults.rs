@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::random::{derive, label, Stream};
@@ -18,6 +19,9 @@ pub enum Trigger {
     Fraction(f64),
     /// On every eligible request.
     Always,
+    /// On every eligible request until the fake's clock reaches this instant, then never
+    /// again: an outage of a set length on the fake's (settable) clock.
+    Until(DateTime<Utc>),
 }
 
 /// Injected 429 responses, on top of the real rate limit.
@@ -224,7 +228,7 @@ impl Armed {
 
     fn fire(&mut self) -> bool {
         match self.trigger {
-            Trigger::Always => true,
+            Trigger::Always | Trigger::Until(_) => true,
             Trigger::Fraction(p) => self.stream.chance(p),
             Trigger::Next(_) => {
                 if self.remaining > 0 {
@@ -273,6 +277,25 @@ impl FaultState {
             body: config.body.as_ref().map(|f| Armed::new(f.trigger, seed, 4)),
             duplicates: config.duplicates.map(|t| Armed::new(t, seed, 5)),
             config,
+        }
+    }
+
+    /// Disarms every fault whose [`Trigger::Until`] instant `now` has reached. The server
+    /// calls it with its clock's time before it looks at the faults of a request.
+    pub fn expire(&mut self, now: DateTime<Utc>) {
+        for armed in [
+            &mut self.rate_limit,
+            &mut self.server_error,
+            &mut self.slow,
+            &mut self.body,
+            &mut self.duplicates,
+        ] {
+            if armed
+                .as_ref()
+                .is_some_and(|a| matches!(a.trigger, Trigger::Until(end) if now >= end))
+            {
+                *armed = None;
+            }
         }
     }
 
@@ -349,6 +372,23 @@ mod tests {
         });
         let fired: Vec<_> = (0..4).map(|_| state.take_rate_limit()).collect();
         assert_eq!(fired, vec![Some(Some(3)), Some(Some(3)), None, None]);
+    }
+
+    #[test]
+    fn an_until_trigger_fires_on_every_request_until_the_clock_reaches_its_instant() {
+        let end: DateTime<Utc> = "2026-04-08T14:20:00Z".parse().unwrap();
+        let config: FaultConfig =
+            r#"{"server_error":{"trigger":{"until":"2026-04-08T14:20:00Z"},"status":503}}"#
+                .parse()
+                .unwrap();
+        let mut state = FaultState::new(config);
+        let mut fired = Vec::new();
+        for minutes in [0, 10, 19, 20, 21, 5] {
+            state.expire(end - chrono::Duration::minutes(20) + chrono::Duration::minutes(minutes));
+            fired.push(state.take_server_error().is_some());
+        }
+        // Once over, the outage stays over even if the clock is set back.
+        assert_eq!(fired, [true, true, true, false, false, false]);
     }
 
     #[test]

@@ -89,7 +89,11 @@ pub(super) async fn gate(
     }
 
     lock(&state.stats).received(Instant::now());
-    let delay = lock(&state.faults).take_delay();
+    let delay = {
+        let mut faults = lock(&state.faults);
+        faults.expire(state.now());
+        faults.take_delay()
+    };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
