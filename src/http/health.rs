@@ -17,7 +17,7 @@ pub fn router() -> Router<ApiState> {
 
 /// Whether the process, and each dependency, answered.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Health {
+pub struct HealthReport {
     /// `ok` or `unavailable`.
     pub status: &'static str,
     /// `ok` or `unavailable`; absent from `/healthz`.
@@ -38,9 +38,9 @@ fn word(ok: bool) -> &'static str {
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
-    Json(Health {
+    responses((status = 200, body = HealthReport)))]
+pub async fn healthz() -> Json<HealthReport> {
+    Json(HealthReport {
         status: "ok",
         database: None,
         redis: None,
@@ -49,8 +49,8 @@ pub async fn healthz() -> Json<Health> {
 
 /// The process and its database (and Redis, when configured) answer.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
+    responses((status = 200, body = HealthReport), (status = 503, body = HealthReport)))]
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<HealthReport>) {
     let database = state
         .services
         .db
@@ -76,7 +76,7 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        Json(Health {
+        Json(HealthReport {
             status: word(ready),
             database: Some(word(database)),
             redis: redis.map(word),

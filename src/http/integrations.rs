@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{extract::State, Json, Router};
 use chrono::{DateTime, Utc};
 use logwarden_jobs::kind::IntegrationKind;
@@ -26,6 +26,7 @@ pub fn router() -> Router<ApiState> {
             "/api/v1/integrations/{id}",
             get(show).patch(update).delete(delete),
         )
+        .route("/api/v1/integrations/{id}/key", put(set_key))
         .route("/api/v1/integrations/{id}/pause", post(pause))
         .route("/api/v1/integrations/{id}/resume", post(resume))
 }
@@ -49,6 +50,24 @@ pub struct CreateIntegration {
     pub base_url: Option<String>,
     /// Where syncing starts (default: the `initial_lookback` setting before now).
     pub sync_from: Option<DateTime<Utc>>,
+}
+
+/// A new key for a log source.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetKey {
+    /// Tested against the Compliance API before it replaces the old one; write-only.
+    pub api_key: String,
+}
+
+/// Whether deleting also removes the ingested data.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Also delete its events, access events, sessions, violations, alerts and issues.
+    #[serde(default)]
+    pub purge: bool,
 }
 
 pub(crate) fn created<T: serde::Serialize>(target: String, body: T) -> Response {
@@ -165,16 +184,6 @@ pub async fn update(
     Ok(Json(state.services.update_integration(id, body).await?))
 }
 
-/// How a delete treats the data the log source ingested.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeleteQuery {
-    /// Also delete its events, access events, sessions, violations, alerts and issues.
-    #[serde(default)]
-    pub purge: bool,
-}
-
 /// Deletes a log source: its unfinished jobs are canceled; ingested data stays unless
 /// `purge=true`.
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations",
@@ -195,6 +204,33 @@ pub async fn delete(
     let id = state.services.integration_in(&caller.scope(), id).await?;
     Ok(Json(
         state.services.delete_integration(id, query.purge).await?,
+    ))
+}
+
+/// Replaces a log source's key after testing it; responses show only its last 4.
+#[utoipa::path(put, path = "/api/v1/integrations/{id}/key", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    request_body = SetKey,
+    responses(
+        (status = 200, body = IntegrationView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 502, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn set_key(
+    State(state): State<ApiState>,
+    caller: Operator,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<SetKey>,
+) -> Result<Json<IntegrationView>, ApiError> {
+    let id = state.services.integration_in(&caller.scope(), id).await?;
+    Ok(Json(
+        state
+            .services
+            .set_integration_key(id, Secret::new(body.api_key))
+            .await?,
     ))
 }
 

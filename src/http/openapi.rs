@@ -43,6 +43,7 @@ impl Modify for BearerScheme {
         super::integrations::show,
         super::integrations::update,
         super::integrations::delete,
+        super::integrations::set_key,
         super::integrations::pause,
         super::integrations::resume,
         super::backfills::list,

@@ -25,6 +25,9 @@ pub(crate) struct Pace {
     pub succeeded: i64,
 }
 
+/// A backfill id, its first start, and its succeeded batches, their requests, the recent ones.
+type PaceRow = (Option<i64>, Option<DateTime<Utc>>, i64, i64, i64);
+
 /// The pace of every backfill in `ids`, in one grouped query. The sums are cast to BIGINT
 /// because PostgreSQL sums BIGINT columns as NUMERIC.
 pub(crate) async fn paces(
@@ -37,7 +40,7 @@ pub(crate) async fn paces(
     }
     let succeeded = JobStatus::Succeeded.as_str();
     let since = now - RATE_WINDOW;
-    let rows: Vec<(Option<i64>, Option<DateTime<Utc>>, i64, i64, i64)> = job::Entity::find()
+    let rows: Vec<PaceRow> = job::Entity::find()
         .select_only()
         .column(job::Column::BackfillId)
         .column_as(job::Column::StartedAt.min(), "started_at")

@@ -175,6 +175,7 @@ fn operator_routes() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/api/v1/integrations/1", None),
         (Method::PATCH, "/api/v1/integrations/1", empty.clone()),
         (Method::DELETE, "/api/v1/integrations/1", None),
+        (Method::PUT, "/api/v1/integrations/1/key", empty.clone()),
         (Method::POST, "/api/v1/integrations/1/pause", None),
         (Method::POST, "/api/v1/integrations/1/resume", None),
         (Method::GET, "/api/v1/backfills", None),
@@ -904,6 +905,22 @@ async fn a_backfill_created_through_the_api_completes_with_the_events_of_the_man
         Some(manifest.prompt_events)
     );
     assert!(detail["resources"]["users"].as_u64().unwrap() > 0);
+
+    // Deleting with purge=true removes what it ingested; its jobs stay as history.
+    let deleted = http
+        .delete(format!(
+            "{}/api/v1/integrations/{}?purge=true",
+            server.url(),
+            pipeline.integration_id
+        ))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(pipeline.count("events").await, 0);
+    assert_eq!(pipeline.count("sessions").await, 0);
+    assert!(pipeline.count("jobs").await > 0);
     shutdown.cancel();
     server.wait().await.unwrap();
 }
