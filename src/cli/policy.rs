@@ -29,6 +29,29 @@ pub enum PolicyCommand {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Measure prompt-attack detection on a labelled dataset: accuracy, precision, recall, F1,
+    /// FPR, and recall per category. Each text is evaluated as a user message; any
+    /// prompt_injection, jailbreak, leakage, obfuscated_attacks or encoded_attacks finding
+    /// counts as "attack".
+    Benchmark {
+        /// The dataset file (see scripts/fetch-datasets.sh).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// neuralchemy, s-labs, jsonl or attack-list.
+        #[arg(long)]
+        format: String,
+        /// The policy set: a template name.
+        #[arg(long, default_value = "strict")]
+        template: String,
+        /// What flags a text: set (the template's rules and classifier) or model (the
+        /// classifier alone).
+        #[arg(long, default_value = "set")]
+        detector: String,
+        /// The classifier's sensitivity, set on prompt_injection, jailbreak and leakage:
+        /// off (rules only), low, medium, high, or a threshold in (0, 1).
+        #[arg(long, default_value = "medium")]
+        sensitivity: String,
+    },
     /// List the templates.
     Templates,
     /// Show an integration's draft, installed version and pending changes.
@@ -83,7 +106,7 @@ impl PolicyCommand {
                 database.apply(args);
                 jobs.apply(args);
             }
-            Self::Eval { .. } | Self::Templates => {}
+            Self::Eval { .. } | Self::Benchmark { .. } | Self::Templates => {}
         }
     }
 
@@ -130,6 +153,13 @@ impl PolicyCommand {
                     summary.lines, summary.flagged, summary.errors
                 );
             }
+            Self::Benchmark {
+                dataset,
+                format,
+                template: name,
+                detector,
+                sensitivity,
+            } => benchmark(&dataset, &format, &name, &detector, &sensitivity)?,
             Self::Templates => {
                 let table = Table::new(&[("ID", 16), ("NAME", 18), ("DESCRIPTION", 0)]);
                 for info in templates() {
@@ -194,6 +224,57 @@ impl PolicyCommand {
         }
         Ok(())
     }
+}
+
+fn benchmark(
+    dataset: &Path,
+    format: &str,
+    name: &str,
+    detector: &str,
+    sensitivity: &str,
+) -> anyhow::Result<()> {
+    use logwarden_policy::benchmark::{run_benchmark, Detector};
+    use logwarden_policy::classifier::{self, dataset as data, Sensitivity};
+    use logwarden_policy::PolicyParams;
+    let format = data::Format::parse(format).map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let sensitivity =
+        Sensitivity::parse(sensitivity).map_err(|e| anyhow::anyhow!("--sensitivity {e}"))?;
+    let mut config = template(name).ok_or_else(|| {
+        let known: Vec<&str> = templates().iter().map(|t| t.id).collect();
+        anyhow::anyhow!(
+            "invalid --template {name:?}: expected one of default, {}",
+            known.join(", ")
+        )
+    })?;
+    for policy in &mut config.policies {
+        match &mut policy.params {
+            PolicyParams::PromptInjection(p) => p.sensitivity = sensitivity,
+            PolicyParams::Jailbreak(p) => p.sensitivity = sensitivity,
+            PolicyParams::Leakage(p) => p.sensitivity = sensitivity,
+            _ => {}
+        }
+    }
+    let set = CompiledPolicySet::compile(&config).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let model = classifier::builtin();
+    let threshold = sensitivity.threshold(model);
+    let chosen = match (detector, threshold) {
+        ("set", _) => Detector::Set(&set),
+        ("model", Some(t)) => Detector::Model(model, t),
+        ("model", None) => anyhow::bail!("--detector model needs a --sensitivity other than off"),
+        (other, _) => anyhow::bail!("invalid --detector {other:?}: valid values: set, model"),
+    };
+    let examples = data::read(dataset, format)?;
+    let report = run_benchmark(&examples, chosen);
+    let threshold = threshold.map_or_else(|| "off".to_owned(), |t| t.to_string());
+    print!(
+        "{}",
+        report.render(&format!(
+            "{}: template {name}, detector {detector}, classifier {} at threshold {threshold}\n",
+            dataset.display(),
+            model.version,
+        ))
+    );
+    Ok(())
 }
 
 fn read_policy_file(path: &Path) -> anyhow::Result<PolicySetConfig> {

@@ -384,9 +384,11 @@ async fn ingested_events_carry_the_planted_violations_of_the_manifest_and_alerts
         .unwrap();
     let mut planted_total = 0;
     for (policy, planted) in &manifest.planted {
+        // The learned classifier (rule `classifier`) scores any attack, so prompt_injection,
+        // jailbreak and leakage all report it; the manifest counts rule hits.
         let events: std::collections::HashSet<_> = violations
             .iter()
-            .filter(|v| &v.policy == policy)
+            .filter(|v| &v.policy == policy && v.rule != "classifier")
             .map(|v| v.event_id)
             .collect();
         let allowed = (*planted as f64 * manifest.tolerance).ceil() as usize;

@@ -34,7 +34,13 @@ fn every_plant_triggers_its_own_policy_and_no_other_planted_policy_under_strict(
                 plant.policy, evaluation.findings
             ));
         }
-        for f in &evaluation.findings {
+        // The learned classifier scores "attack or not", so prompt_injection, jailbreak and
+        // leakage all report its finding (rule `classifier`); only rule hits tell plants apart.
+        for f in evaluation
+            .findings
+            .iter()
+            .filter(|f| f.rule != "classifier")
+        {
             if f.policy != plant.policy && PLANTED_POLICIES.contains(&f.policy) {
                 problems.push(format!(
                     "plant {i} ({}) also triggered {} / {}: {}",

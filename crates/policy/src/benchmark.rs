@@ -1,7 +1,8 @@
-//! The body of `logwarden policy benchmark`: a policy set (and the classifier) over a labelled
-//! dataset, each text evaluated as a user message; a text counts as flagged as an attack when
-//! `prompt_injection`, `jailbreak`, `leakage`, `obfuscated_attacks` or `encoded_attacks`
-//! reports anything, or the classifier's score reaches the threshold.
+//! The body of `logwarden policy benchmark`: a policy set (its rules and, at each policy's
+//! `sensitivity`, the classifier) over a labelled dataset, each text evaluated as a user
+//! message; a text counts as flagged as an attack when `prompt_injection`, `jailbreak`,
+//! `leakage`, `obfuscated_attacks` or `encoded_attacks` reports anything. Or the classifier
+//! alone at a threshold, to measure it apart from the rules.
 
 use crate::catalogue::PolicyId;
 use crate::classifier::dataset::Example;
@@ -30,28 +31,21 @@ pub fn reports_attack(evaluation: &Evaluation) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub enum Detector<'a> {
     /// The attack policies of a set.
-    Rules(&'a CompiledPolicySet),
+    Set(&'a CompiledPolicySet),
     /// The classifier alone at a threshold.
     Model(&'a Model<'a>, f32),
-    /// Either.
-    Both(&'a CompiledPolicySet, &'a Model<'a>, f32),
 }
 
 impl Detector<'_> {
     /// Whether the detector flags `text` as an attack.
     pub fn flags(&self, text: &str) -> bool {
-        let rules = |set: &CompiledPolicySet| {
-            reports_attack(&set.evaluate(&MessageInput::new(Role::User, text)))
-        };
-        let model = |model: &Model<'_>, threshold: f32| {
-            model
-                .score(&normalised(text))
-                .is_some_and(|s| s.probability >= threshold)
-        };
         match *self {
-            Detector::Rules(set) => rules(set),
-            Detector::Model(m, t) => model(m, t),
-            Detector::Both(set, m, t) => model(m, t) || rules(set),
+            Detector::Set(set) => {
+                reports_attack(&set.evaluate(&MessageInput::new(Role::User, text)))
+            }
+            Detector::Model(model, threshold) => model
+                .score(&normalised(text))
+                .is_some_and(|s| s.probability >= threshold),
         }
     }
 }
@@ -83,7 +77,7 @@ mod tests {
                 category: Some("benign".into()),
             },
         ];
-        let report = run_benchmark(&examples, Detector::Rules(&set));
+        let report = run_benchmark(&examples, Detector::Set(&set));
         assert_eq!(
             (
                 report.confusion.tp,

@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::classifier::Sensitivity;
 use crate::error::PolicyConfigError;
+use crate::learned;
 use crate::literals::LiteralRegistry;
 use crate::message::{MessageInput, Role};
 use crate::params::check_named_patterns;
@@ -18,11 +20,14 @@ use crate::scan::{Hit, ScanText, Severity};
 use Severity::{High, Medium};
 
 /// `jailbreak` parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct JailbreakParams {
     /// Extra patterns, each reported under its name.
     pub custom_patterns: Vec<NamedPattern>,
+    /// How readily the learned classifier's score is reported (rule `classifier`): `off`,
+    /// `low`, `medium`, `high`, or a probability threshold in (0, 1).
+    pub sensitivity: Sensitivity,
 }
 
 /// The built-in rules (bytes, Unicode off, case-insensitive).
@@ -127,6 +132,7 @@ pub(crate) const RULES: &[RuleSpec] = &[
 /// The compiled policy.
 pub(crate) struct Jailbreak {
     rules: RuleSet,
+    sensitivity: Sensitivity,
 }
 
 impl Jailbreak {
@@ -138,6 +144,7 @@ impl Jailbreak {
             .collect();
         Ok(Jailbreak {
             rules: RuleSet::compile(Jailbreak::ID, RULES, &custom)?,
+            sensitivity: params.sensitivity,
         })
     }
 }
@@ -145,6 +152,7 @@ impl Jailbreak {
 impl Detector for Jailbreak {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         unquoted_hits(&self.rules, text, out);
+        out.extend(learned::hit(text, self.sensitivity));
     }
 
     fn register_literals(&mut self, literals: &mut LiteralRegistry) {
@@ -163,7 +171,8 @@ impl Policy for Jailbreak {
 
     fn validate(params: &JailbreakParams, _enabled: bool) -> Result<(), PolicyConfigError> {
         let id = Self::ID;
-        check_named_patterns(id, "custom_patterns", &params.custom_patterns)
+        check_named_patterns(id, "custom_patterns", &params.custom_patterns)?;
+        learned::check_sensitivity(id, params.sensitivity)
     }
 
     fn compile(params: &JailbreakParams) -> Result<Box<dyn Detector>, PolicyConfigError> {

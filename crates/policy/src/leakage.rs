@@ -6,8 +6,10 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use serde::{Deserialize, Serialize};
 
+use crate::classifier::Sensitivity;
 use crate::error::PolicyConfigError;
 use crate::evidence::{excerpt, mask_secret};
+use crate::learned;
 use crate::literals::LiteralRegistry;
 use crate::message::{MessageInput, Role};
 use crate::params::invalid;
@@ -19,7 +21,7 @@ use crate::scan::{snap_to_char_boundaries, Hit, ScanText, Severity};
 use crate::secret_rules::SecretScanner;
 
 /// `leakage` parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LeakageParams {
     /// Canary strings planted in system prompts; any occurrence is a leak.
@@ -30,6 +32,10 @@ pub struct LeakageParams {
     pub detect_secrets: bool,
     /// Report PII in assistant answers.
     pub detect_pii: bool,
+    /// How readily the learned classifier's score of a user message or tool result (system-
+    /// prompt extraction, indirect injection) is reported as rule `classifier`: `off`,
+    /// `low`, `medium`, `high`, or a probability threshold in (0, 1).
+    pub sensitivity: Sensitivity,
 }
 
 impl Default for LeakageParams {
@@ -39,6 +45,7 @@ impl Default for LeakageParams {
             system_prompt_fragments: Vec::new(),
             detect_secrets: true,
             detect_pii: true,
+            sensitivity: Sensitivity::default(),
         }
     }
 }
@@ -196,6 +203,7 @@ impl Detector for Leakage {
                 }
             }
             Role::Tool if self.params.detect_secrets => {
+                out.extend(learned::hit(text, self.params.sensitivity));
                 for m in self.secrets.scan_in(text) {
                     out.push(Hit {
                         rule: format!("credential_in_tool_result:{}", m.rule),
@@ -205,7 +213,10 @@ impl Detector for Leakage {
                     });
                 }
             }
-            _ => {}
+            // The classifier learned user prompts and injected documents, not answers.
+            Role::User | Role::Tool | Role::ToolDefinition => {
+                out.extend(learned::hit(text, self.params.sensitivity));
+            }
         }
     }
 
@@ -238,7 +249,7 @@ impl Policy for Leakage {
             ));
             }
         }
-        Ok(())
+        learned::check_sensitivity(id, params.sensitivity)
     }
 
     fn compile(params: &LeakageParams) -> Result<Box<dyn Detector>, PolicyConfigError> {

@@ -5,9 +5,9 @@
 //! Imports go one way, down this list: the set-level modules (`eval_cli`, `benchmark`, `templates`,
 //! `session`, `alerts`, `engine`, `quality`, `finding`, `config`), the `catalogue`, the
 //! policy modules (one per policy), the shared matchers (`rule_set`, `secret_rules`,
-//! `classifier`), and
-//! the base every policy reads (`policy`, `scan`, `message`, `params`, `error`, `literals`,
-//! `code`, `word_stats`, `normalize`, `decode`, `evidence`).
+//! `learned`), and the base every policy reads (`policy`, `scan`, `message`, `params`,
+//! `error`, `literals`, `code`, `word_stats`, `classifier`, `normalize`, `decode`,
+//! `evidence`).
 
 pub mod alerts;
 pub mod benchmark;
@@ -46,6 +46,7 @@ pub mod sexual_content;
 mod code;
 mod evidence;
 mod injection_triggers;
+mod learned;
 mod literals;
 mod policy;
 mod quality;

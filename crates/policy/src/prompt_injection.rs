@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::classifier::Sensitivity;
 use crate::error::PolicyConfigError;
 use crate::evidence::excerpt;
+use crate::learned;
 use crate::literals::LiteralRegistry;
 use crate::message::{MessageInput, Role};
 use crate::params::check_named_patterns;
@@ -19,11 +21,14 @@ use crate::scan::{Hit, ScanText, Severity};
 use Severity::{High, Medium};
 
 /// `prompt_injection` parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct PromptInjectionParams {
     /// Extra patterns, each reported under its name.
     pub custom_patterns: Vec<NamedPattern>,
+    /// How readily the learned classifier's score is reported (rule `classifier`): `off`,
+    /// `low`, `medium`, `high`, or a probability threshold in (0, 1).
+    pub sensitivity: Sensitivity,
 }
 
 /// The built-in rules (bytes, Unicode off, case-insensitive).
@@ -225,6 +230,7 @@ const META_TERMS: &[&str] = &[
 /// The compiled policy.
 pub(crate) struct PromptInjection {
     rules: RuleSet,
+    sensitivity: Sensitivity,
 }
 
 impl PromptInjection {
@@ -236,6 +242,7 @@ impl PromptInjection {
             .collect();
         Ok(PromptInjection {
             rules: RuleSet::compile(PromptInjection::ID, RULES, &custom)?,
+            sensitivity: params.sensitivity,
         })
     }
 }
@@ -299,6 +306,7 @@ pub(crate) fn unquoted_hits(rules: &RuleSet, scan: &ScanText<'_>, out: &mut Vec<
 impl Detector for PromptInjection {
     fn scan(&self, text: &ScanText<'_>, _input: &MessageInput<'_>, out: &mut Vec<Hit>) {
         unquoted_hits(&self.rules, text, out);
+        out.extend(learned::hit(text, self.sensitivity));
     }
 
     fn register_literals(&mut self, literals: &mut LiteralRegistry) {
@@ -317,7 +325,8 @@ impl Policy for PromptInjection {
 
     fn validate(params: &PromptInjectionParams, _enabled: bool) -> Result<(), PolicyConfigError> {
         let id = Self::ID;
-        check_named_patterns(id, "custom_patterns", &params.custom_patterns)
+        check_named_patterns(id, "custom_patterns", &params.custom_patterns)?;
+        learned::check_sensitivity(id, params.sensitivity)
     }
 
     fn compile(params: &PromptInjectionParams) -> Result<Box<dyn Detector>, PolicyConfigError> {
@@ -330,7 +339,11 @@ mod tests {
     use super::*;
 
     fn rules_hit(text: &str) -> Vec<String> {
-        let policy = PromptInjection::compile(&PromptInjectionParams::default()).expect("compiles");
+        let params = PromptInjectionParams {
+            sensitivity: Sensitivity::Off,
+            ..PromptInjectionParams::default()
+        };
+        let policy = PromptInjection::compile(&params).expect("compiles");
         let mut out = Vec::new();
         policy.scan(
             &ScanText::new(text),

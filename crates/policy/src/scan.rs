@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use crate::classifier::model::Score;
 use crate::code::{code_regions, CodeRegion};
 use crate::literals::{LiteralIndex, Present};
 use crate::normalize::{profile, NormalizedView, TextProfile};
@@ -40,6 +41,7 @@ pub(crate) struct ScanText<'t> {
     words: OnceCell<WordStats>,
     index: Option<&'t LiteralIndex>,
     literals: OnceCell<Present>,
+    classifier: OnceCell<Option<Score>>,
 }
 
 impl<'t> ScanText<'t> {
@@ -53,6 +55,7 @@ impl<'t> ScanText<'t> {
             words: OnceCell::new(),
             index: None,
             literals: OnceCell::new(),
+            classifier: OnceCell::new(),
         }
     }
 
@@ -97,6 +100,28 @@ impl<'t> ScanText<'t> {
             return None;
         }
         Some(self.folded.get_or_init(|| NormalizedView::fold(self.text)))
+    }
+
+    /// The text the classifier scores: the folded view, or the text itself when the view
+    /// could only differ in ASCII case and whitespace (the features lowercase it).
+    pub fn classifier_text(&self) -> &str {
+        self.folded().map_or(self.text, NormalizedView::text)
+    }
+
+    /// The classifier's score, computed once per text and shared by the policies that
+    /// report it; `None` for a text without words.
+    pub fn classifier_score(&self) -> Option<&Score> {
+        self.classifier
+            .get_or_init(|| crate::classifier::builtin().score(self.classifier_text()))
+            .as_ref()
+    }
+
+    /// A score's window as a byte range of the original text.
+    pub fn classifier_span(&self, score: &Score) -> Range<usize> {
+        match self.folded() {
+            Some(view) => view.map_span(score.span.clone()),
+            None => score.span.clone(),
+        }
     }
 
     /// The squeezed view (letters and digits only), under the same condition.

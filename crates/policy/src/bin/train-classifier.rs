@@ -13,9 +13,11 @@
 //! validation, s-labs validation, the remaining fifth of the list), scoring them with the
 //! quantised model exactly as the engine does. The test splits are never read.
 //!
-//! The solver is `linfa-logistic` (L-BFGS, L2 penalty `alpha`) on a dense matrix, so the
-//! columns are the `--features` hashed slots that occur in the most training texts; the other
-//! slots get weight 0. Everything is deterministic: the same data gives the same file.
+//! The solver is `linfa-logistic` (L-BFGS, L2 penalty `alpha` 0.1, `--iterations` 60) on a
+//! dense matrix, so the columns are the `--features` (8,192) hashed slots that occur in the
+//! most training texts; the other slots get weight 0. The matrix takes about 530 MB, and one
+//! iteration about 5 CPU seconds. Everything is deterministic: the same data and arguments
+//! give the same file, version included.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -41,9 +43,9 @@ fn args() -> Result<Args, String> {
     let mut args = Args {
         data: PathBuf::from("datasets"),
         out: PathBuf::from("crates/policy/src/classifier/weights.bin"),
-        features: 16_384,
+        features: 8_192,
         alpha: 0.1,
-        iterations: 300,
+        iterations: 60,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

@@ -30,8 +30,9 @@ pub fn normalised(text: &str) -> Cow<'_, str> {
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Sensitivity {
     Off,
-    Low,
+    /// The default: the policies' own corpus keeps its precision at this level.
     #[default]
+    Low,
     Medium,
     High,
     Threshold(f64),
@@ -123,9 +124,38 @@ impl<'de> serde::Deserialize<'de> for Sensitivity {
     }
 }
 
+/// The compiled-in weights file (trained by `examples/train_classifier.rs`).
+static WEIGHTS: &[u8] = include_bytes!("weights.bin");
+
+/// The compiled-in model.
+pub fn builtin() -> &'static Model<'static> {
+    static MODEL: std::sync::OnceLock<Model<'static>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        // A test reads the same bytes, so a build with a damaged file fails its tests.
+        Model::parse(WEIGHTS).unwrap_or_else(|e| panic!("compiled-in classifier weights: {e}"))
+    })
+}
+
+/// The version of the compiled-in model, recorded with every evaluation.
+pub fn model_version() -> &'static str {
+    builtin().version
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compiled_in_weights_parse_and_carry_a_version_and_ordered_thresholds() {
+        let model = Model::parse(WEIGHTS).expect("weights parse");
+        assert!(model.version.starts_with("ngram-lr-"), "{}", model.version);
+        let t = model.thresholds;
+        assert!(
+            0.0 < t.high && t.high <= t.medium && t.medium <= t.low && t.low < 1.0,
+            "{t:?}"
+        );
+        assert_eq!(model_version(), model.version);
+    }
 
     #[test]
     fn a_sensitivity_is_a_level_or_a_threshold_between_0_and_1() {
@@ -152,6 +182,12 @@ mod tests {
             assert_eq!(parsed, value);
             assert_eq!(serde_json::to_string(&parsed).expect("writes"), json);
         }
+        let model = builtin();
+        assert_eq!(Sensitivity::Off.threshold(model), None);
+        assert_eq!(
+            Sensitivity::Low.threshold(model),
+            Some(model.thresholds.low)
+        );
         let err = serde_json::from_str::<Sensitivity>("\"max\"").unwrap_err();
         assert!(err.to_string().contains("valid values: off, low"), "{err}");
     }
