@@ -169,6 +169,9 @@ text_enum! {
     pub enum IntegrationKind (field = "kind") {
         /// Pulled from the Anthropic Compliance API.
         AnthropicComplianceApi = "anthropic_compliance_api",
+        /// Pushed by Island to `POST /api/v1/ingest/{integration_id}/events`, signed with
+        /// the integration's own secret; never pulled.
+        Island = "island",
     }
 }
 

@@ -17,6 +17,7 @@ use super::ApiState;
 use crate::infra::secret::Secret;
 use crate::service::integration_detail::{IntegrationDetailView, IntegrationUpdate};
 use crate::service::integrations::{IntegrationQuery, IntegrationView, NewIntegration};
+use crate::service::island::NewIslandIntegration;
 use crate::service::page::Page;
 
 pub fn router() -> Router<ApiState> {
@@ -37,19 +38,34 @@ pub fn router() -> Router<ApiState> {
 pub struct CreateIntegration {
     /// Unique, 1 to 100 printable characters.
     pub name: String,
-    /// `anthropic_compliance_api` (pulled from the Compliance API, the default). `island`
-    /// (pushed) is not accepted by this server.
+    /// `anthropic_compliance_api` (pulled from the Compliance API, the default) or `island`
+    /// (pushed to `POST /api/v1/ingest/{integration_id}/events`, signed with its secret).
     pub kind: Option<IntegrationKind>,
     /// The project it belongs to (created when new, unless the token is project-scoped).
     pub project: String,
     /// The data plane whose workers pull it (default `default`).
     pub data_plane: Option<String>,
-    /// The Compliance API key; write-only, tested before anything is saved.
-    pub api_key: String,
-    /// Default `https://api.anthropic.com`.
+    /// The Compliance API key; write-only, tested before anything is saved. Required for
+    /// `anthropic_compliance_api`, refused for `island`.
+    pub api_key: Option<String>,
+    /// Default `https://api.anthropic.com`. Not for `island`.
     pub base_url: Option<String>,
-    /// Where syncing starts (default: the `initial_lookback` setting before now).
+    /// Where syncing starts (default: the `initial_lookback` setting before now). Not for
+    /// `island`.
     pub sync_from: Option<DateTime<Utc>>,
+    /// `island` only: the signing secret, at least 32 characters; generated when absent.
+    /// Write-only: the response shows it this once.
+    pub secret: Option<String>,
+}
+
+/// An added integration; for `island`, with its signing secret, shown only here.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedIntegration {
+    #[serde(flatten)]
+    pub integration: IntegrationView,
+    /// `island` only: the secret that signs its pushes. It is never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// A new key for a log source.
@@ -98,7 +114,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations",
     request_body = CreateIntegration,
     responses(
-        (status = 201, body = IntegrationView),
+        (status = 201, body = CreatedIntegration),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
@@ -111,15 +127,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateIntegration>,
 ) -> Result<Response, ApiError> {
     let scope = caller.scope();
-    if body
-        .kind
-        .is_some_and(|kind| kind != IntegrationKind::AnthropicComplianceApi)
-    {
-        return Err(ApiError::invalid(
-            "kind",
-            "this server pulls from the Compliance API and accepts no pushes: expected anthropic_compliance_api",
-        ));
-    }
+    let kind = body.kind.unwrap_or(IntegrationKind::AnthropicComplianceApi);
     if !state
         .services
         .may_use_project(&scope, &body.project)
@@ -130,18 +138,68 @@ pub async fn create(
             body.project
         )));
     }
+    let data_plane = body.data_plane.unwrap_or_else(|| "default".to_owned());
+    if kind == IntegrationKind::Island {
+        for (field, given) in [
+            ("api_key", body.api_key.is_some()),
+            ("base_url", body.base_url.is_some()),
+            ("sync_from", body.sync_from.is_some()),
+        ] {
+            if given {
+                return Err(ApiError::invalid(
+                    field,
+                    "island integrations are pushed, not pulled: give only name, project, data_plane and secret",
+                ));
+            }
+        }
+        let created = state
+            .services
+            .add_island_integration(NewIslandIntegration {
+                name: body.name,
+                project: body.project,
+                data_plane,
+                secret: body.secret.map(Secret::new),
+            })
+            .await?;
+        let id = created.integration.id;
+        return Ok(super::integrations::created(
+            format!("integration {id}"),
+            CreatedIntegration {
+                integration: created.integration,
+                secret: Some(created.secret.expose().to_owned()),
+            },
+        ));
+    }
+    if body.secret.is_some() {
+        return Err(ApiError::invalid(
+            "secret",
+            "only island integrations take a secret: give api_key for anthropic_compliance_api",
+        ));
+    }
+    let Some(api_key) = body.api_key else {
+        return Err(ApiError::invalid(
+            "api_key",
+            "required for anthropic_compliance_api integrations",
+        ));
+    };
     let view = state
         .services
         .add_integration(NewIntegration {
             name: body.name,
             project: body.project,
-            data_plane: body.data_plane.unwrap_or_else(|| "default".to_owned()),
-            api_key: Secret::new(body.api_key),
+            data_plane,
+            api_key: Secret::new(api_key),
             base_url: body.base_url,
             sync_from: body.sync_from,
         })
         .await?;
-    Ok(created(format!("integration {}", view.id), view))
+    Ok(created(
+        format!("integration {}", view.id),
+        CreatedIntegration {
+            integration: view,
+            secret: None,
+        },
+    ))
 }
 
 /// A log source's configuration and the resources it has seen.

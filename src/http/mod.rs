@@ -8,6 +8,7 @@ pub mod backfills;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod ingest;
 pub mod integrations;
 pub mod jobs;
 pub mod metrics;
@@ -66,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(metrics::router())
         .merge(openapi::router())
         .merge(integrations::router())
+        .merge(ingest::router())
         .merge(backfills::router())
         .merge(jobs::router())
         .merge(policies::router())

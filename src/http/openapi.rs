@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::ingest::IslandSignature;
 use super::ApiState;
 
 /// The bearer token scheme every `/api/v1` route but this document uses.
@@ -32,7 +33,7 @@ impl Modify for BearerScheme {
         title = "logwarden operator API",
         description = "Integrations, backfills, jobs, runtime policies and the audit log. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`.",
     ),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &IslandSignature),
     paths(
         super::health::healthz,
         super::health::readyz,
@@ -69,6 +70,7 @@ impl Modify for BearerScheme {
         super::policies::install,
         super::policies::reset,
         super::audit::list,
+        super::ingest::push,
     ),
 )]
 pub struct ApiDoc;

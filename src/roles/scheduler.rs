@@ -107,6 +107,11 @@ impl Scheduler {
         let last_syncs = last_sync_jobs(db).await?;
         let integrations = integration::Entity::find()
             .filter(integration::Column::Status.eq(IntegrationStatus::Active))
+            // Island integrations push their events: nothing to pull.
+            .filter(
+                integration::Column::Kind
+                    .eq(logwarden_jobs::kind::IntegrationKind::AnthropicComplianceApi),
+            )
             .all(db)
             .await?;
         for row in integrations {
@@ -193,6 +198,11 @@ impl Scheduler {
         let planes = plane_names(db).await?;
         let integrations: HashMap<i64, integration::Model> = integration::Entity::find()
             .filter(integration::Column::Status.eq(IntegrationStatus::Active))
+            // Island integrations push their events: nothing to pull.
+            .filter(
+                integration::Column::Kind
+                    .eq(logwarden_jobs::kind::IntegrationKind::AnthropicComplianceApi),
+            )
             .all(db)
             .await?
             .into_iter()

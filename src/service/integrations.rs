@@ -560,7 +560,7 @@ fn with_names() -> sea_orm::SelectThree<
 
 /// Projects and data planes share one shape: a unique name. `upsert` inserts the name unless
 /// it exists and returns its id either way.
-trait NamedEntity {
+pub(crate) trait NamedEntity {
     async fn upsert(
         db: &impl ConnectionTrait,
         name: &str,
