@@ -295,3 +295,40 @@ async fn bad_signatures_stale_times_bad_records_and_big_batches_store_nothing_on
     bad_signatures_stale_times_bad_records_and_big_batches_store_nothing(TestDb::sqlite().await)
         .await;
 }
+
+#[tokio::test]
+async fn the_scheduler_creates_sync_jobs_for_pulled_integrations_only_never_for_island_ones() {
+    use logwarden::service::island::NewIslandIntegration;
+    let start = crate::helpers::day() + chrono::TimeDelta::hours(12);
+    let pipeline = crate::helpers::Pipeline::start(
+        logwarden_fake_api::FakeConfig {
+            rate_limit: None,
+            ..logwarden_fake_api::FakeConfig::default()
+        },
+        start,
+    )
+    .await;
+    let island = pipeline
+        .services
+        .add_island_integration(NewIslandIntegration {
+            name: "island".to_owned(),
+            project: "security".to_owned(),
+            data_plane: "default".to_owned(),
+            secret: None,
+        })
+        .await
+        .expect("island integration");
+    let report = pipeline
+        .scheduler
+        .tick(start + chrono::TimeDelta::minutes(30))
+        .await
+        .expect("tick");
+    assert_eq!(
+        report.created, 1,
+        "only the pulled integration gets a sync job"
+    );
+    let jobs = pipeline.sync_jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].integration_id, pipeline.integration_id);
+    assert_ne!(jobs[0].integration_id, island.integration.id);
+}
