@@ -216,14 +216,22 @@ impl Worker {
         if row.kind == JobKind::Reevaluate {
             return reevaluate_window(&sink, window, &evaluator).await;
         }
-        run_ingest_window(
+        let report = run_ingest_window(
             window,
             &ApiSource::new(&client),
             &sink,
             &evaluator,
             NonZeroUsize::new(CHUNK).unwrap_or(NonZeroUsize::MIN),
         )
-        .await
+        .await;
+        if integration.organization_uuid.is_none() {
+            // The next job draws on the organisation's budget; failing to learn it now only
+            // means trying again after the next job.
+            if let Err(err) = self.services.learn_organization(integration.id).await {
+                tracing::warn!(integration = integration.id, error = %err, "could not learn the organisation");
+            }
+        }
+        report
     }
 
     /// Refreshes the row's heartbeat; cancels the run when the row is no longer ours

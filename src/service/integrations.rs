@@ -192,6 +192,41 @@ pub fn client_for(
 }
 
 impl Services {
+    /// Learns the organisation of an integration whose add-time probe saw no activity, from the
+    /// first activity ingested since that names one, so that its requests draw on that
+    /// organisation's rate budget (shared with every other integration of the organisation)
+    /// instead of one of its own. Returns the organisation now stored, if any; one already
+    /// stored is never replaced.
+    pub async fn learn_organization(&self, integration_id: i64) -> Result<Option<String>, Error> {
+        let seen: Option<Option<String>> = access_event::Entity::find()
+            .select_only()
+            .column(access_event::Column::OrganizationUuid)
+            .filter(access_event::Column::IntegrationId.eq(integration_id))
+            .filter(access_event::Column::OrganizationUuid.is_not_null())
+            .order_by_asc(access_event::Column::EventTime)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        if let Some(Some(organization)) = seen {
+            integration::Entity::update_many()
+                .col_expr(
+                    integration::Column::OrganizationUuid,
+                    Expr::value(Some(organization)),
+                )
+                .filter(integration::Column::Id.eq(integration_id))
+                .filter(integration::Column::OrganizationUuid.is_null())
+                .exec(&self.db)
+                .await?;
+        }
+        let stored: Option<Option<String>> = integration::Entity::find_by_id(integration_id)
+            .select_only()
+            .column(integration::Column::OrganizationUuid)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(stored.flatten())
+    }
+
     /// Tests the key with one small request, then records the integration, creating its
     /// project and data plane when they are new. Its first sync starts `initial_lookback`
     /// before now.

@@ -1,8 +1,13 @@
 //! The fleet-wide rate limiter: one sliding-window log per organisation in Redis, checked and
 //! extended by an atomic Lua script on Redis's clock, so every process of the fleet draws on the
-//! same budget; the process's own budget takes over while Redis is unreachable.
+//! same budget. While Redis is unreachable or slower than the command timeout, each process
+//! falls back to its share of the budget: the limit divided by the number of live processes of
+//! the organisation, as the admit script counts them from every call's heartbeat (or as the
+//! caller reports them from the workers' heartbeats). A process that knows of no live count
+//! pauses until Redis answers, since a full budget per process would multiply the limit.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -27,24 +32,32 @@ use logwarden_compliance::{RequestGate, ResponseMeta};
 const ADMIT_SCRIPT: &str = r"
 -- KEYS[1]: sorted set of request starts (member: unique id, score: start time)
 -- KEYS[2]: end of the current hold, if any
--- ARGV[1]: limit; ARGV[2]: window length; ARGV[3]: unique id of this request
--- Returns {1, 0, now} when admitted, {0, wait, now} otherwise.
+-- KEYS[3]: sorted set of the processes drawing on this budget (member: process id, score:
+--          last call)
+-- ARGV[1]: limit; ARGV[2]: window length; ARGV[3]: unique id of this request;
+-- ARGV[4]: process id; ARGV[5]: how long a process counts as live after its last call
+-- Returns {1, 0, now, live} when admitted, {0, wait, now, live} otherwise.
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local horizon = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - horizon))
+redis.call('PEXPIRE', KEYS[3], string.format('%.0f', math.ceil(horizon / 1000) + 1000))
+local live = redis.call('ZCARD', KEYS[3])
 local held_until = tonumber(redis.call('GET', KEYS[2]))
 if held_until and held_until > now then
-  return {0, held_until - now, now}
+  return {0, held_until - now, now, live}
 end
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(window / 1000) + 1000))
-  return {1, 0, now}
+  return {1, 0, now, live}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(oldest[2]) + window - now, now}
+return {0, tonumber(oldest[2]) + window - now, now, live}
 ";
 
 /// Holds the organisation until `now + ARGV[1]` (microseconds of Redis's clock) unless it is
@@ -63,6 +76,12 @@ end
 return now + hold
 ";
 
+/// A process counts as live for this many windows after its last call to the admit script,
+/// and for at least [`MIN_LIVE_HORIZON`]: counting a quiet process too long only makes each
+/// fallback share smaller, counting it too briefly could let the fleet exceed the limit.
+const LIVE_HORIZON_WINDOWS: u32 = 5;
+const MIN_LIVE_HORIZON: Duration = Duration::from_secs(10);
+
 /// At most one warning per interval about Redis being unreachable, however many calls fail.
 const WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -74,9 +93,9 @@ pub struct RedisLimiterOptions {
     pub prefix: String,
     pub rate: RateLimit,
     /// Longest wait for Redis during one check; past it, the call falls back to the process's
-    /// own budget rather than hang.
+    /// share of the budget rather than hang.
     pub command_timeout: Duration,
-    /// After a Redis failure, how long calls use the process's own budget before Redis is
+    /// After a Redis failure, how long calls use the process's share of the budget before Redis is
     /// tried again, so an outage costs one timeout per interval instead of one per request.
     pub recheck_interval: Duration,
 }
@@ -114,7 +133,7 @@ impl RedisLimiterOptions {
 enum Admission {
     /// By Redis, at this many microseconds since the epoch on Redis's clock.
     Fleet { redis_micros: i64 },
-    /// By the process's own budget, Redis being unreachable.
+    /// By the process's share of the budget, Redis being unreachable.
     Local { at: Instant },
 }
 
@@ -144,7 +163,7 @@ impl fmt::Display for RedisFailure {
 /// Whether Redis is usable and when its unavailability was last reported.
 #[derive(Debug, Default)]
 struct RedisHealth {
-    /// Calls go straight to the process's own budget until then.
+    /// Calls go straight to the process's share of the budget (or pause) until then.
     down_until: Option<Instant>,
     last_warning: Option<Instant>,
     failures_since_warning: u64,
@@ -183,9 +202,56 @@ struct Fleet {
     admit: Script,
     block: Script,
     health: Mutex<RedisHealth>,
+    /// This process's member in the organisations' sets of live processes.
+    process_id: String,
+    /// Live processes as the admit script last counted them (0: never counted).
+    counted_live: AtomicU32,
+    /// Live workers as the caller last reported them from the heartbeats (0: not reported).
+    reported_live: AtomicU32,
 }
 
 impl Fleet {
+    /// The larger of the two live counts, if either is known: the share must not be too big.
+    fn live_processes(&self) -> Option<u32> {
+        let live = self
+            .counted_live
+            .load(AtomicOrdering::Relaxed)
+            .max(self.reported_live.load(AtomicOrdering::Relaxed));
+        (live > 0).then_some(live)
+    }
+
+    /// This process's share of the budget while Redis cannot be asked, if the number of live
+    /// processes is known: `limit / live` per window, or one request per as many windows as it
+    /// takes when there are more processes than requests.
+    fn fallback_share(&self) -> Option<RateLimit> {
+        let rate = self.options.rate;
+        let live = self.live_processes()?;
+        let share = rate.limit() / live;
+        Some(if share >= 1 {
+            RateLimit {
+                limit: share,
+                window: rate.window(),
+            }
+        } else {
+            RateLimit {
+                limit: 1,
+                window: rate.window() * live.div_ceil(rate.limit()),
+            }
+        })
+    }
+
+    fn live_horizon(&self) -> Duration {
+        (self.options.rate.window() * LIVE_HORIZON_WINDOWS).max(MIN_LIVE_HORIZON)
+    }
+
+    /// How long until Redis is asked again after a failure.
+    fn redis_retry_in(&self) -> Duration {
+        let now = Instant::now();
+        self.health()
+            .down_until
+            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
+    }
+
     fn health(&self) -> MutexGuard<'_, RedisHealth> {
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -203,7 +269,7 @@ impl Fleet {
                 org,
                 failures,
                 error = %failure,
-                "Redis is unreachable; rate limiting uses this process's own budget until it answers again"
+                "Redis is unreachable; rate limiting uses this process's share of the budget (or pauses, the number of live processes being unknown) until it answers again"
             );
         }
     }
@@ -227,6 +293,7 @@ pub struct RedisRateLimiter {
     org: Arc<str>,
     log_key: Arc<str>,
     hold_key: Arc<str>,
+    live_key: Arc<str>,
     budget: Arc<LocalBudget>,
     metrics: Arc<RateLimitMetrics>,
 }
@@ -258,6 +325,9 @@ impl RedisRateLimiter {
             admit: Script::new(ADMIT_SCRIPT),
             block: Script::new(BLOCK_SCRIPT),
             health: Mutex::new(RedisHealth::default()),
+            process_id: Uuid::new_v4().to_string(),
+            counted_live: AtomicU32::new(0),
+            reported_live: AtomicU32::new(0),
         });
         Ok(Self::on_fleet(fleet, org, Arc::default()))
     }
@@ -319,6 +389,21 @@ impl RedisRateLimiter {
         self.fleet.options.rate
     }
 
+    /// Reports the number of live workers of the fleet (from their heartbeats), so that a
+    /// fallback while Redis is unreachable takes only this process's share of the budget even
+    /// before the admit script has counted the processes. Applies to every organisation of
+    /// this limiter; zero withdraws the report.
+    pub fn report_live_workers(&self, live: u32) {
+        self.fleet
+            .reported_live
+            .store(live, AtomicOrdering::Relaxed);
+    }
+
+    /// The number of live processes the fallback share is split by, if known.
+    pub fn live_processes(&self) -> Option<u32> {
+        self.fleet.live_processes()
+    }
+
     /// The Redis key of the organisation's log of request starts.
     pub fn log_key(&self) -> &str {
         &self.log_key
@@ -333,6 +418,7 @@ impl RedisRateLimiter {
             org: Arc::from(org),
             log_key: Arc::from(format!("{base}:log")),
             hold_key: Arc::from(format!("{base}:held")),
+            live_key: Arc::from(format!("{base}:live")),
             fleet,
             metrics,
         }
@@ -348,7 +434,13 @@ impl RedisRateLimiter {
                 continue;
             }
             if !self.fleet.redis_usable() {
-                break self.fall_back(&turn, &mut waited).await;
+                match self.fall_back(&turn, &mut waited).await {
+                    Some(admission) => break admission,
+                    None => {
+                        waited += self.pause_for_redis(&turn).await;
+                        continue;
+                    }
+                }
             }
             match self.run_admit_script().await {
                 Ok(FleetDecision::Admitted { redis_micros }) => {
@@ -362,7 +454,10 @@ impl RedisRateLimiter {
                 }
                 Err(failure) => {
                     self.fleet.redis_failed(&failure, &self.org);
-                    break self.fall_back(&turn, &mut waited).await;
+                    match self.fall_back(&turn, &mut waited).await {
+                        Some(admission) => break admission,
+                        None => waited += self.pause_for_redis(&turn).await,
+                    }
                 }
             }
         };
@@ -370,11 +465,30 @@ impl RedisRateLimiter {
         admission
     }
 
-    async fn fall_back(&self, turn: &Turn<'_>, waited: &mut Duration) -> Admission {
+    /// Admits a request on this process's share of the budget; `None` when the number of live
+    /// processes is unknown, so no share can be computed.
+    async fn fall_back(&self, turn: &Turn<'_>, waited: &mut Duration) -> Option<Admission> {
+        let share = self.fleet.fallback_share()?;
         self.metrics.record_fallback();
-        let (local_wait, at) = self.budget.wait_for_slot(turn).await;
+        let (local_wait, at) = self.budget.wait_for_slot_within(turn, share).await;
         *waited += local_wait;
-        Admission::Local { at }
+        Some(Admission::Local { at })
+    }
+
+    /// Waits until Redis is due to be asked again.
+    async fn pause_for_redis(&self, turn: &Turn<'_>) -> Duration {
+        self.metrics.record_pause();
+        let wait = self
+            .fleet
+            .redis_retry_in()
+            .max(Duration::from_millis(1))
+            .min(
+                self.fleet
+                    .options
+                    .recheck_interval
+                    .max(Duration::from_millis(1)),
+            );
+        self.budget.sleep(turn, wait).await
     }
 
     async fn run_admit_script(&self) -> Result<FleetDecision, RedisFailure> {
@@ -385,15 +499,22 @@ impl RedisRateLimiter {
         invocation
             .key(&*self.log_key)
             .key(&*self.hold_key)
+            .key(&*self.live_key)
             .arg(rate.limit())
             .arg(window_micros)
-            .arg(member);
-        let (admitted, wait_micros, redis_micros): (i64, i64, i64) = self
+            .arg(member)
+            .arg(&self.fleet.process_id)
+            .arg(u64::try_from(self.fleet.live_horizon().as_micros()).unwrap_or(u64::MAX));
+        let (admitted, wait_micros, redis_micros, live): (i64, i64, i64, i64) = self
             .run(|mut redis| {
                 let invocation = &invocation;
                 async move { invocation.invoke_async(&mut redis).await }
             })
             .await?;
+        self.fleet.counted_live.store(
+            u32::try_from(live).unwrap_or(u32::MAX),
+            AtomicOrdering::Relaxed,
+        );
         Ok(if admitted == 1 {
             FleetDecision::Admitted { redis_micros }
         } else {
@@ -479,7 +600,7 @@ fn redact(text: &str, secret: &str) -> String {
 mod tests {
     use std::io::Write;
     use std::net::SocketAddr;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use axum::body::Body;
     use axum::extract::State;
@@ -528,6 +649,7 @@ mod tests {
                 blocks_after_429: sum.blocks_after_429 + one.blocks_after_429,
                 blocks_at_reset: sum.blocks_at_reset + one.blocks_at_reset,
                 redis_fallbacks: sum.redis_fallbacks + one.redis_fallbacks,
+                redis_pauses: sum.redis_pauses + one.redis_pauses,
             })
     }
 
@@ -701,6 +823,8 @@ mod tests {
             ..RedisLimiterOptions::new(unique_prefix(), RateLimit::new(2, window).unwrap())
         };
         let limiter = RedisRateLimiter::connect("redis://127.0.0.1:1", options, "org-a").unwrap();
+        // The only live worker: its share is the whole budget.
+        limiter.report_live_workers(1);
         let started = Instant::now();
 
         let first = limiter.admit().await;
@@ -752,6 +876,7 @@ mod tests {
         };
         let limiter =
             RedisRateLimiter::connect(&format!("redis://{address}"), options, "org-a").unwrap();
+        limiter.report_live_workers(1);
 
         let started = Instant::now();
         let first = limiter.admit().await;
@@ -829,6 +954,183 @@ mod tests {
             self.acceptor.abort();
             self.cut();
         }
+    }
+
+    /// A TCP relay to the test Redis that holds every answer of Redis for a settable delay,
+    /// to stage a Redis slower than the command timeout without touching the shared Redis.
+    struct DelayingRelay {
+        address: SocketAddr,
+        delay_millis: Arc<AtomicU64>,
+        acceptor: JoinHandle<()>,
+    }
+
+    impl DelayingRelay {
+        async fn start() -> Self {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let delay_millis = Arc::new(AtomicU64::new(0));
+            let acceptor = tokio::spawn({
+                let delay_millis = Arc::clone(&delay_millis);
+                async move {
+                    while let Ok((inbound, _)) = listener.accept().await {
+                        let Ok(outbound) = TcpStream::connect("127.0.0.1:6379").await else {
+                            continue;
+                        };
+                        let (mut from_client, mut to_client) = inbound.into_split();
+                        let (mut from_redis, mut to_redis) = outbound.into_split();
+                        tokio::spawn(async move {
+                            let _ = tokio::io::copy(&mut from_client, &mut to_redis).await;
+                        });
+                        let delay_millis = Arc::clone(&delay_millis);
+                        tokio::spawn(async move {
+                            let mut buffer = vec![0_u8; 16 * 1024];
+                            while let Ok(read) = from_redis.read(&mut buffer).await {
+                                if read == 0 {
+                                    break;
+                                }
+                                let delay = delay_millis.load(Ordering::SeqCst);
+                                if delay > 0 {
+                                    // The delay is the fault under test.
+                                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                                }
+                                if to_client.write_all(&buffer[..read]).await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                }
+            });
+            Self {
+                address,
+                delay_millis,
+                acceptor,
+            }
+        }
+
+        fn delay_answers(&self, delay: Duration) {
+            let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            self.delay_millis.store(millis, Ordering::SeqCst);
+        }
+    }
+
+    impl Drop for DelayingRelay {
+        fn drop(&mut self) {
+            self.acceptor.abort();
+        }
+    }
+
+    #[tokio::test]
+    async fn four_limiters_behind_a_redis_that_answers_after_600_ms_start_no_more_than_the_limit_in_a_window(
+    ) {
+        // The limit scaled down from 600 a minute to 20 per 3 s, so that a window of wall time
+        // is short; the Redis is real, so is its delay.
+        let limit = 20;
+        let window = Duration::from_secs(3);
+        let relay = DelayingRelay::start().await;
+        let prefix = unique_prefix();
+        let options = RedisLimiterOptions {
+            command_timeout: Duration::from_millis(500),
+            recheck_interval: Duration::from_secs(1),
+            ..RedisLimiterOptions::new(&*prefix, RateLimit::new(limit, window).unwrap())
+        };
+        let limiters: Vec<RedisRateLimiter> = (0..4)
+            .map(|_| {
+                RedisRateLimiter::connect(
+                    &format!("redis://{}", relay.address),
+                    options.clone(),
+                    "org-a",
+                )
+                .unwrap()
+            })
+            .collect();
+        let first_start = Instant::now();
+        let mut starts: Vec<Instant> = Vec::new();
+        // Two rounds while Redis answers at once: after the second every limiter has seen the
+        // other three in the organisation's set of live processes.
+        for _ in 0..2 {
+            for limiter in &limiters {
+                let admission = limiter.admit().await;
+                assert!(
+                    matches!(admission, Admission::Fleet { .. }),
+                    "{admission:?}"
+                );
+                starts.push(Instant::now());
+            }
+        }
+        assert!(limiters
+            .iter()
+            .all(|limiter| limiter.live_processes() == Some(4)));
+
+        relay.delay_answers(Duration::from_millis(600));
+        let deadline = first_start + window;
+        let runs = limiters.iter().map(|limiter| async move {
+            let mut local = Vec::new();
+            while let Ok(admission) = tokio::time::timeout_at(deadline, limiter.admit()).await {
+                match admission {
+                    Admission::Local { at } => local.push(at),
+                    Admission::Fleet { .. } => panic!("Redis answered within its delay"),
+                }
+            }
+            local
+        });
+        let local: Vec<Vec<Instant>> = futures::future::join_all(runs).await;
+
+        let local_starts: usize = local.iter().map(Vec::len).sum();
+        starts.extend(local.into_iter().flatten());
+        let in_window = starts
+            .iter()
+            .filter(|start| start.duration_since(first_start) < window)
+            .count();
+        assert!(
+            in_window <= usize::try_from(limit).unwrap(),
+            "{in_window} starts in one window of a limit of {limit}"
+        );
+        // Each limiter went on with its share rather than pausing: 20 / 4 = 5, two of them
+        // already spent through Redis.
+        assert_eq!(local_starts, 12, "local starts: {local_starts}");
+        let mut offsets: Vec<Duration> = starts
+            .iter()
+            .map(|start| start.duration_since(first_start))
+            .collect();
+        assert_no_window_exceeds(&mut offsets, 20, window, Duration::ZERO);
+        assert!(totals(&limiters).redis_fallbacks >= 12);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_with_no_known_fleet_size_pauses_until_redis_answers_again() {
+        let relay = SwitchableRelay::start().await;
+        relay.cut();
+        let options = RedisLimiterOptions {
+            command_timeout: Duration::from_millis(300),
+            recheck_interval: Duration::from_millis(200),
+            ..RedisLimiterOptions::new(unique_prefix(), RateLimit::default())
+        };
+        let limiter =
+            RedisRateLimiter::connect(&format!("redis://{}", relay.address), options, "org-a")
+                .unwrap();
+
+        let admitting = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.admit().await }
+        });
+        // Waits for the first pause as the step that shows the request was held back.
+        while limiter.metrics().snapshot().redis_pauses == 0 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let before_restore = limiter.metrics().snapshot();
+        relay.restore();
+        let admission = admitting.await.unwrap();
+
+        assert_eq!(before_restore.acquires, 0, "admitted while Redis was down");
+        assert_eq!(before_restore.redis_fallbacks, 0);
+        assert!(
+            matches!(admission, Admission::Fleet { .. }),
+            "{admission:?}"
+        );
+        assert_eq!(limiter.live_processes(), Some(1));
     }
 
     #[tokio::test]
@@ -1097,6 +1399,7 @@ mod tests {
             "org-a",
         )
         .unwrap();
+        limiter.report_live_workers(1);
 
         for _ in 0..3 {
             limiter.acquire().await;

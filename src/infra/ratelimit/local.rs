@@ -148,10 +148,20 @@ impl LocalBudget {
     /// Waits until a request may start, logs it, and returns how long it waited and when
     /// it started.
     pub(super) async fn wait_for_slot(&self, turn: &Turn<'_>) -> (Duration, Instant) {
+        self.wait_for_slot_within(turn, self.rate).await
+    }
+
+    /// [`Self::wait_for_slot`] under `rate` instead of the whole budget: this process's share
+    /// of it while the rest of the fleet cannot be asked.
+    pub(super) async fn wait_for_slot_within(
+        &self,
+        turn: &Turn<'_>,
+        rate: RateLimit,
+    ) -> (Duration, Instant) {
         let mut waited = Duration::ZERO;
         loop {
             let now = Instant::now();
-            let decision = self.window().admit(now, self.rate);
+            let decision = self.window().admit(now, rate);
             match decision {
                 Decision::Admitted => return (waited, now),
                 Decision::Wait(wait) => waited += self.sleep(turn, wait).await,

@@ -17,6 +17,7 @@ pub struct RateLimitMetrics {
     blocks_after_429: AtomicU64,
     blocks_at_reset: AtomicU64,
     redis_fallbacks: AtomicU64,
+    redis_pauses: AtomicU64,
     parent: Option<Arc<RateLimitMetrics>>,
 }
 
@@ -33,8 +34,11 @@ pub struct RateLimitSnapshot {
     pub blocks_after_429: u64,
     /// Responses with `remaining: 0` that held the organisation until `reset`.
     pub blocks_at_reset: u64,
-    /// Acquires served by the process's own budget because Redis was unreachable.
+    /// Acquires served by the process's share of the budget because Redis was unreachable.
     pub redis_fallbacks: u64,
+    /// Pauses until Redis answers again, Redis being unreachable and the number of live
+    /// processes to split the budget by unknown.
+    pub redis_pauses: u64,
 }
 
 impl RateLimitMetrics {
@@ -54,6 +58,7 @@ impl RateLimitMetrics {
             blocks_after_429: self.blocks_after_429.load(Ordering::Relaxed),
             blocks_at_reset: self.blocks_at_reset.load(Ordering::Relaxed),
             redis_fallbacks: self.redis_fallbacks.load(Ordering::Relaxed),
+            redis_pauses: self.redis_pauses.load(Ordering::Relaxed),
         }
     }
 
@@ -84,6 +89,12 @@ impl RateLimitMetrics {
         });
     }
 
+    pub(super) fn record_pause(&self) {
+        self.each(|metrics| {
+            metrics.redis_pauses.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
     fn each(&self, record: impl Fn(&RateLimitMetrics)) {
         let mut current = Some(self);
         while let Some(metrics) = current {
@@ -109,6 +120,7 @@ mod tests {
         other_job.record_acquire(Duration::from_millis(250));
         other_job.record_block(BlockReason::BudgetExhausted);
         other_job.record_fallback();
+        other_job.record_pause();
 
         assert_eq!(
             job.snapshot(),
@@ -119,6 +131,7 @@ mod tests {
                 blocks_after_429: 1,
                 blocks_at_reset: 0,
                 redis_fallbacks: 0,
+                redis_pauses: 0,
             }
         );
         assert_eq!(
@@ -130,6 +143,7 @@ mod tests {
                 blocks_after_429: 1,
                 blocks_at_reset: 1,
                 redis_fallbacks: 1,
+                redis_pauses: 1,
             }
         );
     }

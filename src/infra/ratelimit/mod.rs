@@ -56,7 +56,7 @@ pub const MAX_BLOCK: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_429_BLOCK: Duration = Duration::from_secs(1);
 
 /// Bad configuration of a limiter. Redis failures at run time are not errors: the limiter
-/// falls back to the process's own budget instead of failing the request.
+/// falls back to the process's share of the budget (or pauses) instead of failing the request.
 #[derive(Debug, thiserror::Error)]
 pub enum RateLimitError {
     #[error("invalid {field}: {message}")]
