@@ -2,7 +2,8 @@
 //! integration and pushes it; every few seconds its pump feeds pending jobs (backfill
 //! batches, due retries) to the queue with flow control, re-pushes jobs the transport lost,
 //! hands jobs whose worker vanished to another worker, and brings every open backfill's
-//! progress (counters, synced-up-to, status) up to date from its batch rows.
+//! progress (synced-up-to, status) up to date from the counters on its row, for the
+//! backfills whose batches changed; it also writes backfills' batch rows page by page.
 //!
 //! Any number of replicas may run: a job row is created once (its unique key) and moved by
 //! conditional updates, so replicas can only duplicate a push, which workers absorb.
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::infra::queue::Transport;
 use crate::service::{Error, Services};
-use crate::store::backfills::refresh_backfill;
+use crate::store::backfills::{refresh_backfill, write_batch_page};
 use crate::store::jobs::{insert_unique, NewJob};
 use crate::store::moves::JobMove;
 
@@ -256,6 +257,16 @@ impl Scheduler {
             if room <= 0 {
                 continue;
             }
+            // Batch rows are written page by page: the next page once fewer rows wait than
+            // the backfill may have in flight.
+            let mut waiting = open.batches_pending as i64;
+            if waiting < per_backfill_cap {
+                waiting +=
+                    write_batch_page(db, &open, settings.job_max_attempts, now).await? as i64;
+            }
+            if waiting == 0 {
+                continue;
+            }
             let batches = job::Entity::find()
                 .filter(job::Column::BackfillId.eq(open.id))
                 .filter(job::Column::Status.eq(JobStatus::Pending))
@@ -420,9 +431,15 @@ impl Scheduler {
     }
 
     async fn refresh_open_backfills(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        // Only the backfills a batch insert, status change or delete touched since the last
+        // refresh (the trigger on `jobs` bumps `progress_seq`).
         let open = backfill::Entity::find()
             .filter(
                 backfill::Column::Status.is_in([BackfillStatus::Pending, BackfillStatus::Running]),
+            )
+            .filter(
+                Expr::col(backfill::Column::ProgressSeq)
+                    .ne(Expr::col(backfill::Column::RefreshedSeq)),
             )
             .all(&self.services.db)
             .await?;

@@ -15,6 +15,7 @@ mod pipeline;
 mod policies;
 mod queries;
 mod queue;
+mod scale;
 mod services;
 mod sink;
 mod store;
