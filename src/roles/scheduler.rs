@@ -230,7 +230,13 @@ impl Scheduler {
             .or(job::Column::NextAttemptAt.lte(now));
         let mut candidates = job::Entity::find()
             .filter(job::Column::Status.eq(JobStatus::Pending))
-            .filter(job::Column::Kind.ne(JobKind::BackfillBatch))
+            // An IN list, not `<> backfill_batch`: (status, kind) index ranges that skip the
+            // backfills' pending batches, however many there are.
+            .filter(job::Column::Kind.is_in([
+                JobKind::Sync,
+                JobKind::Reconcile,
+                JobKind::Reevaluate,
+            ]))
             .filter(due.clone())
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
