@@ -17,6 +17,15 @@ pub struct Model {
     pub batches_total: i32,
     pub batches_done: i32,
     pub batches_failed: i32,
+    pub batches_pending: i32,
+    pub batches_in_flight: i32,
+    pub batches_canceled: i32,
+    /// Bumped by a trigger on every batch insert, status change and delete.
+    pub progress_seq: i64,
+    /// The `progress_seq` the last refresh saw.
+    pub refreshed_seq: i64,
+    /// Every batch that starts before this has its row (rows are written page by page).
+    pub batches_written_until: Option<DateTimeUtc>,
     pub synced_up_to: Option<DateTimeUtc>,
     pub created_by: String,
     pub created_at: DateTimeUtc,

@@ -4,11 +4,14 @@ use clap::Subcommand;
 
 use super::output;
 use crate::tools::bench::{run_ingest, IngestBenchArgs};
+use crate::tools::bench_pump::{run_pump, PumpBenchArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// End-to-end ingestion throughput against the in-process fake API, with its baselines.
     Ingest(IngestBenchArgs),
+    /// One scheduler pump pass over a large backlog of backfill batches (PostgreSQL).
+    Pump(PumpBenchArgs),
 }
 
 impl BenchCommand {
@@ -17,6 +20,16 @@ impl BenchCommand {
             Self::Ingest(args) => {
                 let json = args.json;
                 let report = run_ingest(args).await?;
+                if json {
+                    output::json(&report)?;
+                } else {
+                    println!("{report}");
+                }
+                Ok(())
+            }
+            Self::Pump(args) => {
+                let json = args.json;
+                let report = run_pump(args).await?;
                 if json {
                     output::json(&report)?;
                 } else {

@@ -2,7 +2,8 @@
 //! integration and pushes it; every few seconds its pump feeds pending jobs (backfill
 //! batches, due retries) to the queue with flow control, re-pushes jobs the transport lost,
 //! hands jobs whose worker vanished to another worker, and brings every open backfill's
-//! progress (counters, synced-up-to, status) up to date from its batch rows.
+//! progress (synced-up-to, status) up to date from the counters on its row, for the
+//! backfills whose batches changed; it also writes backfills' batch rows page by page.
 //!
 //! Any number of replicas may run: a job row is created once (its unique key) and moved by
 //! conditional updates, so replicas can only duplicate a push, which workers absorb.
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::infra::queue::Transport;
 use crate::service::{Error, Services};
-use crate::store::backfills::refresh_backfill;
+use crate::store::backfills::{refresh_backfill, write_batch_page};
 use crate::store::jobs::{insert_unique, NewJob};
 use crate::store::moves::JobMove;
 
@@ -239,7 +240,13 @@ impl Scheduler {
             .or(job::Column::NextAttemptAt.lte(now));
         let mut candidates = job::Entity::find()
             .filter(job::Column::Status.eq(JobStatus::Pending))
-            .filter(job::Column::Kind.ne(JobKind::BackfillBatch))
+            // An IN list, not `<> backfill_batch`: (status, kind) index ranges that skip the
+            // backfills' pending batches, however many there are.
+            .filter(job::Column::Kind.is_in([
+                JobKind::Sync,
+                JobKind::Reconcile,
+                JobKind::Reevaluate,
+            ]))
             .filter(due.clone())
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
@@ -264,6 +271,16 @@ impl Scheduler {
                 .unwrap_or(0);
             let room = std::cmp::min(per_backfill_cap - used_backfill, per_org_cap - used_org);
             if room <= 0 {
+                continue;
+            }
+            // Batch rows are written page by page: the next page once fewer rows wait than
+            // the backfill may have in flight.
+            let mut waiting = open.batches_pending as i64;
+            if waiting < per_backfill_cap {
+                waiting +=
+                    write_batch_page(db, &open, settings.job_max_attempts, now).await? as i64;
+            }
+            if waiting == 0 {
                 continue;
             }
             let batches = job::Entity::find()
@@ -430,9 +447,15 @@ impl Scheduler {
     }
 
     async fn refresh_open_backfills(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        // Only the backfills a batch insert, status change or delete touched since the last
+        // refresh (the trigger on `jobs` bumps `progress_seq`).
         let open = backfill::Entity::find()
             .filter(
                 backfill::Column::Status.is_in([BackfillStatus::Pending, BackfillStatus::Running]),
+            )
+            .filter(
+                Expr::col(backfill::Column::ProgressSeq)
+                    .ne(Expr::col(backfill::Column::RefreshedSeq)),
             )
             .all(&self.services.db)
             .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{backfill, job};
-use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobKind, JobStatus};
+use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobStatus};
 use logwarden_jobs::window::{split_range, validate_backfill_range};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -20,8 +20,7 @@ use super::backfill_progress::{eta, paces, percent, Pace};
 use super::page::{Cursor, Limit, List, Page};
 use super::scope::Scope;
 use super::{one_of, Error, Services};
-use crate::store::backfills::{batch_counts, refresh_backfill, BatchCounts};
-use crate::store::jobs::{insert_all, NewJob};
+use crate::store::backfills::{batch_counts, refresh_backfill, write_batch_page, BatchCounts};
 use crate::store::moves::{JobMove, Move};
 
 /// The most batches one backfill may have (a year of 1-minute batches is about 525,000).
@@ -119,8 +118,9 @@ impl BackfillView {
 }
 
 impl Services {
-    /// Validates the range and records the backfill with every batch row in one transaction:
-    /// either all of it exists or none of it does.
+    /// Validates the range and records the backfill with its first page of batch rows in one
+    /// transaction: either both exist or neither does. The scheduler's pump writes the
+    /// remaining rows page by page; progress counts the unwritten batches as pending.
     pub async fn start_backfill(&self, new: NewBackfill) -> Result<BackfillView, Error> {
         let integration = self.integration_row(new.integration_id).await?;
         if integration.status == IntegrationStatus::Deleted {
@@ -167,20 +167,9 @@ impl Services {
         })
         .exec_with_returning(&txn)
         .await?;
-        let jobs: Vec<NewJob> = batches
-            .into_iter()
-            .map(|window| NewJob {
-                follows: None,
-                kind: JobKind::BackfillBatch,
-                integration_id: integration.id,
-                backfill_id: Some(row.id),
-                window,
-                status: JobStatus::Pending,
-                max_attempts: self.settings.job_max_attempts,
-                policy_set_version: None,
-            })
-            .collect();
-        insert_all(&txn, &jobs, now).await?;
+        // The first page of batch rows now, the rest by the pump page by page, so a long
+        // range of narrow batches is recorded as fast as a short one.
+        write_batch_page(&txn, &row, self.settings.job_max_attempts, now).await?;
         txn.commit().await?;
         self.backfill(row.id).await
     }

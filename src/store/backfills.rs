@@ -1,14 +1,19 @@
-//! Backfill rows: counting batches by status for any number of backfills in one query, and
-//! bringing a backfill's counters, frontier and status up to date from its batch rows.
+//! Backfill rows: batch counts from the counters a trigger keeps on the backfill row, batch
+//! rows written page by page, and bringing a backfill's frontier and status up to date.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{backfill, job};
-use logwarden_jobs::kind::{BackfillStatus, JobStatus};
+use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
+use logwarden_jobs::window::Window;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
+    TransactionTrait,
+};
 
+use super::jobs::{insert_all, NewJob};
 use super::moves::Move;
 
 /// A backfill's batches by status.
@@ -34,8 +39,29 @@ impl BatchCounts {
     }
 }
 
-/// The batch counts of every backfill in `ids`, in one grouped query; a backfill without
-/// batch rows is absent from the map.
+/// A backfill's batch counts from the counters on its row. Batches whose rows the pump has
+/// not written yet count as pending, or as canceled once the backfill is canceled.
+pub fn counts_of(row: &backfill::Model) -> BatchCounts {
+    let mut counts = BatchCounts {
+        pending: row.batches_pending as i64,
+        in_flight: row.batches_in_flight as i64,
+        succeeded: row.batches_done as i64,
+        failed: row.batches_failed as i64,
+        canceled: row.batches_canceled as i64,
+    };
+    let written =
+        counts.pending + counts.in_flight + counts.succeeded + counts.failed + counts.canceled;
+    let unwritten = (row.batches_total as i64 - written).max(0);
+    if row.status == BackfillStatus::Canceled {
+        counts.canceled += unwritten;
+    } else {
+        counts.pending += unwritten;
+    }
+    counts
+}
+
+/// The batch counts of every backfill in `ids`, read from the counters on the backfill rows
+/// (one primary-key query whatever the number of batches); an unknown id is absent.
 pub async fn batch_counts(
     db: &impl ConnectionTrait,
     ids: &[i64],
@@ -43,28 +69,109 @@ pub async fn batch_counts(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Option<i64>, JobStatus, i64)> = job::Entity::find()
+    Ok(backfill::Entity::find()
+        .filter(backfill::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .iter()
+        .map(|row| (row.id, counts_of(row)))
+        .collect())
+}
+
+/// The batch counts of a backfill recounted from its batch rows (a grouped query over every
+/// row): what the counters must always equal; tests and benches compare them.
+pub async fn recount_batches(db: &impl ConnectionTrait, id: i64) -> Result<BatchCounts, DbErr> {
+    let rows: Vec<(JobStatus, i64)> = job::Entity::find()
         .select_only()
-        .column(job::Column::BackfillId)
         .column(job::Column::Status)
         .column_as(job::Column::Id.count(), "count")
-        .filter(job::Column::BackfillId.is_in(ids.iter().copied()))
-        .group_by(job::Column::BackfillId)
+        .filter(job::Column::BackfillId.eq(id))
         .group_by(job::Column::Status)
         .into_tuple()
         .all(db)
         .await?;
-    let mut counts: HashMap<i64, BatchCounts> = HashMap::new();
-    for (id, status, count) in rows {
-        if let Some(id) = id {
-            counts.entry(id).or_default().add(status, count);
-        }
+    let mut counts = BatchCounts::default();
+    for (status, count) in rows {
+        counts.add(status, count);
     }
     Ok(counts)
 }
 
-/// Recomputes a backfill's counters, frontier and status from its batch rows (two indexed
-/// queries, so it stays cheap for backfills of many thousand batches). Paused and canceled
+/// Most batch rows one page writes.
+pub const BATCH_PAGE: usize = 500;
+
+/// The next page of a backfill's batch windows after `batches_written_until`: empty once
+/// every batch row exists. The windows tile the range exactly as
+/// [`split_range`](logwarden_jobs::window::split_range) does.
+pub fn next_batch_page(row: &backfill::Model, page: usize) -> Vec<Window> {
+    let width = TimeDelta::seconds(row.batch_width_seconds.max(1));
+    let mut cursor = row.batches_written_until.unwrap_or(row.range_start);
+    let mut windows = Vec::new();
+    while cursor < row.range_end && windows.len() < page {
+        let next = cursor
+            .checked_add_signed(width)
+            .map_or(row.range_end, |next| next.min(row.range_end));
+        windows.push(Window {
+            start: cursor,
+            end: next,
+        });
+        cursor = next;
+    }
+    windows
+}
+
+/// Writes the next page of `row`'s batch rows, `pending`, and moves its
+/// `batches_written_until` past them, in one transaction that first claims the page by a
+/// conditional update: of two scheduler replicas only one writes it. Returns the rows
+/// written (0 when every row exists or another replica took the page).
+pub async fn write_batch_page(
+    db: &impl TransactionTrait,
+    row: &backfill::Model,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    let windows = next_batch_page(row, BATCH_PAGE);
+    let Some(last) = windows.last() else {
+        return Ok(0);
+    };
+    let txn = db.begin().await?;
+    let claimed = backfill::Entity::update_many()
+        .col_expr(
+            backfill::Column::BatchesWrittenUntil,
+            Expr::value(Some(last.end)),
+        )
+        .filter(backfill::Column::Id.eq(row.id))
+        .filter(match row.batches_written_until {
+            Some(until) => backfill::Column::BatchesWrittenUntil.eq(until),
+            None => backfill::Column::BatchesWrittenUntil.is_null(),
+        })
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(0);
+    }
+    let jobs: Vec<NewJob> = windows
+        .into_iter()
+        .map(|window| NewJob {
+            follows: None,
+            kind: JobKind::BackfillBatch,
+            integration_id: row.integration_id,
+            backfill_id: Some(row.id),
+            window,
+            status: JobStatus::Pending,
+            max_attempts,
+            policy_set_version: None,
+        })
+        .collect();
+    insert_all(&txn, &jobs, now).await?;
+    txn.commit().await?;
+    Ok(jobs.len())
+}
+
+/// Brings a backfill's frontier and status up to date from the counters on its row and one
+/// indexed query (the earliest batch not yet succeeded), and records the `progress_seq` it
+/// saw, so the pump skips it until a batch changes again. Paused and canceled
 /// are the operator's word and are kept. A backfill whose batches all finished, none
 /// failed and some were canceled one by one ends `completed_with_gaps`. The write is conditional on the status read here, so
 /// a pause or cancel that commits meanwhile is never undone; the next refresh counts again.
@@ -76,21 +183,31 @@ pub async fn refresh_backfill(
     let Some(row) = backfill::Entity::find_by_id(id).one(db).await? else {
         return Ok(());
     };
-    let counts = batch_counts(db, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
+    let counts = counts_of(&row);
     // Batches tile the range, so the contiguous succeeded prefix ends where the earliest
-    // batch that has not succeeded starts.
-    let first_open: Option<DateTime<Utc>> = job::Entity::find()
+    // batch that has not succeeded starts, or where the written rows end.
+    let first_open_row: Option<DateTime<Utc>> = job::Entity::find()
         .select_only()
         .column_as(job::Column::WindowStart.min(), "first_open")
         .filter(job::Column::BackfillId.eq(id))
-        .filter(job::Column::Status.ne(JobStatus::Succeeded))
+        .filter(job::Column::Status.is_in([
+            JobStatus::Pending,
+            JobStatus::Enqueued,
+            JobStatus::Processing,
+            JobStatus::Failed,
+            JobStatus::Canceled,
+        ]))
         .into_tuple::<Option<DateTime<Utc>>>()
         .one(db)
         .await?
         .flatten();
+    let unwritten = row
+        .batches_written_until
+        .filter(|until| *until < row.range_end);
+    let first_open = match (first_open_row, unwritten) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let synced_up_to = match first_open {
         Some(start) if start > row.range_start => Some(start),
         Some(_) => None,
@@ -111,32 +228,28 @@ pub async fn refresh_backfill(
     } else {
         BackfillStatus::Running
     };
-    let counters = [
-        (
-            backfill::Column::BatchesDone,
-            Expr::value(counts.succeeded as i32),
-        ),
-        (
-            backfill::Column::BatchesFailed,
-            Expr::value(counts.failed as i32),
-        ),
+    let columns = [
         (backfill::Column::SyncedUpTo, Expr::value(synced_up_to)),
+        (
+            backfill::Column::RefreshedSeq,
+            Expr::value(row.progress_seq),
+        ),
         (backfill::Column::UpdatedAt, Expr::value(now)),
     ];
     if derived != current && current.can_transition_to(derived) {
         let mut update = Move::to(derived, now)
             .from(&[current])
             .filter(backfill::Column::Id.eq(id));
-        for (column, value) in counters {
+        for (column, value) in columns {
             update = update.set(column, value);
         }
         update.apply(db).await?;
     } else {
-        // No move: only the counters change, still guarded by the status read.
+        // No move: only the frontier changes, still guarded by the status read.
         let mut update = backfill::Entity::update_many()
             .filter(backfill::Column::Id.eq(id))
             .filter(backfill::Column::Status.eq(current));
-        for (column, value) in counters {
+        for (column, value) in columns {
             update = update.col_expr(column, value);
         }
         update.exec(db).await?;

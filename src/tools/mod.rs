@@ -1,4 +1,5 @@
 //! Commands for trying and measuring logwarden: the all-in-one demo and the benchmarks.
 
 pub mod bench;
+pub mod bench_pump;
 pub mod demo;

@@ -17,6 +17,7 @@ mod pipeline;
 mod policies;
 mod queries;
 mod queue;
+mod scale;
 mod services;
 mod sink;
 mod store;

@@ -1,0 +1,252 @@
+//! The scheduler and the store at scale: a backfill's batch rows are written page by page by
+//! the pump, its progress counters (kept by a trigger in the transaction of every batch
+//! change) always equal a recount of its rows, and the pump refreshes only the backfills
+//! whose batches changed.
+
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use logwarden::app::App;
+use logwarden::roles::scheduler::Scheduler;
+use logwarden::service::backfills::NewBackfill;
+use logwarden::store::backfills::{batch_counts, recount_batches, BATCH_PAGE};
+use logwarden::store::moves::JobMove;
+use logwarden_entities::{backfill, job};
+use logwarden_jobs::kind::{BackfillStatus, JobStatus};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::helpers::{seed_integration, test_settings, TestDb};
+
+crate::on_both_backends!(
+    a_long_backfill_gets_its_batch_rows_page_by_page_and_its_counters_always_equal_a_recount,
+    the_pump_refreshes_only_the_backfills_whose_batches_changed,
+);
+
+fn hour_now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.with_nanosecond(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_minute(0))
+        .unwrap()
+}
+
+async fn scheduler(test: &TestDb) -> Scheduler {
+    let settings = test_settings(|args| {
+        args.backfill_max_in_flight = Some("8".into());
+        args.org_max_in_flight = Some("16".into());
+    });
+    let app = App::with_database(test.db.clone(), &settings)
+        .await
+        .expect("app");
+    Scheduler::new(app.services.clone(), app.transport.clone())
+}
+
+async fn stored(db: &DatabaseConnection, id: i64) -> backfill::Model {
+    backfill::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The counters as the views read them, against a recount of the rows plus the batches
+/// without rows (pending until the backfill is canceled).
+async fn assert_counters_match(db: &DatabaseConnection, id: i64) {
+    let row = stored(db, id).await;
+    let counters = batch_counts(db, &[id]).await.unwrap()[&id];
+    let mut recount = recount_batches(db, id).await.unwrap();
+    let rows = job::Entity::find()
+        .filter(job::Column::BackfillId.eq(id))
+        .all(db)
+        .await
+        .unwrap()
+        .len() as i64;
+    recount.pending += row.batches_total as i64 - rows;
+    assert_eq!(counters, recount, "backfill {id}");
+}
+
+/// Moves every enqueued batch of `backfill` through processing to `to`.
+async fn finish_enqueued(db: &DatabaseConnection, backfill: i64, to: JobStatus) -> u64 {
+    let now = Utc::now();
+    let started = JobMove::to(JobStatus::Processing, now)
+        .from(&[JobStatus::Enqueued])
+        .filter(job::Column::BackfillId.eq(backfill))
+        .apply(db)
+        .await
+        .unwrap();
+    JobMove::to(to, now)
+        .from(&[JobStatus::Processing])
+        .filter(job::Column::BackfillId.eq(backfill))
+        .apply(db)
+        .await
+        .unwrap();
+    started
+}
+
+async fn a_long_backfill_gets_its_batch_rows_page_by_page_and_its_counters_always_equal_a_recount(
+    test: TestDb,
+) {
+    let db = &test.db;
+    let scheduler = scheduler(&test).await;
+    let acme = seed_integration(db, "acme", "security", "default").await;
+    let end = hour_now() - TimeDelta::days(1);
+    let total = BATCH_PAGE as i64 * 2 + 37;
+    let view = scheduler
+        .services
+        .start_backfill(NewBackfill {
+            integration_id: acme,
+            from: end - TimeDelta::hours(total),
+            to: end,
+            batch_width: Some(std::time::Duration::from_secs(3600)),
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(view.batches_total, total);
+    assert_eq!(
+        view.batches_pending, total,
+        "unwritten batches count as pending"
+    );
+    let id = view.id;
+    let rows = || async {
+        job::Entity::find()
+            .filter(job::Column::BackfillId.eq(id))
+            .all(db)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(rows().await, BATCH_PAGE, "the request writes one page");
+    assert_counters_match(db, id).await;
+
+    let mut rounds = 0;
+    let mut failed_one = false;
+    loop {
+        scheduler.pump(Utc::now()).await.unwrap();
+        assert_counters_match(db, id).await;
+        // One batch fails for good, to count failures too; it is retried below.
+        if !failed_one {
+            failed_one = true;
+            let one = job::Entity::find()
+                .filter(job::Column::BackfillId.eq(id))
+                .filter(job::Column::Status.eq(JobStatus::Enqueued))
+                .one(db)
+                .await
+                .unwrap()
+                .unwrap();
+            for to in [JobStatus::Processing, JobStatus::Failed] {
+                JobMove::to(to, Utc::now())
+                    .filter(job::Column::Id.eq(one.id))
+                    .apply(db)
+                    .await
+                    .unwrap();
+            }
+            assert_counters_match(db, id).await;
+        }
+        let to = JobStatus::Succeeded;
+        if finish_enqueued(db, id, to).await == 0 {
+            break;
+        }
+        assert_counters_match(db, id).await;
+        rounds += 1;
+        assert!(rounds < 1_000, "the backfill never ran out of batches");
+    }
+    assert_eq!(rows().await as i64, total, "the pump wrote every row");
+    let row = stored(db, id).await;
+    assert_eq!(row.status, BackfillStatus::Failed);
+    assert_eq!(row.batches_failed, 1);
+    assert_eq!(row.batches_done as i64, total - 1);
+
+    let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = job::Entity::find()
+        .filter(job::Column::BackfillId.eq(id))
+        .order_by_asc(job::Column::WindowStart)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| (job.window_start, job.window_end))
+        .collect();
+    assert_eq!(windows.first().unwrap().0, row.range_start);
+    assert_eq!(windows.last().unwrap().1, row.range_end);
+    for pair in windows.windows(2) {
+        assert_eq!(pair[0].1, pair[1].0, "the batches tile the range");
+    }
+
+    let retried = scheduler.services.retry_failed_batches(id).await.unwrap();
+    assert_eq!(retried.batches_failed, 0);
+    assert_eq!(retried.batches_pending, 1);
+    scheduler.pump(Utc::now()).await.unwrap();
+    finish_enqueued(db, id, JobStatus::Succeeded).await;
+    scheduler.pump(Utc::now()).await.unwrap();
+    let done = scheduler.services.backfill(id).await.unwrap();
+    assert_eq!(done.status, BackfillStatus::Completed);
+    assert_eq!(done.synced_up_to, Some(end));
+    assert_eq!(done.batches_done, total);
+}
+
+async fn the_pump_refreshes_only_the_backfills_whose_batches_changed(test: TestDb) {
+    let db = &test.db;
+    let scheduler = scheduler(&test).await;
+    let acme = seed_integration(db, "acme", "security", "default").await;
+    let globex = seed_integration(db, "globex", "security", "default").await;
+    let end = hour_now() - TimeDelta::days(1);
+    let mut ids = Vec::new();
+    for integration in [acme, globex] {
+        let view = scheduler
+            .services
+            .start_backfill(NewBackfill {
+                integration_id: integration,
+                from: end - TimeDelta::hours(40),
+                to: end,
+                batch_width: Some(std::time::Duration::from_secs(3600)),
+                created_by: "test".into(),
+            })
+            .await
+            .unwrap();
+        ids.push(view.id);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    scheduler.pump(Utc::now()).await.unwrap();
+    for id in [a, b] {
+        let row = stored(db, id).await;
+        assert_eq!(
+            row.refreshed_seq, row.progress_seq,
+            "refreshed after its batches moved"
+        );
+        assert_eq!(row.status, BackfillStatus::Running);
+        assert_eq!(row.batches_in_flight, 8);
+    }
+    let before = [stored(db, a).await, stored(db, b).await];
+
+    // Nothing changed: no backfill is refreshed (a refresh writes `updated_at`).
+    scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(stored(db, a).await, before[0]);
+    assert_eq!(stored(db, b).await, before[1]);
+
+    // One batch of `a` finishes: only `a` is refreshed.
+    let first = job::Entity::find()
+        .filter(job::Column::BackfillId.eq(a))
+        .filter(job::Column::Status.eq(JobStatus::Enqueued))
+        .order_by_asc(job::Column::WindowStart)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    for to in [JobStatus::Processing, JobStatus::Succeeded] {
+        JobMove::to(to, Utc::now())
+            .filter(job::Column::Id.eq(first.id))
+            .apply(db)
+            .await
+            .unwrap();
+    }
+    let changed = stored(db, a).await;
+    assert!(changed.progress_seq > before[0].progress_seq);
+    assert_eq!(
+        changed.batches_done, 1,
+        "counted in the batch's own transaction"
+    );
+    scheduler.pump(Utc::now()).await.unwrap();
+    let after_a = stored(db, a).await;
+    assert_eq!(after_a.refreshed_seq, after_a.progress_seq);
+    assert!(after_a.updated_at > before[0].updated_at);
+    assert_eq!(after_a.synced_up_to, Some(first.window_end));
+    assert_eq!(stored(db, b).await, before[1], "b had no change");
+}
