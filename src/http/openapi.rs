@@ -69,6 +69,8 @@ impl Modify for BearerScheme {
         super::policies::install,
         super::policies::reset,
         super::audit::list,
+        super::events::search,
+        super::events::show,
     ),
 )]
 pub struct ApiDoc;
