@@ -424,3 +424,23 @@ async fn bad_search_input_is_a_400_naming_the_field() {
     let (status, body) = it.get("/api/v1/events/not-a-uuid", &it.investigator).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn stream_events_yields_every_match_in_the_search_order() {
+    use futures::TryStreamExt;
+    let it = Investigation::on(TestDb::postgres().await).await;
+    let query = logwarden::service::investigation::events::EventQuery::default();
+    let streamed: Vec<String> = it
+        .app
+        .services
+        .stream_events(&logwarden::service::scope::Scope::Everything, &query)
+        .map_ok(|row| row.id.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!streamed.is_empty());
+    assert_eq!(
+        streamed,
+        it.walk("order=newest_first", &it.investigator).await
+    );
+}
