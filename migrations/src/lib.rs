@@ -15,6 +15,7 @@ mod m20261201_000020_fresh_writes;
 mod m20261201_000021_session_deleted_at;
 pub mod m20261201_000022_ids_per_integration;
 mod m20261201_000030_create_token_projects_and_audit;
+mod m20261201_000040_event_search;
 mod m20261201_000060_backfill_progress_counters;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000021_session_deleted_at::Migration),
             Box::new(m20261201_000022_ids_per_integration::Migration),
             Box::new(m20261201_000030_create_token_projects_and_audit::Migration),
+            Box::new(m20261201_000040_event_search::Migration),
             Box::new(m20261201_000060_backfill_progress_counters::Migration),
         ]
     }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod backfills;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod ingest;
@@ -72,6 +73,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(jobs::router())
         .merge(policies::router())
         .merge(audit::router())
+        .merge(events::router())
         .route_layer(axum::middleware::from_fn(request::record_route))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()) })

@@ -71,6 +71,8 @@ impl Modify for BearerScheme {
         super::policies::reset,
         super::audit::list,
         super::ingest::push,
+        super::events::search,
+        super::events::show,
     ),
 )]
 pub struct ApiDoc;

@@ -15,6 +15,7 @@ pub mod base_url;
 pub mod counts;
 pub mod integration_detail;
 pub mod integrations;
+pub mod investigation;
 pub mod island;
 pub mod jobs;
 pub mod page;

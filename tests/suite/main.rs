@@ -10,6 +10,7 @@ mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part
 mod helpers;
 mod integrations;
+mod investigation;
 mod island;
 mod liveness;
 mod moves;
