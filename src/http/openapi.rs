@@ -27,13 +27,76 @@ impl Modify for BearerScheme {
     }
 }
 
+/// Makes the document valid: every operationId unique (`<tag>_<handler>`, since handlers in
+/// different modules share names such as `list` and `show`) and every response described
+/// (a response without a description is invalid OpenAPI; the status' reason phrase is used
+/// where a handler gave none).
+struct UniqueOperations;
+
+impl Modify for UniqueOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let tag = operation
+                    .tags
+                    .as_ref()
+                    .and_then(|tags| tags.first())
+                    .cloned();
+                if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+                    if !id.starts_with(&format!("{tag}_")) {
+                        *id = format!("{tag}_{id}");
+                    }
+                }
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response {
+                        describe(status, &mut response.description);
+                    }
+                }
+            }
+        }
+        if let Some(components) = openapi.components.as_mut() {
+            for (name, response) in components.responses.iter_mut() {
+                if let RefOr::T(response) = response {
+                    describe(name, &mut response.description);
+                }
+            }
+        }
+    }
+}
+
+/// Fills an empty response description with the status' reason phrase.
+fn describe(status: &str, description: &mut String) {
+    if description.trim().is_empty() {
+        *description = status
+            .parse::<u16>()
+            .ok()
+            .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+            .and_then(|code| code.canonical_reason())
+            .unwrap_or("Response")
+            .to_owned();
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "logwarden operator API",
         description = "Integrations, backfills, jobs, runtime policies and the audit log. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`.",
     ),
-    modifiers(&BearerScheme, &IslandSignature),
+    modifiers(&BearerScheme, &IslandSignature, &UniqueOperations),
     paths(
         super::health::healthz,
         super::health::readyz,

@@ -1431,6 +1431,47 @@ async fn the_openapi_document_lists_every_route_with_its_security_and_errors() {
 }
 
 #[tokio::test]
+async fn every_openapi_operation_id_is_unique_and_every_response_has_a_description() {
+    let api = Api::start().await;
+    let (status, doc) = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                seen.insert(id.to_owned()),
+                "{method} {path}: operationId {id} is used twice"
+            );
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(!responses.is_empty(), "{method} {path} has no responses");
+            for (code, response) in responses {
+                let response = match response["$ref"].as_str() {
+                    Some(reference) => {
+                        let name = reference.rsplit('/').next().unwrap();
+                        &doc["components"]["responses"][name]
+                    }
+                    None => response,
+                };
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(
+                    !description.trim().is_empty(),
+                    "{method} {path} {code} has no description"
+                );
+            }
+        }
+    }
+    assert_eq!(seen.len(), operations);
+    assert!(operations > 30, "{operations}");
+}
+
+#[tokio::test]
 async fn run_on_sqlite_prints_its_url_and_serves_a_token_made_with_token_create_on_its_file() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
