@@ -11,3 +11,4 @@ pub mod roles;
 pub mod service;
 pub mod store;
 pub mod tools;
+pub mod web;

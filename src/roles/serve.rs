@@ -46,6 +46,7 @@ impl RunningServer {
             "logwarden API at {url}/api/v1 — open {url}/api/v1/openapi.json for the reference"
         );
         eprintln!("health: {url}/healthz, {url}/readyz; metrics: {url}/metrics");
+        eprintln!("dashboard: {url}/ (log in with an API token)");
     }
 
     /// Waits until the server has stopped.

@@ -204,8 +204,20 @@ pub async fn run(
         .tick(Utc::now())
         .await?;
     running.server.announce();
+    // The demo's own admin token, so the printed dashboard URL works without another step.
+    let login = services
+        .create_token(crate::service::tokens::NewToken {
+            name: "demo dashboard".to_owned(),
+            role: crate::service::tokens::Role::Admin,
+            projects: vec![],
+        })
+        .await?;
     eprintln!(
-        "a token for the API: logwarden token create --role operator --database-url {:?}",
+        "dashboard login token (admin, this demo only): {}",
+        login.token.expose()
+    );
+    eprintln!(
+        "more tokens: logwarden token create --role operator --database-url {:?}",
         settings.database_url.expose()
     );
 

@@ -2,6 +2,7 @@
 //! real Redis and the fake Compliance API over real HTTP.
 
 mod api;
+mod browser;
 mod budget;
 mod cli;
 mod compliance_contract;
