@@ -118,7 +118,9 @@ where
         let rows = select.all(&sink.db).await.map_err(db_error)?;
         let Some(last) = rows.last() else { break };
         after = Some(last.id);
-        let txn = sink.db.begin().await.map_err(db_error)?;
+        let txn = crate::store::begin_write(&sink.db)
+            .await
+            .map_err(db_error)?;
         for row in &rows {
             report_events += 1;
             hashes.add(row.content_hash.clone());

@@ -93,7 +93,9 @@ impl EventSink<StoredFinding> for DbSink {
         for evaluated in &mut chunk.events {
             evaluated.event.id = stored_event_id(self.integration_id, evaluated.event.id);
         }
-        let txn = self.db.begin().await.map_err(db_error)?;
+        let txn = crate::store::begin_write(&self.db)
+            .await
+            .map_err(db_error)?;
         let now = Utc::now();
         self.access_events(&txn, &chunk.access_events, now)
             .await

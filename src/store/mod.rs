@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use logwarden_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, TransactionTrait,
 };
 
 use crate::infra::secret::{redact_url, Secret};
@@ -71,22 +71,28 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), Error> {
         .await
         .map_err(Error::Migrate)?;
     }
-    let txn = db.begin().await.map_err(Error::Migrate)?;
-    match backend {
-        DbBackend::Postgres => {
-            // 0x6c6f6777 = "logw": one lock id for every logwarden process.
-            txn.execute_unprepared("SELECT pg_advisory_xact_lock(1819240311)")
-                .await
-                .map_err(Error::Migrate)?;
-        }
-        _ => {
-            txn.execute_unprepared("DELETE FROM logwarden_migration_lock")
-                .await
-                .map_err(Error::Migrate)?;
-        }
+    let txn = begin_write(db).await.map_err(Error::Migrate)?;
+    if backend == DbBackend::Postgres {
+        // 0x6c6f6777 = "logw": one lock id for every logwarden process.
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(1819240311)")
+            .await
+            .map_err(Error::Migrate)?;
     }
     Migrator::up(&txn, None).await.map_err(Error::Migrate)?;
     txn.commit().await.map_err(Error::Migrate)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the database's write lock first
+/// (a write that changes nothing), so that it waits its turn under the busy timeout: a
+/// transaction that reads before its first write fails at once with `database is locked`
+/// when another writer committed in between, whatever the timeout.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_unprepared("DELETE FROM logwarden_migration_lock")
+            .await?;
+    }
+    Ok(txn)
 }
 
 /// Connects and applies pending migrations: what every role does at start.
