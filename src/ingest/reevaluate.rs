@@ -11,7 +11,7 @@ use logwarden_jobs::pairing::{
 use logwarden_jobs::retry::JobError;
 use logwarden_jobs::source::Evaluator;
 use logwarden_jobs::window::Window;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
 use super::sink::{db_error, DbSink, StoredFinding};

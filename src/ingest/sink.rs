@@ -14,7 +14,7 @@ use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestCh
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    Iterable, QueryFilter, QuerySelect, TransactionTrait,
+    Iterable, QueryFilter, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
