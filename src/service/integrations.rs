@@ -235,69 +235,77 @@ impl Services {
         let project_name = validate_name("project", &new.project)?;
         let plane = DataPlaneName::parse(&new.data_plane)
             .map_err(|err| Error::invalid("data_plane", err.to_string()))?;
-        if new.api_key.expose().trim().is_empty() {
-            return Err(Error::invalid("api_key", "must not be empty"));
-        }
         if new.sync_from.is_some_and(|from| from > Utc::now()) {
             return Err(Error::invalid("sync_from", "must not be in the future"));
         }
-        let base_url = new
-            .base_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        self.base_url_rules.check(&base_url).await?;
         let master_key = self.master_key()?;
-        if integration::Entity::find()
-            .filter(integration::Column::Name.eq(&name))
-            .one(&self.db)
-            .await?
-            .is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "an integration named {name:?} already exists"
-            )));
-        }
-
-        let client = client_for(&self.settings, &base_url, &new.api_key)?;
-        let probe = client
-            .list_activities(&ActivityQuery::new().limit(1))
-            .await
-            .map_err(Error::Upstream)?;
-        let organization_uuid = probe
-            .into_body()
-            .data
-            .first()
-            .and_then(|activity| activity.organization_uuid.clone());
+        self.ensure_name_free(&name).await?;
+        let check = self
+            .test_connection(new.base_url.as_deref(), &new.api_key)
+            .await?;
 
         let now = Utc::now();
         let initial_lookback = chrono::TimeDelta::from_std(self.settings.initial_lookback)
             .unwrap_or(chrono::TimeDelta::hours(1));
+        let id = self
+            .record_integration(
+                integration::ActiveModel {
+                    name: Set(name),
+                    kind: Set(IntegrationKind::AnthropicComplianceApi),
+                    api_key_ciphertext: Set(master_key.encrypt(&new.api_key)),
+                    api_key_last4: Set(new.api_key.last4().to_owned()),
+                    base_url: Set(check.base_url),
+                    organization_uuid: Set(check.organization_uuid),
+                    sync_watermark: Set(Some(new.sync_from.unwrap_or(now - initial_lookback))),
+                    ..Default::default()
+                },
+                &project_name,
+                &plane,
+            )
+            .await?;
+        self.integration(id).await
+    }
+
+    /// Refuses a name another integration (deleted ones included) already has.
+    pub(super) async fn ensure_name_free(&self, name: &str) -> Result<(), Error> {
+        let taken = integration::Entity::find()
+            .filter(integration::Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .is_some();
+        if taken {
+            return Err(Error::Conflict(format!(
+                "an integration named {name:?} already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores a new, active integration of either kind in one transaction: its project and
+    /// data plane (created when new), the row itself and the default policy set. `row` holds
+    /// what differs by kind; the rest is filled here. Returns the new id.
+    pub(super) async fn record_integration(
+        &self,
+        mut row: integration::ActiveModel,
+        project_name: &str,
+        plane: &DataPlaneName,
+    ) -> Result<i64, Error> {
+        let now = Utc::now();
         let txn = self.db.begin().await?;
-        let project_id = project::Entity::upsert(&txn, &project_name, now).await?;
-        let plane_id = data_plane::Entity::upsert(&txn, plane.as_str(), now).await?;
-        let row = integration::Entity::insert(integration::ActiveModel {
-            name: Set(name.clone()),
-            kind: Set(IntegrationKind::AnthropicComplianceApi),
-            project_id: Set(project_id),
-            data_plane_id: Set(plane_id),
-            api_key_ciphertext: Set(master_key.encrypt(&new.api_key)),
-            api_key_last4: Set(new.api_key.last4().to_owned()),
-            base_url: Set(base_url),
-            organization_uuid: Set(organization_uuid),
-            status: Set(IntegrationStatus::Active),
-            sync_watermark: Set(Some(new.sync_from.unwrap_or(now - initial_lookback))),
-            last_synced_at: Set(None),
-            last_error: Set(None),
-            last_error_class: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .exec_with_returning(&txn)
-        .await?;
+        row.project_id = Set(project::Entity::upsert(&txn, project_name, now).await?);
+        row.data_plane_id = Set(data_plane::Entity::upsert(&txn, plane.as_str(), now).await?);
+        row.status = Set(IntegrationStatus::Active);
+        row.last_synced_at = Set(None);
+        row.last_error = Set(None);
+        row.last_error_class = Set(None);
+        row.created_at = Set(now);
+        row.updated_at = Set(now);
+        let row = integration::Entity::insert(row)
+            .exec_with_returning(&txn)
+            .await?;
         super::policies::install_default(&txn, row.id).await?;
         txn.commit().await?;
-        self.integration(row.id).await
+        Ok(row.id)
     }
 
     /// One page of the integrations that match `query`, in id order, with their project and

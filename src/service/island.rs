@@ -10,17 +10,17 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{KeyInit, Mac};
-use logwarden_entities::{data_plane, integration, project};
+use logwarden_entities::integration;
 use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus};
 use logwarden_jobs::pairing::{PromptEvent, TokenEstimate, ToolCall, ToolResult, CHARS_PER_TOKEN};
 use logwarden_jobs::payload::DataPlaneName;
 use logwarden_jobs::source::{EvaluatedEvent, Evaluator, EventSink, IngestChunk};
 use rand::RngCore;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DbErr, EntityTrait};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::integrations::{validate_name, IntegrationView, NamedEntity};
+use super::integrations::{validate_name, IntegrationView};
 use super::{Error, Services};
 use crate::infra::secret::Secret;
 use crate::ingest::evaluators::EvaluatorProvider;
@@ -375,44 +375,25 @@ impl Services {
             None => generate_secret(),
         };
         let master_key = self.master_key()?;
-        if integration::Entity::find()
-            .filter(integration::Column::Name.eq(&name))
-            .one(&self.db)
-            .await?
-            .is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "an integration named {name:?} already exists"
-            )));
-        }
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
-        let project_id = project::Entity::upsert(&txn, &project_name, now).await?;
-        let plane_id = data_plane::Entity::upsert(&txn, plane.as_str(), now).await?;
-        let row = integration::Entity::insert(integration::ActiveModel {
-            name: Set(name),
-            kind: Set(IntegrationKind::Island),
-            project_id: Set(project_id),
-            data_plane_id: Set(plane_id),
-            api_key_ciphertext: Set(master_key.encrypt(&secret)),
-            api_key_last4: Set(secret.last4().to_owned()),
-            base_url: Set(String::new()),
-            organization_uuid: Set(None),
-            status: Set(IntegrationStatus::Active),
-            sync_watermark: Set(None),
-            last_synced_at: Set(None),
-            last_error: Set(None),
-            last_error_class: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .exec_with_returning(&txn)
-        .await?;
-        super::policies::install_default(&txn, row.id).await?;
-        txn.commit().await?;
+        self.ensure_name_free(&name).await?;
+        let id = self
+            .record_integration(
+                integration::ActiveModel {
+                    name: Set(name),
+                    kind: Set(IntegrationKind::Island),
+                    api_key_ciphertext: Set(master_key.encrypt(&secret)),
+                    api_key_last4: Set(secret.last4().to_owned()),
+                    base_url: Set(String::new()),
+                    organization_uuid: Set(None),
+                    sync_watermark: Set(None),
+                    ..Default::default()
+                },
+                &project_name,
+                &plane,
+            )
+            .await?;
         Ok(IslandCreated {
-            integration: self.integration(row.id).await?,
+            integration: self.integration(id).await?,
             secret,
         })
     }

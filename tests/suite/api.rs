@@ -6,48 +6,32 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::app::App;
-use logwarden::roles::serve::RunningServer;
-use logwarden::service::tokens::{NewToken, Role};
+use logwarden::service::tokens::Role;
 use logwarden_fake_api::FakeConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{day, seed_integration, seed_job, test_settings, Pipeline, TestDb};
+use crate::helpers::{
+    count_rows, day, seed_integration, seed_job, test_settings, Pipeline, Served, TestDb,
+};
 use logwarden_jobs::kind::{JobKind, JobStatus};
 
 /// A server on a test database, with its fake Compliance API and a token per role.
 struct Api {
-    base: String,
-    http: reqwest::Client,
-    app: App,
+    served: Served,
     fake: logwarden_fake_api::FakeServer,
     admin: String,
     operator: String,
     investigator: String,
-    shutdown: CancellationToken,
     test: TestDb,
 }
 
-impl Drop for Api {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+impl std::ops::Deref for Api {
+    type Target = Served;
 
-async fn token(app: &App, role: Role, projects: &[&str]) -> String {
-    app.services
-        .create_token(NewToken {
-            name: format!("{role} test"),
-            role,
-            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
-        })
-        .await
-        .expect("token")
-        .token
-        .expose()
-        .to_owned()
+    fn deref(&self) -> &Served {
+        &self.served
+    }
 }
 
 impl Api {
@@ -65,57 +49,15 @@ impl Api {
         let settings = test_settings(|args| {
             args.allow_loopback_http = Some("true".into());
         });
-        let app = App::with_database(test.db.clone(), &settings)
-            .await
-            .expect("app");
-        let shutdown = CancellationToken::new();
-        let server = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
-            .await
-            .expect("server");
-        let admin = token(&app, Role::Admin, &[]).await;
-        let operator = token(&app, Role::Operator, &[]).await;
-        let investigator = token(&app, Role::Investigator, &[]).await;
+        let served = Served::start(test.db.clone(), &settings).await;
         Self {
-            base: server.url(),
-            http: reqwest::Client::new(),
-            app,
+            admin: served.token(Role::Admin, &[]).await,
+            operator: served.token(Role::Operator, &[]).await,
+            investigator: served.token(Role::Investigator, &[]).await,
+            served,
             fake,
-            admin,
-            operator,
-            investigator,
-            shutdown,
             test,
         }
-    }
-
-    /// `method path` with `token` and an optional JSON body: the status and the JSON body
-    /// (`Value::Null` for an empty or non-JSON one).
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
     /// Adds an integration through the API against the fake, in `project`.
@@ -138,18 +80,7 @@ impl Api {
     }
 
     async fn count(&self, table: &str) -> i64 {
-        use sea_orm::{ConnectionTrait, Statement};
-        let row = self
-            .test
-            .db
-            .query_one_raw(Statement::from_string(
-                self.test.db.get_database_backend(),
-                format!("SELECT COUNT(*) FROM {table}"),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index::<i64>(0).unwrap()
+        count_rows(&self.test.db, table).await
     }
 }
 
@@ -226,7 +157,7 @@ fn operator_routes() -> Vec<(Method, &'static str, Option<Value>)> {
 #[tokio::test]
 async fn a_missing_malformed_unknown_or_revoked_token_is_a_401_on_every_api_route() {
     let api = Api::start().await;
-    let revoked = token(&api.app, Role::Admin, &[]).await;
+    let revoked = api.token(Role::Admin, &[]).await;
     let revoked_id = api
         .app
         .services
@@ -543,8 +474,8 @@ async fn a_project_scoped_token_sees_nothing_of_other_projects_by_list_count_id_
         )
         .await;
     let their_backfill = their_backfill["id"].as_i64().unwrap();
-    let scoped = token(&api.app, Role::Operator, &["red"]).await;
-    let scoped_admin = token(&api.app, Role::Admin, &["red"]).await;
+    let scoped = api.token(Role::Operator, &["red"]).await;
+    let scoped_admin = api.token(Role::Admin, &["red"]).await;
 
     let (_, list) = api.get("/api/v1/integrations", &scoped).await;
     let names: Vec<&str> = list["items"]
@@ -851,42 +782,22 @@ async fn a_backfill_created_through_the_api_completes_with_the_events_of_the_man
         live_from,
     )
     .await;
-    let settings = test_settings(|_| {});
-    let app = App::with_database(pipeline.test.db.clone(), &settings)
-        .await
-        .unwrap();
-    let shutdown = CancellationToken::new();
-    let server = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
-        .await
-        .unwrap();
-    let operator = token(&app, Role::Operator, &[]).await;
-    let http = reqwest::Client::new();
+    let served = Served::start(pipeline.test.db.clone(), &test_settings(|_| {})).await;
+    let operator = served.token(Role::Operator, &[]).await;
 
-    let created: Value = http
-        .post(format!("{}/api/v1/backfills", server.url()))
-        .bearer_auth(&operator)
-        .json(&json!({"integration_id": pipeline.integration_id, "start": day().to_rfc3339(), "end": live_from.to_rfc3339()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, created) = served
+        .post(
+            "/api/v1/backfills",
+            &operator,
+            json!({"integration_id": pipeline.integration_id, "start": day().to_rfc3339(), "end": live_from.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     pipeline.drain(live_from + TimeDelta::minutes(2)).await;
 
-    let done: Value = http
-        .get(format!(
-            "{}/api/v1/backfills/{}",
-            server.url(),
-            created["id"]
-        ))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, done) = served
+        .get(&format!("/api/v1/backfills/{}", created["id"]), &operator)
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["batches_done"], 6);
     assert_eq!(done["percent"], 100.0);
@@ -896,19 +807,12 @@ async fn a_backfill_created_through_the_api_completes_with_the_events_of_the_man
         pipeline.count("events").await as u64,
         manifest.prompt_events
     );
-    let detail: Value = http
-        .get(format!(
-            "{}/api/v1/integrations/{}",
-            server.url(),
-            pipeline.integration_id
-        ))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, detail) = served
+        .get(
+            &format!("/api/v1/integrations/{}", pipeline.integration_id),
+            &operator,
+        )
+        .await;
     assert_eq!(
         detail["resources"]["events"].as_u64(),
         Some(manifest.prompt_events)
@@ -916,22 +820,21 @@ async fn a_backfill_created_through_the_api_completes_with_the_events_of_the_man
     assert!(detail["resources"]["users"].as_u64().unwrap() > 0);
 
     // Deleting with purge=true removes what it ingested; its jobs stay as history.
-    let deleted = http
-        .delete(format!(
-            "{}/api/v1/integrations/{}?purge=true",
-            server.url(),
-            pipeline.integration_id
-        ))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::OK);
+    let (status, _) = served
+        .call(
+            Method::DELETE,
+            &format!(
+                "/api/v1/integrations/{}?purge=true",
+                pipeline.integration_id
+            ),
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(pipeline.count("events").await, 0);
     assert_eq!(pipeline.count("sessions").await, 0);
     assert!(pipeline.count("jobs").await > 0);
-    shutdown.cancel();
-    server.wait().await.unwrap();
 }
 
 #[tokio::test]
@@ -1169,14 +1072,8 @@ async fn readyz_checks_redis_when_it_is_configured() {
             crate::helpers::redis_url(),
         ));
     });
-    let app = App::with_database(test.db.clone(), &settings)
-        .await
-        .unwrap();
-    let shutdown = CancellationToken::new();
-    let server = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
-        .await
-        .unwrap();
-    let body: Value = reqwest::get(format!("{}/readyz", server.url()))
+    let served = Served::start(test.db.clone(), &settings).await;
+    let body: Value = reqwest::get(format!("{}/readyz", served.base))
         .await
         .unwrap()
         .json()
@@ -1186,8 +1083,6 @@ async fn readyz_checks_redis_when_it_is_configured() {
         body,
         json!({"status": "ok", "database": "ok", "redis": "ok"})
     );
-    shutdown.cancel();
-    server.wait().await.unwrap();
 }
 
 /// One sample: metric name, labels, value.

@@ -338,3 +338,106 @@ macro_rules! on_both_backends {
         }
     )+};
 }
+
+/// The HTTP server of an [`App`](logwarden::app::App) on a test's database, on a random
+/// port; it stops when dropped.
+pub struct Served {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub app: logwarden::app::App,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Served {
+    pub async fn start(db: DatabaseConnection, settings: &logwarden::config::Settings) -> Self {
+        let app = logwarden::app::App::with_database(db, settings)
+            .await
+            .expect("app");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server =
+            logwarden::roles::serve::RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
+                .await
+                .expect("server");
+        Self {
+            base: server.url(),
+            http: reqwest::Client::new(),
+            app,
+            shutdown,
+        }
+    }
+
+    /// A new bearer token for `role`, scoped to `projects` (none: every project).
+    pub async fn token(&self, role: logwarden::service::tokens::Role, projects: &[&str]) -> String {
+        self.app
+            .services
+            .create_token(logwarden::service::tokens::NewToken {
+                name: format!("{role} test"),
+                role,
+                projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+            })
+            .await
+            .expect("token")
+            .token
+            .expose()
+            .to_owned()
+    }
+
+    /// `method path` with `token` and an optional JSON body: the status and the JSON body
+    /// (`Value::Null` for an empty or non-JSON one).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+}
+
+/// `SELECT COUNT(*) FROM table` on `db`.
+pub async fn count_rows(db: &DatabaseConnection, table: &str) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM {table}"),
+        ))
+        .await
+        .expect("count")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("a count")
+}

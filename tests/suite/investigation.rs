@@ -4,50 +4,31 @@
 //! scope.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::app::App;
-use logwarden::roles::serve::RunningServer;
-use logwarden::service::tokens::{NewToken, Role};
+use logwarden::service::tokens::Role;
 use logwarden_entities::event;
 use logwarden_fake_api::FakeConfig;
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{day, test_settings, Pipeline, TestDb};
+use crate::helpers::{day, test_settings, Pipeline, Served, TestDb};
 
 const LAG: TimeDelta = TimeDelta::minutes(2);
 
 /// A pipeline on `test` with events of one hour ingested, and a server on its database.
 struct Investigation {
     pipeline: Pipeline,
-    base: String,
-    http: reqwest::Client,
-    app: App,
+    served: Served,
     investigator: String,
-    shutdown: CancellationToken,
     start: DateTime<Utc>,
 }
 
-impl Drop for Investigation {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+impl std::ops::Deref for Investigation {
+    type Target = Served;
 
-async fn token(app: &App, role: Role, projects: &[&str]) -> String {
-    app.services
-        .create_token(NewToken {
-            name: format!("{role} test"),
-            role,
-            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
-        })
-        .await
-        .expect("token")
-        .token
-        .expose()
-        .to_owned()
+    fn deref(&self) -> &Served {
+        &self.served
+    }
 }
 
 impl Investigation {
@@ -58,21 +39,10 @@ impl Investigation {
             ..FakeConfig::default()
         };
         let pipeline = Pipeline::start_with(test, fake, start, |_| {}).await;
-        let settings = test_settings(|_| {});
-        let app = App::with_database(pipeline.test.db.clone(), &settings)
-            .await
-            .expect("app");
-        let shutdown = CancellationToken::new();
-        let server = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
-            .await
-            .expect("server");
-        let investigator = token(&app, Role::Investigator, &[]).await;
+        let served = Served::start(pipeline.test.db.clone(), &test_settings(|_| {})).await;
         let this = Self {
-            base: server.url(),
-            http: reqwest::Client::new(),
-            app,
-            investigator,
-            shutdown,
+            investigator: served.token(Role::Investigator, &[]).await,
+            served,
             start,
             pipeline,
         };
@@ -89,19 +59,6 @@ impl Investigation {
             .await
             .expect("tick");
         self.pipeline.drain(api_now + LAG).await;
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Every page of `/api/v1/events?{query}`, following cursors; the ids in order.
@@ -355,8 +312,8 @@ async fn a_project_scoped_token_never_sees_another_projects_events_even_by_id() 
         })
         .await
         .expect("second integration");
-    let scoped = token(&it.app, Role::Investigator, &["other"]).await;
-    let own = token(&it.app, Role::Investigator, &["security"]).await;
+    let scoped = it.token(Role::Investigator, &["other"]).await;
+    let own = it.token(Role::Investigator, &["security"]).await;
     let some = event::Entity::find()
         .one(&it.pipeline.test.db)
         .await
@@ -399,7 +356,7 @@ async fn a_project_scoped_token_never_sees_another_projects_events_even_by_id() 
 
     let (status, body) = it.get(&format!("/api/v1/events/{}", some.id), &own).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let operator = token(&it.app, Role::Operator, &[]).await;
+    let operator = it.token(Role::Operator, &[]).await;
     let (status, _) = it.get("/api/v1/events", &operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -3,65 +3,33 @@
 //! same evaluator and sink as pulled events.
 
 use chrono::Utc;
-use logwarden::app::App;
-use logwarden::roles::serve::RunningServer;
 use logwarden::service::island::{sign, MAX_RECORDS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use logwarden::service::tokens::{NewToken, Role};
+use logwarden::service::tokens::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{test_settings, TestDb};
+use crate::helpers::{count_rows, test_settings, Served, TestDb};
 
 struct Island {
-    base: String,
-    http: reqwest::Client,
+    served: Served,
     integration: i64,
     secret: String,
-    shutdown: CancellationToken,
     test: TestDb,
-    _app: App,
-}
-
-impl Drop for Island {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 impl Island {
     /// A server on `test` with one island integration added through the API.
     async fn on(test: TestDb) -> Self {
-        let settings = test_settings(|_| {});
-        let app = App::with_database(test.db.clone(), &settings)
-            .await
-            .expect("app");
-        let shutdown = CancellationToken::new();
-        let server = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
-            .await
-            .expect("server");
-        let admin = app
-            .services
-            .create_token(NewToken {
-                name: "admin".to_owned(),
-                role: Role::Admin,
-                projects: Vec::new(),
-            })
-            .await
-            .expect("token")
-            .token
-            .expose()
-            .to_owned();
-        let http = reqwest::Client::new();
-        let response = http
-            .post(format!("{}/api/v1/integrations", server.url()))
-            .bearer_auth(&admin)
-            .json(&json!({"name": "island one", "kind": "island", "project": "red"}))
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let created: Value = response.json().await.expect("json");
+        let served = Served::start(test.db.clone(), &test_settings(|_| {})).await;
+        let admin = served.token(Role::Admin, &[]).await;
+        let (status, created) = served
+            .post(
+                "/api/v1/integrations",
+                &admin,
+                json!({"name": "island one", "kind": "island", "project": "red"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
         assert_eq!(created["kind"], "island", "{created}");
         let secret = created["secret"]
             .as_str()
@@ -69,37 +37,26 @@ impl Island {
             .to_owned();
         let integration = created["id"].as_i64().expect("id");
         // The secret is shown only at creation.
-        let shown: Value = http
-            .get(format!(
-                "{}/api/v1/integrations/{integration}",
-                server.url()
-            ))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let (_, shown) = served
+            .get(&format!("/api/v1/integrations/{integration}"), &admin)
+            .await;
         assert!(!shown.to_string().contains(&secret), "{shown}");
         Self {
-            base: server.url(),
-            http,
+            served,
             integration,
             secret,
-            shutdown,
             test,
-            _app: app,
         }
     }
 
     /// Pushes `body` signed at `timestamp` with `secret`.
     async fn push_with(&self, body: &[u8], secret: &str, timestamp: i64) -> (StatusCode, Value) {
         let response = self
+            .served
             .http
             .post(format!(
                 "{}/api/v1/ingest/{}/events",
-                self.base, self.integration
+                self.served.base, self.integration
             ))
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
@@ -120,18 +77,7 @@ impl Island {
     }
 
     async fn count(&self, table: &str) -> i64 {
-        use sea_orm::{ConnectionTrait, Statement};
-        let row = self
-            .test
-            .db
-            .query_one_raw(Statement::from_string(
-                self.test.db.get_database_backend(),
-                format!("SELECT COUNT(*) FROM {table}"),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index::<i64>(0).unwrap()
+        count_rows(&self.test.db, table).await
     }
 
     /// Events, violations and alerts, and every event's `updated_at`, in id order.
@@ -241,10 +187,11 @@ async fn bad_signatures_stale_times_bad_records_and_big_batches_store_nothing(te
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     let response = island
+        .served
         .http
         .post(format!(
             "{}/api/v1/ingest/{}/events",
-            island.base, island.integration
+            island.served.base, island.integration
         ))
         .header(TIMESTAMP_HEADER, now.to_string())
         .header(SIGNATURE_HEADER, signature)
