@@ -44,7 +44,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CallActor {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        let caller = super::auth::Authed::from_request_parts(parts, state).await?.0;
+        let caller = super::auth::Authed::from_request_parts(parts, state)
+            .await?
+            .0;
         let route = parts
             .extensions
             .get::<MatchedPath>()

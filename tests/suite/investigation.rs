@@ -20,14 +20,14 @@ use crate::helpers::{day, test_settings, Pipeline, TestDb};
 const LAG: TimeDelta = TimeDelta::minutes(2);
 
 /// A pipeline on `test` with events of one hour ingested, and a server on its database.
-struct Investigation {
-    pipeline: Pipeline,
-    base: String,
-    http: reqwest::Client,
-    app: App,
-    investigator: String,
+pub(crate) struct Investigation {
+    pub(crate) pipeline: Pipeline,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) app: App,
+    pub(crate) investigator: String,
     shutdown: CancellationToken,
-    start: DateTime<Utc>,
+    pub(crate) start: DateTime<Utc>,
 }
 
 impl Drop for Investigation {
@@ -36,7 +36,7 @@ impl Drop for Investigation {
     }
 }
 
-async fn token(app: &App, role: Role, projects: &[&str]) -> String {
+pub(crate) async fn token(app: &App, role: Role, projects: &[&str]) -> String {
     app.services
         .create_token(NewToken {
             name: format!("{role} test"),
@@ -51,12 +51,20 @@ async fn token(app: &App, role: Role, projects: &[&str]) -> String {
 }
 
 impl Investigation {
-    async fn on(test: TestDb) -> Self {
+    pub(crate) async fn on(test: TestDb) -> Self {
+        Self::with_fake(
+            test,
+            FakeConfig {
+                rate_limit: None,
+                ..FakeConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`Investigation::on`], with the fake API configured as `fake`.
+    pub(crate) async fn with_fake(test: TestDb, fake: FakeConfig) -> Self {
         let start = day() + TimeDelta::hours(9);
-        let fake = FakeConfig {
-            rate_limit: None,
-            ..FakeConfig::default()
-        };
         let pipeline = Pipeline::start_with(test, fake, start, |_| {}).await;
         let settings = test_settings(|_| {});
         let app = App::with_database(pipeline.test.db.clone(), &settings)
@@ -81,7 +89,7 @@ impl Investigation {
     }
 
     /// One live tick: ingests everything the fake has indexed up to `api_now`.
-    async fn ingest_until(&self, api_now: DateTime<Utc>) {
+    pub(crate) async fn ingest_until(&self, api_now: DateTime<Utc>) {
         self.pipeline.fake.set_now(api_now);
         self.pipeline
             .scheduler
@@ -91,7 +99,7 @@ impl Investigation {
         self.pipeline.drain(api_now + LAG).await;
     }
 
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -150,7 +158,7 @@ impl Investigation {
     }
 }
 
-fn encoded(text: &str) -> String {
+pub(crate) fn encoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

@@ -287,7 +287,11 @@ impl Services {
             &txn,
             actor.entry(
                 format!("issue {id}"),
-                Some(format!("status {} -> {}", old.as_str(), change.status.as_str())),
+                Some(format!(
+                    "status {} -> {}",
+                    old.as_str(),
+                    change.status.as_str()
+                )),
             ),
         )
         .await?;

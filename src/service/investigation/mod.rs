@@ -49,7 +49,10 @@ impl TimeKey {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok());
         let key = decoded.as_deref().and_then(|text| {
-            let rest = text.strip_prefix("v1:")?.strip_prefix(list)?.strip_prefix(':')?;
+            let rest = text
+                .strip_prefix("v1:")?
+                .strip_prefix(list)?
+                .strip_prefix(':')?;
             let (micros, id) = rest.split_once(':')?;
             let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
             valid_id(id).then(|| Self::new(time, id))
@@ -82,19 +85,23 @@ impl TimeKey {
 
 /// A non-empty trimmed text filter of at most 1000 bytes, or an `invalid` error naming the
 /// field.
-pub(crate) fn text_filter(field: &'static str, value: &Option<String>) -> Result<Option<String>, Error> {
+pub(crate) fn text_filter(
+    field: &'static str,
+    value: &Option<String>,
+) -> Result<Option<String>, Error> {
     match value.as_deref().map(str::trim) {
         None => Ok(None),
         Some("") => Err(Error::invalid(field, "must not be empty")),
-        Some(text) if text.len() > 1000 => {
-            Err(Error::invalid(field, "is longer than 1000 bytes"))
-        }
+        Some(text) if text.len() > 1000 => Err(Error::invalid(field, "is longer than 1000 bytes")),
         Some(text) => Ok(Some(text.to_owned())),
     }
 }
 
 /// Checks that a half-open range `[from, to)` is not empty.
-pub(crate) fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), Error> {
+pub(crate) fn check_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
     if let (Some(from), Some(to)) = (from, to) {
         if from >= to {
             return Err(Error::invalid(

@@ -123,13 +123,16 @@ impl Services {
                 inputs
                     .chain(results)
                     .filter_map(|(source, text)| {
-                        cut(&text, v.span_start, v.span_end).map(|text| RevealedText { source, text })
+                        cut(&text, v.span_start, v.span_end)
+                            .map(|text| RevealedText { source, text })
                     })
                     .collect()
             }
         };
-        self.record_audit(actor.entry(format!("violation {id}"), Some(format!("reason: {reason}"))))
-            .await?;
+        self.record_audit(
+            actor.entry(format!("violation {id}"), Some(format!("reason: {reason}"))),
+        )
+        .await?;
         Ok(RevealedEvidence {
             violation_id: v.id,
             event_id: v.event_id,

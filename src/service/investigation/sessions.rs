@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use logwarden_entities::{event, integration, session, violation};
 use logwarden_policy::{
-    evaluate_session, Action, Direction, Finding, PolicyId, Role, SessionPolicyConfig,
-    SessionTurn, Severity,
+    evaluate_session, Action, Direction, Finding, PolicyId, Role, SessionPolicyConfig, SessionTurn,
+    Severity,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::events::{labels, EventViolation};
-use crate::ingest::evaluators::snake_case;
 use super::{check_range, text_filter, TimeKey};
+use crate::ingest::evaluators::snake_case;
 use crate::service::page::{Cursor, Limit, Page};
 use crate::service::scope::Scope;
 use crate::service::{Error, Services};
@@ -231,13 +231,21 @@ impl Services {
         for row in &rows {
             chats = chats.add(
                 Condition::all()
-                    .add(Expr::col((event::Entity, event::Column::IntegrationId)).eq(row.integration_id))
-                    .add(Expr::col((event::Entity, event::Column::ChatId)).eq(row.chat_id.as_str())),
+                    .add(
+                        Expr::col((event::Entity, event::Column::IntegrationId))
+                            .eq(row.integration_id),
+                    )
+                    .add(
+                        Expr::col((event::Entity, event::Column::ChatId)).eq(row.chat_id.as_str()),
+                    ),
             );
         }
         let counts: HashMap<(i64, String), i64> = violation::Entity::find()
             .select_only()
-            .column_as(Expr::col((event::Entity, event::Column::IntegrationId)), "integration_id")
+            .column_as(
+                Expr::col((event::Entity, event::Column::IntegrationId)),
+                "integration_id",
+            )
             .column_as(Expr::col((event::Entity, event::Column::ChatId)), "chat_id")
             .column_as(violation::Column::Id.count(), "count")
             .join(
