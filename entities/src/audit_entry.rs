@@ -15,6 +15,8 @@ pub struct Model {
     pub status: i32,
     pub request_id: String,
     pub at: DateTimeUtc,
+    /// What the call changed or why it was made, when it says more than its action.
+    pub detail: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

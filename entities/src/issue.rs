@@ -14,6 +14,8 @@ pub struct Model {
     pub policy: String,
     pub severity: String,
     pub status: IssueStatus,
+    /// Who works on the issue (an email or a name); `None` while nobody does.
+    pub assignee: Option<String>,
     pub alert_count: i64,
     pub first_seen_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,
@@ -29,6 +31,9 @@ pub enum IssueStatus {
     /// New alerts of its user and policy join it.
     #[sea_orm(string_value = "open")]
     Open,
+    /// Seen by an investigator and being looked at; new alerts still join it.
+    #[sea_orm(string_value = "acknowledged")]
+    Acknowledged,
     /// Closed by an investigator; new alerts open another issue.
     #[sea_orm(string_value = "resolved")]
     Resolved,

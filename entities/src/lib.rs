@@ -15,6 +15,7 @@ pub mod event;
 pub mod integration;
 pub mod integration_error;
 pub mod issue;
+pub mod issue_comment;
 pub mod job;
 pub mod job_attempt;
 pub mod policy_set;

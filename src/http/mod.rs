@@ -2,6 +2,8 @@
 //! and the OpenAPI document. Each resource module owns its `router()`; handlers parse their
 //! input with the extractors of [`extract`], call one service function and return its view.
 
+pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod backfills;
@@ -11,11 +13,14 @@ pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod integrations;
+pub mod issues;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod policies;
 pub mod request;
+pub mod reveal;
+pub mod sessions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +79,11 @@ pub fn router(state: ApiState) -> Router {
         .merge(policies::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(sessions::router())
+        .merge(alerts::router())
+        .merge(issues::router())
+        .merge(reveal::router())
+        .merge(access::router())
         .merge(crate::web::router())
         .route_layer(axum::middleware::from_fn(request::record_route))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

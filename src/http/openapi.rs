@@ -136,6 +136,17 @@ fn describe(status: &str, description: &mut String) {
         super::ingest::push,
         super::events::search,
         super::events::show,
+        super::sessions::list,
+        super::sessions::show,
+        super::alerts::list,
+        super::issues::list,
+        super::issues::show,
+        super::issues::set_status,
+        super::issues::set_assignee,
+        super::issues::comment,
+        super::reveal::reveal,
+        super::access::search,
+        super::access::show,
     ),
 )]
 pub struct ApiDoc;

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::auth::Bearer;
 use super::ApiState;
-use crate::service::audit::NewAuditEntry;
+use crate::service::audit::{Actor, NewAuditEntry};
 use crate::service::tokens::AuthError;
 
 /// The id of a request, in its extensions and its response's `x-request-id` header.
@@ -27,6 +27,44 @@ pub struct RouteOf(pub String);
 /// What a mutating handler created or changed, for its audit row (`integration 7`).
 #[derive(Debug, Clone)]
 pub struct AuditTarget(pub String);
+
+/// Marks a response whose service already wrote the call's audit row, in the transaction of
+/// its change: this layer writes no second one.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited;
+
+/// The [`Actor`] of a mutating call: the authenticated token, the matched route and the
+/// request id, for a service that audits its own change.
+pub struct CallActor(pub Actor);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CallActor {
+    type Rejection = super::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = super::auth::Authed::from_request_parts(parts, state)
+            .await?
+            .0;
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|path| path.as_str().to_owned())
+            .unwrap_or_else(|| parts.uri.path().to_owned());
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        Ok(Self(Actor {
+            token_id: caller.token_id,
+            token_name: caller.token_name,
+            action: format!("{} {route}", parts.method),
+            request_id,
+        }))
+    }
+}
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -99,7 +137,8 @@ pub async fn around(State(state): State<ApiState>, mut request: Request, next: N
         .metrics
         .http_request(method.as_str(), &route, status.as_u16());
     if let Bearer::Valid(caller) = &bearer {
-        if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let audited = response.extensions().get::<Audited>().is_some();
+        if !audited && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
             let target = response
                 .extensions()
                 .get::<AuditTarget>()
@@ -112,6 +151,7 @@ pub async fn around(State(state): State<ApiState>, mut request: Request, next: N
                 target,
                 status: status.as_u16(),
                 request_id: id.clone(),
+                detail: None,
             };
             if let Err(err) = state.services.record_audit(entry).await {
                 tracing::error!(parent: &span, error = %err, "cannot write the audit row");

@@ -144,7 +144,7 @@ impl Evaluator for AppEvaluator {
 }
 
 /// The serde (snake_case) name of a unit enum value.
-fn snake_case(value: &impl serde::Serialize) -> String {
+pub(crate) fn snake_case(value: &impl serde::Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),

@@ -654,7 +654,7 @@ impl DbSink {
                     ])
                     // The partial index's own predicate, written out: SQLite matches the
                     // conflict target to the index only on the literal text.
-                    .target_and_where(Expr::cust("status = 'open'"))
+                    .target_and_where(Expr::cust("status <> 'resolved'"))
                     .value(
                         issue::Column::AlertCount,
                         stored(issue::Column::AlertCount).add(excluded(issue::Column::AlertCount)),

@@ -19,6 +19,56 @@ pub struct NewAuditEntry {
     pub target: String,
     pub status: u16,
     pub request_id: String,
+    /// What the call changed or why it was made, when it says more than its action.
+    pub detail: Option<String>,
+}
+
+/// Who makes a change, through which action and request: a service that changes something
+/// writes the audit row in the same transaction as the change, so neither lands without
+/// the other.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub token_id: i64,
+    pub token_name: String,
+    /// `METHOD /route/{param}`.
+    pub action: String,
+    pub request_id: String,
+}
+
+impl Actor {
+    /// The audit row of a successful change of `target`.
+    pub fn entry(&self, target: String, detail: Option<String>) -> NewAuditEntry {
+        NewAuditEntry {
+            token_id: self.token_id,
+            token_name: self.token_name.clone(),
+            action: self.action.clone(),
+            target,
+            status: 200,
+            request_id: self.request_id.clone(),
+            detail,
+        }
+    }
+}
+
+/// Writes `entry` on `db` (a transaction, when the row goes with a change).
+pub(crate) async fn write_audit(
+    db: &impl sea_orm::ConnectionTrait,
+    entry: NewAuditEntry,
+) -> Result<(), Error> {
+    audit_entry::Entity::insert(audit_entry::ActiveModel {
+        token_id: Set(Some(entry.token_id)),
+        token_name: Set(entry.token_name),
+        action: Set(entry.action),
+        target: Set(entry.target),
+        status: Set(i32::from(entry.status)),
+        request_id: Set(entry.request_id),
+        at: Set(Utc::now()),
+        detail: Set(entry.detail),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }
 
 /// Filters of the audit log; pages run newest first.
@@ -49,6 +99,8 @@ pub struct AuditEntryView {
     pub status: i32,
     pub request_id: String,
     pub at: DateTime<Utc>,
+    /// What the call changed or why it was made (e.g. the reason given to reveal evidence).
+    pub detail: Option<String>,
 }
 
 impl From<audit_entry::Model> for AuditEntryView {
@@ -62,25 +114,14 @@ impl From<audit_entry::Model> for AuditEntryView {
             status: row.status,
             request_id: row.request_id,
             at: row.at,
+            detail: row.detail,
         }
     }
 }
 
 impl Services {
     pub async fn record_audit(&self, entry: NewAuditEntry) -> Result<(), Error> {
-        audit_entry::Entity::insert(audit_entry::ActiveModel {
-            token_id: Set(Some(entry.token_id)),
-            token_name: Set(entry.token_name),
-            action: Set(entry.action),
-            target: Set(entry.target),
-            status: Set(i32::from(entry.status)),
-            request_id: Set(entry.request_id),
-            at: Set(Utc::now()),
-            ..Default::default()
-        })
-        .exec_without_returning(&self.db)
-        .await?;
-        Ok(())
+        write_audit(&self.db, entry).await
     }
 
     /// One page of the audit log, newest first.

@@ -438,10 +438,22 @@ impl Services {
             .apply(&txn)
             .await?;
         if purge {
-            // Children before parents: alerts point at violations and issues, violations at
-            // events.
+            // Children before parents: alerts point at violations and issues, comments at
+            // issues, violations at events.
             alert::Entity::delete_many()
                 .filter(alert::Column::IntegrationId.eq(id))
+                .exec(&txn)
+                .await?;
+            logwarden_entities::issue_comment::Entity::delete_many()
+                .filter(
+                    logwarden_entities::issue_comment::Column::IssueId.in_subquery(
+                        sea_orm::sea_query::Query::select()
+                            .column(issue::Column::Id)
+                            .from(issue::Entity)
+                            .and_where(issue::Column::IntegrationId.eq(id))
+                            .to_owned(),
+                    ),
+                )
                 .exec(&txn)
                 .await?;
             issue::Entity::delete_many()

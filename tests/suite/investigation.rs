@@ -16,11 +16,11 @@ use crate::helpers::{day, test_settings, Pipeline, Served, TestDb};
 const LAG: TimeDelta = TimeDelta::minutes(2);
 
 /// A pipeline on `test` with events of one hour ingested, and a server on its database.
-struct Investigation {
-    pipeline: Pipeline,
+pub(crate) struct Investigation {
+    pub(crate) pipeline: Pipeline,
     served: Served,
-    investigator: String,
-    start: DateTime<Utc>,
+    pub(crate) investigator: String,
+    pub(crate) start: DateTime<Utc>,
 }
 
 impl std::ops::Deref for Investigation {
@@ -32,12 +32,20 @@ impl std::ops::Deref for Investigation {
 }
 
 impl Investigation {
-    async fn on(test: TestDb) -> Self {
+    pub(crate) async fn on(test: TestDb) -> Self {
+        Self::with_fake(
+            test,
+            FakeConfig {
+                rate_limit: None,
+                ..FakeConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`Investigation::on`], with the fake API configured as `fake`.
+    pub(crate) async fn with_fake(test: TestDb, fake: FakeConfig) -> Self {
         let start = day() + TimeDelta::hours(9);
-        let fake = FakeConfig {
-            rate_limit: None,
-            ..FakeConfig::default()
-        };
         let pipeline = Pipeline::start_with(test, fake, start, |_| {}).await;
         let served = Served::start(pipeline.test.db.clone(), &test_settings(|_| {})).await;
         let this = Self {
@@ -51,7 +59,7 @@ impl Investigation {
     }
 
     /// One live tick: ingests everything the fake has indexed up to `api_now`.
-    async fn ingest_until(&self, api_now: DateTime<Utc>) {
+    pub(crate) async fn ingest_until(&self, api_now: DateTime<Utc>) {
         self.pipeline.fake.set_now(api_now);
         self.pipeline
             .scheduler
@@ -107,7 +115,7 @@ impl Investigation {
     }
 }
 
-fn encoded(text: &str) -> String {
+pub(crate) fn encoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

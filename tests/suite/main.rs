@@ -12,6 +12,7 @@ mod fleet;
 mod helpers;
 mod integrations;
 mod investigation;
+mod investigation_triage;
 mod island;
 mod liveness;
 mod moves;

@@ -21,6 +21,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::{check_range, text_filter as text};
 use crate::service::page::{Cursor, Limit};
 use crate::service::scope::Scope;
 use crate::service::{Error, Services};
@@ -128,21 +129,8 @@ pub struct EventQuery {
     pub cursor: Option<Cursor>,
 }
 
-/// A non-empty trimmed text filter, or an `invalid` error naming the field.
-fn text(field: &'static str, value: &Option<String>) -> Result<Option<String>, Error> {
-    match value.as_deref().map(str::trim) {
-        None => Ok(None),
-        Some("") => Err(Error::invalid(field, "must not be empty")),
-        Some(text) if text.len() > 1000 => Err(Error::invalid(
-            field,
-            "is longer than 1000 bytes".to_owned(),
-        )),
-        Some(text) => Ok(Some(text.to_owned())),
-    }
-}
-
 /// `text` escaped for a LIKE pattern with `!` as the escape character.
-fn like_escaped(text: &str) -> String {
+pub(crate) fn like_escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '!' | '%' | '_') {
@@ -190,18 +178,7 @@ impl EventQuery {
         if let Some(user_id) = text("user_id", &self.user_id)? {
             condition = condition.add(event::Column::UserId.eq(user_id));
         }
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from >= to {
-                return Err(Error::invalid(
-                    "to",
-                    format!(
-                        "{} must be later than from {}",
-                        to.to_rfc3339(),
-                        from.to_rfc3339()
-                    ),
-                ));
-            }
-        }
+        check_range(self.from, self.to)?;
         if let Some(from) = self.from {
             condition = condition.add(event::Column::EventTime.gte(from));
         }
@@ -275,7 +252,7 @@ impl EventQuery {
 }
 
 /// The standing violations of the outer query's event.
-fn standing_violations() -> sea_orm::sea_query::SelectStatement {
+pub(crate) fn standing_violations() -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .expr(Expr::val(1))
         .from(violation::Entity)
@@ -438,7 +415,7 @@ pub fn excerpt(text: &str, n: usize) -> String {
     }
 }
 
-fn labels(tags: &serde_json::Value) -> Vec<String> {
+pub(crate) fn labels(tags: &serde_json::Value) -> Vec<String> {
     tags.as_array()
         .map(|items| {
             items
@@ -762,6 +739,24 @@ pub struct EventDetail {
     pub updated_at: DateTime<Utc>,
 }
 
+impl From<violation::Model> for EventViolation {
+    fn from(v: violation::Model) -> Self {
+        Self {
+            action_label: action_label(&v.effective_action, &v.direction),
+            id: v.id,
+            policy: v.policy,
+            rule: v.rule,
+            direction: v.direction,
+            span_start: v.span_start,
+            span_end: v.span_end,
+            masked_evidence: v.evidence,
+            severity: v.severity,
+            configured_action: v.configured_action,
+            effective_action: v.effective_action,
+        }
+    }
+}
+
 /// `ALERT - Input`: an action and the side it applied to.
 pub fn action_label(action: &str, direction: &str) -> String {
     let mut side = direction.to_owned();
@@ -791,19 +786,7 @@ impl Services {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|v| EventViolation {
-                action_label: action_label(&v.effective_action, &v.direction),
-                id: v.id,
-                policy: v.policy,
-                rule: v.rule,
-                direction: v.direction,
-                span_start: v.span_start,
-                span_end: v.span_end,
-                masked_evidence: v.evidence,
-                severity: v.severity,
-                configured_action: v.configured_action,
-                effective_action: v.effective_action,
-            })
+            .map(EventViolation::from)
             .collect();
         let distinct = |labels: Vec<String>| {
             let mut labels = labels;
