@@ -5,8 +5,10 @@
 pub mod audit;
 pub mod auth;
 pub mod backfills;
+pub mod datasets;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod health;
 pub mod ingest;
@@ -15,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod policies;
+pub mod reports;
 pub mod request;
 
 use std::future::Future;
@@ -74,6 +77,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(policies::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(export::router())
+        .merge(datasets::router())
+        .merge(reports::router())
         .merge(crate::web::router())
         .route_layer(axum::middleware::from_fn(request::record_route))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

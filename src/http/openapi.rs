@@ -136,6 +136,13 @@ fn describe(status: &str, description: &mut String) {
         super::ingest::push,
         super::events::search,
         super::events::show,
+        super::export::events,
+        super::datasets::list,
+        super::datasets::create,
+        super::datasets::show,
+        super::datasets::delete,
+        super::datasets::items,
+        super::reports::report,
     ),
 )]
 pub struct ApiDoc;

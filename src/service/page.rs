@@ -84,6 +84,7 @@ pub(crate) enum List {
     Backfills,
     Integrations,
     Audit,
+    Datasets,
 }
 
 impl List {
@@ -93,6 +94,7 @@ impl List {
             Self::Backfills => "backfills",
             Self::Integrations => "integrations",
             Self::Audit => "audit",
+            Self::Datasets => "datasets",
         }
     }
 }

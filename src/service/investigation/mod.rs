@@ -2,4 +2,7 @@
 //! Every function takes the caller's [`super::scope::Scope`]; objects outside it are reported
 //! exactly like objects that do not exist.
 
+pub mod datasets;
 pub mod events;
+pub mod export;
+pub mod reports;
