@@ -57,16 +57,54 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
-            .map(ApiQuery)
-            .map_err(|err| {
-                let path = err.path().clone();
-                field_error(&path, err.into_inner().to_string())
-            })
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
     }
+}
+
+/// A query string parsed as `T`, every failure an [`ApiError`] naming the field.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().clone();
+        field_error(&path, err.into_inner().to_string())
+    })
+}
+
+/// A query string split in two and parsed as `(A, B)`: the parameters named in `first` go to
+/// `A`, every other one to `B`. For routes that take a service query plus options of their own
+/// (an export's `format` and `tz` next to the search's filters).
+pub struct ApiQueryPair<A, B>(pub A, pub B);
+
+impl<A, B, S> FromRequestParts<S> for ApiQueryPair<A, B>
+where
+    A: DeserializeOwned + QueryNames,
+    B: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut first = form_urlencoded::Serializer::new(String::new());
+        let mut rest = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            if A::NAMES.contains(&key.as_ref()) {
+                first.append_pair(&key, &value);
+            } else {
+                rest.append_pair(&key, &value);
+            }
+        }
+        Ok(Self(
+            parse_query(&first.finish())?,
+            parse_query(&rest.finish())?,
+        ))
+    }
+}
+
+/// The parameter names of a query type, for [`ApiQueryPair`].
+pub trait QueryNames {
+    const NAMES: &'static [&'static str];
 }
 
 impl<T, S> FromRequest<S> for ApiJson<T>

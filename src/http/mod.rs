@@ -7,8 +7,10 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod backfills;
+pub mod datasets;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod health;
 pub mod ingest;
@@ -18,6 +20,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod policies;
+pub mod reports;
 pub mod request;
 pub mod reveal;
 pub mod sessions;
@@ -84,6 +87,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(issues::router())
         .merge(reveal::router())
         .merge(access::router())
+        .merge(export::router())
+        .merge(datasets::router())
+        .merge(reports::router())
         .merge(crate::web::router())
         .route_layer(axum::middleware::from_fn(request::record_route))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

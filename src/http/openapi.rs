@@ -147,6 +147,13 @@ fn describe(status: &str, description: &mut String) {
         super::reveal::reveal,
         super::access::search,
         super::access::show,
+        super::export::events,
+        super::datasets::list,
+        super::datasets::create,
+        super::datasets::show,
+        super::datasets::delete,
+        super::datasets::items,
+        super::reports::report,
     ),
 )]
 pub struct ApiDoc;

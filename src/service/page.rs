@@ -85,6 +85,7 @@ pub(crate) enum List {
     Integrations,
     Audit,
     Issues,
+    Datasets,
 }
 
 impl List {
@@ -95,6 +96,7 @@ impl List {
             Self::Integrations => "integrations",
             Self::Audit => "audit",
             Self::Issues => "issues",
+            Self::Datasets => "datasets",
         }
     }
 }

@@ -409,3 +409,5 @@ async fn stream_events_yields_every_match_in_the_search_order() {
         it.walk("order=newest_first", &it.investigator).await
     );
 }
+
+mod export;

@@ -4,8 +4,11 @@
 
 pub mod access;
 pub mod alerts;
+pub mod datasets;
 pub mod events;
+pub mod export;
 pub mod issues;
+pub mod reports;
 pub mod reveal;
 pub mod sessions;
 

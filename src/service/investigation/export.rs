@@ -1,0 +1,281 @@
+//! Export of an events search as CSV or NDJSON: every row [`Services::stream_events`] yields
+//! for the same [`EventQuery`], in the same order, encoded in chunks of at most
+//! [`CHUNK_ROWS`] rows as they are read, so memory stays constant however many events match.
+//!
+//! CSV columns, in order ([`CSV_COLUMNS`]):
+//!
+//! | column | content |
+//! |---|---|
+//! | `id` | event id (UUID) |
+//! | `event_time` | RFC 3339 in the `tz` zone (UTC by default), microseconds |
+//! | `integration_id`, `resource_name` | the integration and its name |
+//! | `project_id`, `chat_id`, `user_id`, `user_email`, `model` | as stored (`model` may be empty) |
+//! | `input_excerpt`, `output_excerpt` | the first 240 characters of each side |
+//! | `tags` | the event's tags, `;`-separated |
+//! | `violations` | standing violations in all |
+//! | `input_violations`, `output_violations`, `tool_violations` | per side |
+//! | `violations_by_policy` | `policy=count` pairs, `;`-separated, by policy name |
+//!
+//! NDJSON: one [`ExportRecord`] object per line, the search's row with `event_time` in `tz`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::events::{EventQuery, EventRow, TagCounts, ViolationMarkers};
+use crate::service::scope::Scope;
+use crate::service::{Error, Services};
+
+/// Rows encoded into one chunk of the body.
+pub const CHUNK_ROWS: usize = 500;
+
+/// The CSV header, in column order.
+pub const CSV_COLUMNS: [&str; 17] = [
+    "id",
+    "event_time",
+    "integration_id",
+    "resource_name",
+    "project_id",
+    "chat_id",
+    "user_id",
+    "user_email",
+    "model",
+    "input_excerpt",
+    "output_excerpt",
+    "tags",
+    "violations",
+    "input_violations",
+    "output_violations",
+    "tool_violations",
+    "violations_by_policy",
+];
+
+/// The encoding of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// `text/csv`, with a header row.
+    Csv,
+    /// `application/x-ndjson`, one JSON object per line.
+    Ndjson,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv",
+            Self::Ndjson => "application/x-ndjson",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// How to encode an export, next to the search's filters in the query string.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportOptions {
+    /// `csv` or `ndjson`.
+    pub format: ExportFormat,
+    /// IANA time zone of the exported times, e.g. `Europe/Paris`; UTC by default.
+    pub tz: Option<String>,
+}
+
+/// An IANA time zone, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(chrono_tz::Tz);
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        Self(chrono_tz::UTC)
+    }
+}
+
+impl TimeZone {
+    /// `name` as an IANA zone, or an `invalid` error naming `field`.
+    pub fn parse(field: &'static str, name: Option<&str>) -> Result<Self, Error> {
+        let Some(name) = name.map(str::trim) else {
+            return Ok(Self::default());
+        };
+        name.parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            Error::invalid(
+                field,
+                format!(
+                    "{name:?} is not an IANA time zone: use a name such as UTC, Europe/Paris or America/New_York"
+                ),
+            )
+        })
+    }
+
+    /// `time` in this zone as RFC 3339 with microseconds and the zone's offset.
+    pub fn format(self, time: DateTime<Utc>) -> String {
+        time.with_timezone(&self.0)
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+}
+
+/// One exported event (an NDJSON line): the events search's row, with its time in the
+/// export's zone.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ExportRecord<'a> {
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    /// RFC 3339 in the export's zone, e.g. `2026-04-08T11:00:00.000000+02:00`.
+    pub event_time: String,
+    pub integration_id: i64,
+    #[schema(value_type = String)]
+    pub resource_name: &'a str,
+    pub project_id: i64,
+    #[schema(value_type = String)]
+    pub chat_id: &'a str,
+    #[schema(value_type = String)]
+    pub user_id: &'a str,
+    #[schema(value_type = String)]
+    pub user_email: &'a str,
+    #[schema(value_type = Option<String>)]
+    pub model: Option<&'a str>,
+    #[schema(value_type = String)]
+    pub input_excerpt: &'a str,
+    #[schema(value_type = String)]
+    pub output_excerpt: &'a str,
+    #[schema(value_type = TagCounts)]
+    pub tags: &'a TagCounts,
+    #[schema(value_type = ViolationMarkers)]
+    pub violations: &'a ViolationMarkers,
+}
+
+impl<'a> ExportRecord<'a> {
+    fn of(row: &'a EventRow, tz: TimeZone) -> Self {
+        Self {
+            id: row.id,
+            event_time: tz.format(row.event_time),
+            integration_id: row.integration_id,
+            resource_name: &row.resource_name,
+            project_id: row.project_id,
+            chat_id: &row.chat_id,
+            user_id: &row.user_id,
+            user_email: &row.user_email,
+            model: row.model.as_deref(),
+            input_excerpt: &row.input_excerpt,
+            output_excerpt: &row.output_excerpt,
+            tags: &row.tags,
+            violations: &row.violations,
+        }
+    }
+}
+
+/// `policy=count` pairs, `;`-separated.
+fn by_policy(counts: &BTreeMap<String, u64>) -> String {
+    counts
+        .iter()
+        .map(|(policy, count)| format!("{policy}={count}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The CSV header line.
+pub fn csv_header() -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(CSV_COLUMNS);
+    writer.into_inner().unwrap_or_default()
+}
+
+/// `rows` encoded as `format`, one line each.
+pub fn encode(rows: &[EventRow], format: ExportFormat, tz: TimeZone) -> Vec<u8> {
+    match format {
+        ExportFormat::Ndjson => {
+            let mut out = Vec::with_capacity(rows.len() * 768);
+            for row in rows {
+                // An in-memory serialisation of plain data cannot fail.
+                let _ = serde_json::to_writer(&mut out, &ExportRecord::of(row, tz));
+                out.push(b'\n');
+            }
+            out
+        }
+        ExportFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 640));
+            for row in rows {
+                let _ = writer.write_record([
+                    row.id.to_string().as_str(),
+                    &tz.format(row.event_time),
+                    &row.integration_id.to_string(),
+                    &row.resource_name,
+                    &row.project_id.to_string(),
+                    &row.chat_id,
+                    &row.user_id,
+                    &row.user_email,
+                    row.model.as_deref().unwrap_or(""),
+                    &row.input_excerpt,
+                    &row.output_excerpt,
+                    &row.tags.labels.join(";"),
+                    &row.violations.total.to_string(),
+                    &row.violations.input.to_string(),
+                    &row.violations.output.to_string(),
+                    &row.violations.tool.to_string(),
+                    &by_policy(&row.violations.by_policy),
+                ]);
+            }
+            writer.into_inner().unwrap_or_default()
+        }
+    }
+}
+
+/// A checked export, ready to stream.
+pub struct Export {
+    pub format: ExportFormat,
+    pub tz: TimeZone,
+    /// The body, chunk by chunk; an error ends it early (the response has begun by then).
+    pub body: std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, Error>> + Send>>,
+}
+
+impl Services {
+    /// Every event `query` matches inside `scope`, encoded as `options` say. The filters and
+    /// the time zone are checked, and the first rows read, before this returns, so a bad
+    /// filter is an error rather than a broken body.
+    pub async fn export_events(
+        &self,
+        scope: &Scope,
+        query: &EventQuery,
+        options: &ExportOptions,
+    ) -> Result<Export, Error> {
+        let tz = TimeZone::parse("tz", options.tz.as_deref())?;
+        let format = options.format;
+        let mut chunks = Box::pin(self.stream_events(scope, query))
+            .ready_chunks(CHUNK_ROWS)
+            .map(move |rows| -> Result<Vec<u8>, Error> {
+                let rows = rows.into_iter().collect::<Result<Vec<_>, _>>()?;
+                Ok(encode(&rows, format, tz))
+            });
+        let first = chunks.next().await.transpose()?;
+        let header = match format {
+            ExportFormat::Csv => Some(csv_header()),
+            ExportFormat::Ndjson => None,
+        };
+        let head = futures::stream::iter(
+            header
+                .into_iter()
+                .chain(first)
+                .map(Ok::<_, Error>)
+                .collect::<Vec<_>>(),
+        );
+        Ok(Export {
+            format,
+            tz,
+            body: Box::pin(head.chain(chunks)),
+        })
+    }
+}
