@@ -32,26 +32,6 @@ async fn planted(test: TestDb) -> Investigation {
 }
 
 impl Investigation {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     /// Every page of `path` (with `?` or `&` already in it), two items a page; the items.
     async fn walk_list(&self, path: &str, token: &str) -> Vec<Value> {
         let mut items = Vec::new();
@@ -412,31 +392,31 @@ async fn issue_triage(test: TestDb) {
     let path = format!("/api/v1/issues/{}", target.id);
 
     let (status, body) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!("{path}/status"),
-            &it.investigator,
-            json!({"status": "acknowledged"}),
+            Some(&it.investigator),
+            Some(json!({"status": "acknowledged"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "acknowledged");
     let (status, body) = it
-        .send(
+        .call(
             reqwest::Method::PUT,
             &format!("{path}/assignee"),
-            &it.investigator,
-            json!({"assignee": "analyst@example.com"}),
+            Some(&it.investigator),
+            Some(json!({"assignee": "analyst@example.com"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["assignee"], "analyst@example.com");
     let (status, comment) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!("{path}/comments"),
-            &it.investigator,
-            json!({"body": "Looked at the chat; the user pasted a customer list."}),
+            Some(&it.investigator),
+            Some(json!({"body": "Looked at the chat; the user pasted a customer list."})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{comment}");
@@ -519,7 +499,12 @@ async fn issue_triage(test: TestDb) {
         ),
     ] {
         let (status, answer) = it
-            .send(method, &format!("{path}{suffix}"), &it.investigator, body)
+            .call(
+                method,
+                &format!("{path}{suffix}"),
+                Some(&it.investigator),
+                Some(body),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{suffix}: {answer}");
         assert_eq!(answer["error"]["field"], field, "{suffix}: {answer}");
@@ -531,11 +516,11 @@ async fn issue_triage(test: TestDb) {
     // Resolved, then reopened while another issue of its user and policy is unresolved:
     // a 409 that changes nothing.
     let (status, body) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!("{path}/status"),
-            &it.investigator,
-            json!({"status": "resolved"}),
+            Some(&it.investigator),
+            Some(json!({"status": "resolved"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -559,11 +544,11 @@ async fn issue_triage(test: TestDb) {
     .await
     .expect("a newer open issue of the same user and policy");
     let (status, body) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!("{path}/status"),
-            &it.investigator,
-            json!({"status": "acknowledged"}),
+            Some(&it.investigator),
+            Some(json!({"status": "acknowledged"})),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -573,11 +558,11 @@ async fn issue_triage(test: TestDb) {
     // An operator may not triage.
     let operator = it.token(Role::Operator, &[]).await;
     let (status, _) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!("{path}/status"),
-            &operator,
-            json!({"status": "open"}),
+            Some(&operator),
+            Some(json!({"status": "open"})),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -617,7 +602,12 @@ async fn reveal(test: TestDb) {
         (json!({"reason": "case 1", "why": "x"}), "why"),
     ] {
         let (status, answer) = it
-            .send(reqwest::Method::POST, &path, &it.investigator, body)
+            .call(
+                reqwest::Method::POST,
+                &path,
+                Some(&it.investigator),
+                Some(body),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
         assert_eq!(answer["error"]["field"], field, "{answer}");
@@ -631,11 +621,11 @@ async fn reveal(test: TestDb) {
     );
 
     let (status, revealed) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &path,
-            &it.investigator,
-            json!({"reason": "case 42: data-loss review"}),
+            Some(&it.investigator),
+            Some(json!({"reason": "case 42: data-loss review"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{revealed}");
@@ -660,41 +650,41 @@ async fn reveal(test: TestDb) {
     // An admin may reveal; an operator may not; another project's token finds nothing.
     let admin = it.token(Role::Admin, &[]).await;
     let (status, _) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &path,
-            &admin,
-            json!({"reason": "audit"}),
+            Some(&admin),
+            Some(json!({"reason": "audit"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let operator = it.token(Role::Operator, &[]).await;
     let (status, _) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &path,
-            &operator,
-            json!({"reason": "audit"}),
+            Some(&operator),
+            Some(json!({"reason": "audit"})),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let scoped = it.other_project_token().await;
     let (status, hidden) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &path,
-            &scoped,
-            json!({"reason": "audit"}),
+            Some(&scoped),
+            Some(json!({"reason": "audit"})),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{hidden}");
     let unknown = uuid::Uuid::new_v4();
     let (_, missing) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!("/api/v1/violations/{unknown}/reveal"),
-            &scoped,
-            json!({"reason": "audit"}),
+            Some(&scoped),
+            Some(json!({"reason": "audit"})),
         )
         .await;
     assert_eq!(
@@ -885,7 +875,12 @@ async fn a_project_scoped_token_never_sees_another_projects_sessions_alerts_issu
         (reqwest::Method::POST, "/comments", json!({"body": "x"})),
     ] {
         let (status, answer) = it
-            .send(method, &format!("{issue_path}{suffix}"), &scoped, body)
+            .call(
+                method,
+                &format!("{issue_path}{suffix}"),
+                Some(&scoped),
+                Some(body),
+            )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{suffix}: {answer}");
     }

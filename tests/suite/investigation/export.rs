@@ -14,7 +14,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{json, Value};
 
-use super::{encoded, token, Investigation};
+use super::{encoded, Investigation};
 use crate::helpers::TestDb;
 
 impl Investigation {
@@ -35,26 +35,6 @@ impl Investigation {
             .unwrap_or_default()
             .to_owned();
         (status, content_type, response.text().await.expect("body"))
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Every row of the events search for `query`, all pages, as JSON.
@@ -250,10 +230,10 @@ async fn bad_export_and_report_input_is_a_400_naming_the_field() {
         "the message names valid values: {body}"
     );
     let (status, body) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             "/api/v1/datasets",
-            &it.investigator,
+            Some(&it.investigator),
             Some(json!({"name": " "})),
         )
         .await;
@@ -309,10 +289,10 @@ async fn datasets_deduplicate_prompts(test: TestDb) {
     );
 
     let (status, created) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             "/api/v1/datasets?order=oldest_first",
-            &it.investigator,
+            Some(&it.investigator),
             Some(json!({"name": "all prompts"})),
         )
         .await;
@@ -374,10 +354,10 @@ async fn datasets_deduplicate_prompts(test: TestDb) {
         .max_by_key(|(_, ids)| ids.len())
         .expect("the fake's data has violations");
     let (status, limited) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             "/api/v1/datasets",
-            &it.investigator,
+            Some(&it.investigator),
             Some(json!({"name": "violations", "policies": [policy]})),
         )
         .await;
@@ -424,10 +404,10 @@ async fn datasets_deduplicate_prompts(test: TestDb) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown, created);
     let (status, _) = it
-        .send(
+        .call(
             reqwest::Method::DELETE,
             &format!("/api/v1/datasets/{id}"),
-            &it.investigator,
+            Some(&it.investigator),
             None,
         )
         .await;
@@ -489,8 +469,8 @@ async fn a_project_scoped_token_never_sees_another_projects_exports_datasets_or_
         })
         .await
         .expect("second integration");
-    let scoped = token(&it.app, Role::Investigator, &["other"]).await;
-    let own = token(&it.app, Role::Investigator, &["security"]).await;
+    let scoped = it.token(Role::Investigator, &["other"]).await;
+    let own = it.token(Role::Investigator, &["security"]).await;
 
     // Exports: the other project's events are not in them, even when asked for by id.
     let (status, _, body) = it
@@ -518,10 +498,10 @@ async fn a_project_scoped_token_never_sees_another_projects_exports_datasets_or_
 
     // Datasets: one made by an unscoped investigator over the first project's events.
     let (status, dataset) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             "/api/v1/datasets",
-            &it.investigator,
+            Some(&it.investigator),
             Some(json!({"name": "security prompts"})),
         )
         .await;
@@ -550,10 +530,10 @@ async fn a_project_scoped_token_never_sees_another_projects_exports_datasets_or_
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = it
-        .send(
+        .call(
             reqwest::Method::DELETE,
             &format!("/api/v1/datasets/{id}"),
-            &scoped,
+            Some(&scoped),
             None,
         )
         .await;
@@ -567,13 +547,13 @@ async fn a_project_scoped_token_never_sees_another_projects_exports_datasets_or_
 
     // A dataset the scoped token makes holds nothing of the first project.
     let (status, theirs) = it
-        .send(
+        .call(
             reqwest::Method::POST,
             &format!(
                 "/api/v1/datasets?integration_id={}",
                 it.pipeline.integration_id
             ),
-            &scoped,
+            Some(&scoped),
             Some(json!({"name": "guess"})),
         )
         .await;
