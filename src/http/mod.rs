@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod host;
 pub mod ingest;
 pub mod integrations;
 pub mod jobs;
