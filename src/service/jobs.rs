@@ -163,7 +163,8 @@ pub struct JobErrorView {
     pub message: String,
 }
 
-/// What a job's last successful attempt pulled and stored.
+/// What a job pulled and stored, over all its attempts: an attempt that continues from a
+/// checkpoint adds to what the earlier ones stored.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct JobCounters {
     pub pages: i64,
