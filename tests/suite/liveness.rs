@@ -635,7 +635,7 @@ async fn a_six_hour_gap_under_a_limit_of_60_requests_a_minute_and_30_second_atte
     // About 60 chats in six hours: together with the listings, more requests than one
     // minute's budget, so the catch-up has to wait for the limit mid-way.
     let org = FakeConfig {
-        users: 24,
+        users: 22,
         chats_per_user_per_day: 10,
         days: 9,
         rate_limit: Some(60),
@@ -651,8 +651,8 @@ async fn a_six_hour_gap_under_a_limit_of_60_requests_a_minute_and_30_second_atte
         .fake
         .manifest(start - TimeDelta::minutes(2), api_now);
     assert!(
-        manifest.chats + 12 > 60,
-        "the gap needs more than a minute's budget ({} chats)",
+        manifest.chats + 12 > 60 && manifest.chats < 120,
+        "the gap needs more than a minute's budget, and not many more ({} chats)",
         manifest.chats
     );
 
@@ -703,9 +703,6 @@ async fn an_attempt_cut_short_by_its_timeout_continues_from_its_checkpoint_witho
     })
     .await;
     let api_now = start + TimeDelta::hours(1);
-    let manifest = pipeline
-        .fake
-        .manifest(start - TimeDelta::minutes(2), api_now);
     // Every response takes 300 ms: one 3 s attempt cannot fetch the whole window.
     let faults: FaultConfig = serde_json::from_value(serde_json::json!({
         "slow": {"trigger": "always", "delay_ms": 300}
