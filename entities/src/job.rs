@@ -44,6 +44,16 @@ pub struct Model {
     pub terminal_cursor: Option<String>,
     pub final_request_id: Option<String>,
     pub content_hash: Option<String>,
+    /// JSON of the current attempt's `logwarden_jobs::checkpoint::Checkpoint`; `None` once
+    /// the job succeeded or before any progress.
+    #[sea_orm(column_type = "Text")]
+    pub checkpoint: Option<String>,
+    /// JSON array of the chats the job left out (`SkippedChat`).
+    #[sea_orm(column_type = "Text")]
+    pub skipped: Option<String>,
+    /// JSON array of the events whose evaluation panicked (`QuarantinedEvent`).
+    #[sea_orm(column_type = "Text")]
+    pub quarantined: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

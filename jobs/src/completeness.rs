@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::checkpoint::{QuarantinedEvent, SkippedChat};
 use crate::window::Window;
 
 /// SHA-256 of `bytes`, lowercase hex.
@@ -91,7 +92,8 @@ fn write_string(text: &str, out: &mut String) {
 /// Combines the record hashes of a run into one hash that does not depend on the order the
 /// records arrived in nor on duplicates (delivery is at-least-once): SHA-256 over the
 /// distinct hashes, sorted, each followed by `\n`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct RunHash {
     hashes: BTreeSet<String>,
 }
@@ -166,6 +168,12 @@ pub struct CompletenessRecord {
     pub records: u64,
     /// [`RunHash`] of every record.
     pub content_hash: String,
+    /// Chats left out (their messages were gone), with why.
+    #[serde(default)]
+    pub skipped: Vec<SkippedChat>,
+    /// Events stored without a verdict because their evaluation panicked.
+    #[serde(default)]
+    pub quarantined: Vec<QuarantinedEvent>,
 }
 
 #[cfg(test)]

@@ -4,21 +4,28 @@
 //!
 //! Every write is idempotent, so a run that fails part-way is simply run again: the chunks
 //! it persisted are written once more with the same ids. Dropping the future between two
-//! chunks is safe for the same reason.
+//! chunks is safe for the same reason. A run also keeps a [`Progress`] of what is stored (the
+//! activity cursor, the chats done), so a run that starts from a saved checkpoint skips what
+//! an earlier attempt stored instead of fetching it again.
+//!
+//! One bad record does not fail the window: a chat whose messages are gone (404, deleted
+//! between listing and fetch) is skipped and listed, and an event whose evaluation panics is
+//! stored without a verdict and listed as quarantined, with the panic message.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::completeness::{
-    record_hash, serializable_hash, CompletenessRecord, CursorSpan, RunHash,
-};
+use crate::checkpoint::{Checkpoint, Progress, QuarantinedEvent, SkippedChat};
+use crate::completeness::{record_hash, serializable_hash, CompletenessRecord, CursorSpan};
 use crate::pairing::{pair_chat, PairedChat, PromptEvent, SessionSummary};
 use crate::retry::{ErrorClass, JobError};
 use crate::source::{
-    ActivityRecord, ActivitySource, ChatSource, EvaluatedEvent, Evaluator, EventSink, IngestChunk,
-    Page, ResponseMeta,
+    ActivityRecord, ActivitySource, ChatRef, ChatSource, EvaluatedEvent, Evaluator, EventSink,
+    IngestChunk, Page, ResponseMeta,
 };
 use crate::window::Window;
 
@@ -54,51 +61,89 @@ pub struct IngestReport {
 ///
 /// At most `chunk_size` events (and at most `chunk_size` access events, and at most
 /// `chunk_size` sessions) go to the sink per call. Errors of the source, the evaluator and
-/// the sink are returned as they came, with their class. A listing that claims more pages
-/// but gives no cursor, or repeats its cursor, is a `malformed_response`, as is a transcript
-/// returned for another chat than the one asked for.
+/// the sink are returned as they came, with their class, except a transcript that is not
+/// found (the chat is skipped) and a panicking evaluation (the event is quarantined). A
+/// listing that claims more pages but gives no cursor, or repeats its cursor, is a
+/// `malformed_response`, as is a transcript returned for another chat than the one asked for.
+///
+/// The run continues from `progress` (a fresh one starts the window afresh) and keeps it up
+/// to date as chunks are stored; the report covers the whole window, earlier attempts'
+/// stored part included.
 pub async fn run_ingest_window<S, E, K>(
     window: Window,
     source: &S,
     sink: &K,
     evaluator: &E,
     chunk_size: NonZeroUsize,
+    progress: &Progress,
 ) -> Result<IngestReport, JobError>
 where
     S: ActivitySource + ChatSource + Sync,
     E: Evaluator + Sync,
     K: EventSink<E::Finding> + Sync,
 {
-    let mut run = Run::new(window, sink, chunk_size.get());
+    let mut run = Run::new(sink, chunk_size.get(), progress);
+    let (activities_done, mut after, chats_done) = {
+        let checkpoint = progress.lock();
+        (
+            checkpoint.activities_done,
+            checkpoint.activities_after.clone(),
+            checkpoint.chats_done.clone(),
+        )
+    };
 
-    let mut after: Option<String> = None;
-    loop {
-        let page = source.activities_page(window, after.as_deref()).await?;
-        run.account(&page.meta);
-        let next = next_cursor("activities", &page, after.as_deref())?;
-        run.activities.observe(&page);
-        for activity in page.items {
-            run.push_access_event(activity).await?;
-        }
-        match next {
-            Some(cursor) => after = Some(cursor),
-            None => break,
+    if !activities_done {
+        // A page repeating the record its cursor points at brings one that is stored already.
+        run.seen_activities.extend(after.clone());
+        loop {
+            let page = source.activities_page(window, after.as_deref()).await?;
+            run.account(&page.meta);
+            let next = next_cursor("activities", &page, after.as_deref())?;
+            let (first_id, last_id) = (page.first_id.clone(), page.last_id.clone());
+            for activity in page.items {
+                run.push_access_event(activity).await?;
+            }
+            // The page is stored before the cursor moves past it.
+            run.flush_access_events().await?;
+            let hashes = std::mem::take(&mut run.page_hashes);
+            progress.update(|c| {
+                observe(&mut c.activities, first_id, last_id);
+                c.activities.records += hashes.len() as u64;
+                c.tally.access_events += hashes.len() as u64;
+                for hash in hashes {
+                    c.hashes.add(hash);
+                }
+                c.activities_done = next.is_none();
+                c.activities_after = next.clone();
+            });
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
         }
     }
 
-    let mut seen_chats = HashSet::new();
+    // The chat listing starts again from its first page; the chats an earlier attempt
+    // stored are not fetched again.
+    let mut seen_chats: HashSet<String> = chats_done.into_iter().collect();
     let mut after: Option<String> = None;
     loop {
         let page = source.chats_page(window, after.as_deref()).await?;
         run.account(&page.meta);
         let next = next_cursor("chats", &page, after.as_deref())?;
-        run.chats.observe(&page);
+        progress.update(|c| observe(&mut c.chats, page.first_id.clone(), page.last_id.clone()));
         for chat in &page.items {
             if !seen_chats.insert(chat.id.clone()) {
                 continue;
             }
-            run.chats.span.records += 1;
-            let fetched = source.transcript(chat).await?;
+            let fetched = match source.transcript(chat).await {
+                Ok(fetched) => fetched,
+                Err(error) if error.class == ErrorClass::NotFoundError => {
+                    run.skip(chat, &error);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             run.account(&fetched.meta);
             if fetched.value.chat_id != chat.id {
                 return Err(JobError::new(
@@ -120,7 +165,11 @@ where
     run.evaluate_pending(evaluator).await?;
     run.flush_events(true).await?;
 
-    Ok(run.finish(evaluator.policy_set_version()))
+    Ok(report(
+        window,
+        &progress.snapshot(),
+        evaluator.policy_set_version(),
+    ))
 }
 
 /// The cursor of the next page, or `None` after the last page.
@@ -145,83 +194,117 @@ fn next_cursor<T>(
     }
 }
 
-#[derive(Default)]
-struct Listing {
-    span: CursorSpan,
-}
-
-impl Listing {
-    fn observe<T>(&mut self, page: &Page<T>) {
-        if self.span.pages == 0 {
-            self.span.start_cursor = page.first_id.clone();
-        }
-        self.span.pages += 1;
-        if page.last_id.is_some() {
-            self.span.terminal_cursor = page.last_id.clone();
-        }
+/// Counts one page of a listing into its span.
+fn observe(span: &mut CursorSpan, first_id: Option<String>, last_id: Option<String>) {
+    if span.pages == 0 {
+        span.start_cursor = first_id;
+    }
+    span.pages += 1;
+    if last_id.is_some() {
+        span.terminal_cursor = last_id;
     }
 }
 
+/// The report of a window from its checkpoint.
+fn report(window: Window, c: &Checkpoint, policy_set_version: Option<i32>) -> IngestReport {
+    let t = &c.tally;
+    IngestReport {
+        pages: t.pages,
+        requests: t.requests,
+        chats: t.chats,
+        messages: t.messages,
+        events: t.events,
+        incomplete_events: t.incomplete_events,
+        access_events: t.access_events,
+        violations: t.violations,
+        events_evaluated: t.events_evaluated,
+        chunks: t.chunks,
+        policy_set_version,
+        completeness: CompletenessRecord {
+            window,
+            activities: c.activities.clone(),
+            chats: c.chats.clone(),
+            final_request_id: c.final_request_id.clone(),
+            records: c.hashes.len() as u64,
+            content_hash: c.hashes.finish(),
+            skipped: c.skipped.clone(),
+            quarantined: c.quarantined.clone(),
+        },
+    }
+}
+
+/// A chat fetched but not wholly stored yet: what it adds to the checkpoint once its last
+/// event and its session are persisted.
+struct PendingChat {
+    /// Its events and its session not persisted yet.
+    unstored: usize,
+    hash: String,
+    messages: u64,
+    events: u64,
+    incomplete_events: u64,
+    violations: u64,
+    events_evaluated: u64,
+    quarantined: Vec<QuarantinedEvent>,
+}
+
 struct Run<'a, K, F> {
-    window: Window,
     sink: &'a K,
     chunk_size: usize,
-    activities: Listing,
-    chats: Listing,
+    progress: &'a Progress,
     seen_activities: HashSet<String>,
     access_events: Vec<ActivityRecord>,
+    /// Record hashes of the activity page being stored.
+    page_hashes: Vec<String>,
     /// Events paired but not evaluated yet: evaluated a chunk at a time, after one look-up
     /// of which of them the sink already holds unchanged.
     pending: Vec<PromptEvent>,
     events: Vec<EvaluatedEvent<F>>,
     sessions: Vec<SessionSummary>,
-    hashes: RunHash,
-    pages: u64,
-    requests: u64,
-    final_request_id: Option<String>,
-    messages: u64,
-    event_count: u64,
-    incomplete_events: u64,
-    violations: u64,
-    events_evaluated: u64,
-    chunks: u64,
+    chats: HashMap<String, PendingChat>,
+    /// When the run last stored a chunk (or started).
+    last_store: Instant,
 }
 
 impl<'a, K, F> Run<'a, K, F>
 where
     K: EventSink<F>,
 {
-    fn new(window: Window, sink: &'a K, chunk_size: usize) -> Self {
+    fn new(sink: &'a K, chunk_size: usize, progress: &'a Progress) -> Self {
         Self {
-            window,
             sink,
             chunk_size,
-            activities: Listing::default(),
-            chats: Listing::default(),
+            progress,
             seen_activities: HashSet::new(),
             access_events: Vec::new(),
+            page_hashes: Vec::new(),
             pending: Vec::new(),
             events: Vec::new(),
             sessions: Vec::new(),
-            hashes: RunHash::new(),
-            pages: 0,
-            requests: 0,
-            final_request_id: None,
-            messages: 0,
-            event_count: 0,
-            incomplete_events: 0,
-            violations: 0,
-            events_evaluated: 0,
-            chunks: 0,
+            chats: HashMap::new(),
+            last_store: Instant::now(),
         }
     }
 
     fn account(&mut self, meta: &ResponseMeta) {
-        self.pages += u64::from(meta.pages);
-        self.requests += u64::from(meta.requests);
-        if meta.request_id.is_some() {
-            self.final_request_id = meta.request_id.clone();
-        }
+        self.progress.update(|c| {
+            c.tally.pages += u64::from(meta.pages);
+            c.tally.requests += u64::from(meta.requests);
+            if meta.request_id.is_some() {
+                c.final_request_id = meta.request_id.clone();
+            }
+        });
+    }
+
+    /// A chat that is gone upstream: listed with the error, and done.
+    fn skip(&mut self, chat: &ChatRef, error: &JobError) {
+        self.progress.update(|c| {
+            c.chats_done.insert(chat.id.clone());
+            c.skipped.push(SkippedChat {
+                chat_id: chat.id.clone(),
+                class: error.class.as_str().to_owned(),
+                reason: error.message.clone(),
+            });
+        });
     }
 
     async fn push_access_event(&mut self, activity: ActivityRecord) -> Result<(), JobError> {
@@ -229,8 +312,7 @@ where
         if !self.seen_activities.insert(activity.id.clone()) {
             return Ok(());
         }
-        self.activities.span.records += 1;
-        self.hashes.add(record_hash(&activity.record));
+        self.page_hashes.push(record_hash(&activity.record));
         self.access_events.push(activity);
         if self.access_events.len() >= self.chunk_size {
             self.flush_access_events().await?;
@@ -238,8 +320,11 @@ where
         Ok(())
     }
 
-    /// Sends a full chunk of access events; the rest go with the window's last events.
+    /// Sends the access events gathered so far.
     async fn flush_access_events(&mut self) -> Result<(), JobError> {
+        if self.access_events.is_empty() {
+            return Ok(());
+        }
         let chunk = IngestChunk {
             access_events: std::mem::take(&mut self.access_events),
             events: Vec::new(),
@@ -252,30 +337,42 @@ where
     where
         E: Evaluator<Finding = F>,
     {
+        let chat_id = paired.session.chat_id.clone();
         let hash = serializable_hash(&paired.normalized).map_err(|error| {
             JobError::new(
                 ErrorClass::Internal,
-                format!("chat {} cannot be hashed: {error}", paired.session.chat_id),
+                format!("chat {chat_id} cannot be hashed: {error}"),
             )
         })?;
-        self.hashes.add(hash);
-        self.messages += paired.session.message_count;
-        for event in paired.events {
-            self.event_count += 1;
-            if !event.complete {
-                self.incomplete_events += 1;
-            }
-            self.pending.push(event);
-        }
+        let incomplete = paired.events.iter().filter(|e| !e.complete).count() as u64;
+        self.chats.insert(
+            chat_id,
+            PendingChat {
+                unstored: paired.events.len() + 1,
+                hash,
+                messages: paired.session.message_count,
+                events: paired.events.len() as u64,
+                incomplete_events: incomplete,
+                violations: 0,
+                events_evaluated: 0,
+                quarantined: Vec::new(),
+            },
+        );
+        self.pending.extend(paired.events);
         self.sessions.push(paired.session);
-        if self.pending.len() >= self.chunk_size {
+        let due = self
+            .progress
+            .store_every()
+            .is_some_and(|every| self.last_store.elapsed() >= every);
+        if self.pending.len() >= self.chunk_size || due {
             self.evaluate_pending(evaluator).await?;
         }
-        self.flush_events(false).await
+        self.flush_events(due).await
     }
 
     /// Evaluates the pending events the sink does not already hold unchanged, so a grown
-    /// chat costs what changed: one new message, one evaluation and one write.
+    /// chat costs what changed: one new message, one evaluation and one write. An event
+    /// whose evaluation panics is kept without a verdict and quarantined.
     async fn evaluate_pending<E>(&mut self, evaluator: &E) -> Result<(), JobError>
     where
         E: Evaluator<Finding = F>,
@@ -290,15 +387,32 @@ where
             .await?;
         for event in pending {
             if unchanged.contains(&event.id) {
+                self.stored(&event.chat_id);
                 continue;
             }
-            let (findings, tags) = match evaluator.evaluate(&event)? {
-                Some(verdict) => {
-                    self.events_evaluated += 1;
-                    self.violations += verdict.findings.len() as u64;
-                    (Some(verdict.findings), verdict.tags)
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| evaluator.evaluate(&event)));
+            let chat = self.chats.get_mut(&event.chat_id);
+            let (findings, tags) = match outcome {
+                Ok(verdict) => match verdict? {
+                    Some(verdict) => {
+                        if let Some(chat) = chat {
+                            chat.events_evaluated += 1;
+                            chat.violations += verdict.findings.len() as u64;
+                        }
+                        (Some(verdict.findings), verdict.tags)
+                    }
+                    None => (None, Vec::new()),
+                },
+                Err(panic) => {
+                    if let Some(chat) = chat {
+                        chat.quarantined.push(QuarantinedEvent {
+                            event_id: event.id,
+                            chat_id: event.chat_id.clone(),
+                            message: panic_message(panic.as_ref()),
+                        });
+                    }
+                    (None, Vec::new())
                 }
-                None => (None, Vec::new()),
             };
             self.events.push(EvaluatedEvent {
                 event,
@@ -327,14 +441,9 @@ where
             })
             .await?;
         }
-        // The remainder goes with the access events not yet sent: one transaction less.
-        if all
-            && !(self.events.is_empty()
-                && self.sessions.is_empty()
-                && self.access_events.is_empty())
-        {
+        if all && !(self.events.is_empty() && self.sessions.is_empty()) {
             let chunk = IngestChunk {
-                access_events: std::mem::take(&mut self.access_events),
+                access_events: Vec::new(),
                 events: std::mem::take(&mut self.events),
                 sessions: std::mem::take(&mut self.sessions),
             };
@@ -344,39 +453,63 @@ where
     }
 
     async fn persist(&mut self, chunk: IngestChunk<F>) -> Result<(), JobError> {
+        let owners: Vec<String> = chunk
+            .events
+            .iter()
+            .map(|e| e.event.chat_id.clone())
+            .chain(chunk.sessions.iter().map(|s| s.chat_id.clone()))
+            .collect();
         self.sink.persist(chunk).await?;
-        self.chunks += 1;
+        self.last_store = Instant::now();
+        self.progress.update(|c| c.tally.chunks += 1);
+        for chat_id in owners {
+            self.stored(&chat_id);
+        }
         Ok(())
     }
 
-    fn finish(self, policy_set_version: Option<i32>) -> IngestReport {
-        IngestReport {
-            pages: self.pages,
-            requests: self.requests,
-            chats: self.chats.span.records,
-            messages: self.messages,
-            events: self.event_count,
-            incomplete_events: self.incomplete_events,
-            access_events: self.activities.span.records,
-            violations: self.violations,
-            events_evaluated: self.events_evaluated,
-            chunks: self.chunks,
-            policy_set_version,
-            completeness: CompletenessRecord {
-                window: self.window,
-                records: self.hashes.len() as u64,
-                content_hash: self.hashes.finish(),
-                activities: self.activities.span,
-                chats: self.chats.span,
-                final_request_id: self.final_request_id,
-            },
+    /// One more event or the session of `chat_id` is stored; once all are, the chat is done
+    /// and goes into the checkpoint.
+    fn stored(&mut self, chat_id: &str) {
+        let Some(chat) = self.chats.get_mut(chat_id) else {
+            return;
+        };
+        chat.unstored = chat.unstored.saturating_sub(1);
+        if chat.unstored > 0 {
+            return;
         }
+        let Some(chat) = self.chats.remove(chat_id) else {
+            return;
+        };
+        self.progress.update(|c| {
+            c.chats_done.insert(chat_id.to_owned());
+            c.chats.records += 1;
+            c.hashes.add(chat.hash);
+            let t = &mut c.tally;
+            t.chats += 1;
+            t.messages += chat.messages;
+            t.events += chat.events;
+            t.incomplete_events += chat.incomplete_events;
+            t.violations += chat.violations;
+            t.events_evaluated += chat.events_evaluated;
+            c.quarantined.extend(chat.quarantined);
+        });
     }
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::completeness::RunHash;
     use crate::pairing::tests::{at, message, transcript};
     use crate::pairing::{ChatTranscript, MessageRole, PromptEvent};
     use crate::source::{ChatRef, Fetched, NoEvaluation, Verdict};
@@ -400,6 +533,8 @@ mod tests {
         failing_chat: Option<(String, JobError)>,
         /// A transcript delivered for another chat than the one asked for.
         swapped_chat: Option<String>,
+        /// The chats whose transcript was asked for, in order.
+        fetched: Mutex<Vec<String>>,
     }
 
     fn paginate<T: Clone>(
@@ -497,6 +632,7 @@ mod tests {
         }
 
         async fn transcript(&self, chat: &ChatRef) -> Result<Fetched<ChatTranscript>, JobError> {
+            self.fetched.lock().unwrap().push(chat.id.clone());
             if let Some((id, error)) = &self.failing_chat {
                 if *id == chat.id {
                     return Err(error.clone());
@@ -678,6 +814,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(100),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -720,6 +857,7 @@ mod tests {
             &once,
             &KeywordEvaluator,
             chunk(3),
+            &Progress::default(),
         ))
         .unwrap();
         block_on(run_ingest_window(
@@ -728,6 +866,7 @@ mod tests {
             &twice,
             &KeywordEvaluator,
             chunk(3),
+            &Progress::default(),
         ))
         .unwrap();
         let second = block_on(run_ingest_window(
@@ -736,6 +875,7 @@ mod tests {
             &twice,
             &KeywordEvaluator,
             chunk(3),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -754,6 +894,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(2),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -788,6 +929,7 @@ mod tests {
             &clean_sink,
             &KeywordEvaluator,
             chunk(100),
+            &Progress::default(),
         ))
         .unwrap();
         let report = block_on(run_ingest_window(
@@ -796,6 +938,7 @@ mod tests {
             &repeating_sink,
             &KeywordEvaluator,
             chunk(100),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -824,6 +967,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(10),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -860,6 +1004,7 @@ mod tests {
             &MemorySink::default(),
             &KeywordEvaluator,
             chunk(10),
+            &Progress::default(),
         ))
         .unwrap();
         assert_ne!(other.completeness.content_hash, record.content_hash);
@@ -881,6 +1026,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(1),
+            &Progress::default(),
         ));
 
         assert_eq!(result.unwrap_err(), error);
@@ -905,6 +1051,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(2),
+            &Progress::default(),
         ))
         .unwrap_err();
 
@@ -926,6 +1073,7 @@ mod tests {
             &MemorySink::default(),
             &KeywordEvaluator,
             chunk(10),
+            &Progress::default(),
         ))
         .unwrap_err();
 
@@ -948,6 +1096,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(10),
+            &Progress::default(),
         ))
         .unwrap_err();
 
@@ -966,6 +1115,7 @@ mod tests {
             &sink,
             &NoEvaluation::<String>::new(),
             chunk(10),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -992,6 +1142,7 @@ mod tests {
             &sink,
             &KeywordEvaluator,
             chunk(10),
+            &Progress::default(),
         ))
         .unwrap();
 
@@ -1008,8 +1159,227 @@ mod tests {
         fn assert_send<T: Send>(_: &T) {}
         let api = organisation(2);
         let sink = MemorySink::default();
-        let future = run_ingest_window(window(), &api, &sink, &KeywordEvaluator, chunk(10));
+        let progress = Progress::default();
+        let future = run_ingest_window(
+            window(),
+            &api,
+            &sink,
+            &KeywordEvaluator,
+            chunk(10),
+            &progress,
+        );
         assert_send(&future);
         assert!(block_on(future).is_ok());
+    }
+
+    #[test]
+    fn a_run_that_stops_part_way_resumes_from_its_checkpoint_and_reports_the_whole_window() {
+        let fresh_sink = MemorySink::default();
+        let fresh = block_on(run_ingest_window(
+            window(),
+            &organisation(2),
+            &fresh_sink,
+            &KeywordEvaluator,
+            chunk(1),
+            &Progress::default(),
+        ))
+        .unwrap();
+
+        let failing = FakeApi {
+            failing_chat: Some((
+                "claude_chat_b".to_owned(),
+                JobError::new(ErrorClass::TransportError, "connection reset"),
+            )),
+            ..organisation(2)
+        };
+        let sink = MemorySink::default();
+        let progress = Progress::default();
+        let error = block_on(run_ingest_window(
+            window(),
+            &failing,
+            &sink,
+            &KeywordEvaluator,
+            chunk(1),
+            &progress,
+        ))
+        .unwrap_err();
+        assert_eq!(error.class, ErrorClass::TransportError);
+        let checkpoint = progress.snapshot();
+        assert!(checkpoint.activities_done);
+        assert_eq!(
+            checkpoint.chats_done.iter().collect::<Vec<_>>(),
+            ["claude_chat_a"]
+        );
+        assert_eq!(checkpoint.tally.access_events, 5);
+
+        // The next attempt starts from the checkpoint as a job row keeps it.
+        let saved: Checkpoint =
+            serde_json::from_str(&serde_json::to_string(&checkpoint).unwrap()).unwrap();
+        let healthy = organisation(2);
+        let resumed = block_on(run_ingest_window(
+            window(),
+            &healthy,
+            &sink,
+            &KeywordEvaluator,
+            chunk(1),
+            &Progress::resume(saved),
+        ))
+        .unwrap();
+
+        assert_eq!(
+            *healthy.fetched.lock().unwrap(),
+            ["claude_chat_b", "claude_chat_c"],
+            "chat a is not fetched again"
+        );
+        assert_eq!(
+            *sink.stored.lock().unwrap(),
+            *fresh_sink.stored.lock().unwrap()
+        );
+        assert_eq!(
+            resumed.completeness.content_hash,
+            fresh.completeness.content_hash
+        );
+        assert_eq!(resumed.completeness.records, fresh.completeness.records);
+        assert_eq!(
+            (
+                resumed.chats,
+                resumed.messages,
+                resumed.events,
+                resumed.access_events
+            ),
+            (
+                fresh.chats,
+                fresh.messages,
+                fresh.events,
+                fresh.access_events
+            )
+        );
+        assert_eq!(resumed.violations, fresh.violations);
+        // The activity feed was not read again: only the first attempt's three pages.
+        assert_eq!(resumed.completeness.activities.pages, 3);
+    }
+
+    #[test]
+    fn a_chat_whose_messages_are_gone_is_skipped_and_listed_and_the_window_succeeds() {
+        let api = FakeApi {
+            failing_chat: Some((
+                "claude_chat_b".to_owned(),
+                JobError::new(
+                    ErrorClass::NotFoundError,
+                    "404 not_found_error: no such chat",
+                ),
+            )),
+            ..organisation(2)
+        };
+        let sink = MemorySink::default();
+
+        let report = block_on(run_ingest_window(
+            window(),
+            &api,
+            &sink,
+            &KeywordEvaluator,
+            chunk(10),
+            &Progress::default(),
+        ))
+        .unwrap();
+
+        assert_eq!(
+            report.completeness.skipped,
+            [SkippedChat {
+                chat_id: "claude_chat_b".to_owned(),
+                class: "not_found_error".to_owned(),
+                reason: "404 not_found_error: no such chat".to_owned(),
+            }]
+        );
+        assert_eq!(report.chats, 2);
+        let stored = sink.stored.lock().unwrap();
+        assert!(!stored.sessions.contains_key("claude_chat_b"));
+        assert!(stored.sessions.contains_key("claude_chat_a"));
+        assert_eq!(stored.access_events.len(), 5);
+    }
+
+    /// Panics on a prompt that asks for something shorter.
+    struct PanickingEvaluator;
+
+    impl Evaluator for PanickingEvaluator {
+        type Finding = String;
+
+        fn policy_set_version(&self) -> Option<i32> {
+            Some(3)
+        }
+
+        fn evaluate(&self, event: &PromptEvent) -> Result<Option<Verdict<String>>, JobError> {
+            if event.input_text.contains("shorter") {
+                panic!("index out of bounds: the len is 0 but the index is 0");
+            }
+            KeywordEvaluator.evaluate(event)
+        }
+    }
+
+    #[test]
+    fn an_event_whose_evaluation_panics_is_stored_without_a_verdict_and_quarantined() {
+        let api = organisation(2);
+        let sink = MemorySink::default();
+
+        let report = block_on(run_ingest_window(
+            window(),
+            &api,
+            &sink,
+            &PanickingEvaluator,
+            chunk(10),
+            &Progress::default(),
+        ))
+        .unwrap();
+
+        let b3 = crate::pairing::prompt_event_id("b3");
+        assert_eq!(
+            report.completeness.quarantined,
+            [QuarantinedEvent {
+                event_id: b3,
+                chat_id: "claude_chat_b".to_owned(),
+                message: "index out of bounds: the len is 0 but the index is 0".to_owned(),
+            }]
+        );
+        assert_eq!(report.events, 5);
+        assert_eq!(report.events_evaluated, 4);
+        assert_eq!(report.violations, 2);
+        let stored = sink.stored.lock().unwrap();
+        assert_eq!(stored.events.len(), 5);
+        assert_eq!(stored.events[&b3].findings, None);
+        assert!(stored.events[&crate::pairing::prompt_event_id("b4")]
+            .findings
+            .is_some());
+    }
+
+    #[test]
+    fn a_run_told_to_store_often_stores_each_chat_as_it_goes() {
+        let api = organisation(2);
+        let sink = MemorySink::default();
+        let progress = Progress::default().storing_every(std::time::Duration::ZERO);
+
+        block_on(run_ingest_window(
+            window(),
+            &api,
+            &sink,
+            &KeywordEvaluator,
+            chunk(100),
+            &progress,
+        ))
+        .unwrap();
+
+        // One chunk of access events per activity page, then one per chat.
+        let sizes = sink.chunk_sizes.lock().unwrap().clone();
+        assert_eq!(
+            sizes,
+            [
+                (2, 0, 0),
+                (2, 0, 0),
+                (1, 0, 0),
+                (0, 2, 1),
+                (0, 3, 1),
+                (0, 0, 1)
+            ]
+        );
+        assert_eq!(progress.snapshot().chats_done.len(), 3);
     }
 }

@@ -2,6 +2,7 @@
 //! pairing messages into prompt events, retry classification, backfill progress, and one
 //! ingest run over I/O traits the application implements.
 
+pub mod checkpoint;
 pub mod completeness;
 mod enum_text;
 pub mod ingest;

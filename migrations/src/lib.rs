@@ -17,6 +17,7 @@ pub mod m20261201_000022_ids_per_integration;
 mod m20261201_000030_create_token_projects_and_audit;
 mod m20261201_000040_event_search;
 mod m20261201_000060_backfill_progress_counters;
+mod m20261202_000070_job_checkpoint;
 mod m20261202_000075_issue_triage;
 mod m20261202_000080_create_datasets;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000030_create_token_projects_and_audit::Migration),
             Box::new(m20261201_000040_event_search::Migration),
             Box::new(m20261201_000060_backfill_progress_counters::Migration),
+            Box::new(m20261202_000070_job_checkpoint::Migration),
             Box::new(m20261202_000075_issue_triage::Migration),
             Box::new(m20261202_000080_create_datasets::Migration),
         ]

@@ -1,4 +1,4 @@
-//! `logwarden jobs …`: list jobs, and retry or cancel one.
+//! `logwarden jobs …`: list jobs, show one with its attempts, and retry or cancel one.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -39,6 +39,9 @@ enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One job: its attempts (error class and message, worker), counters, completeness
+    /// record with the skipped chats and quarantined events, and checkpoint, as JSON.
+    Show { id: i64 },
     /// Put a failed job back in line.
     Retry {
         id: i64,
@@ -113,6 +116,9 @@ impl JobsArgs {
                         ]);
                     }
                 }
+            }
+            JobsCommand::Show { id } => {
+                output::json(&services.job_detail(id).await?)?;
             }
             JobsCommand::Retry { id, .. } => {
                 let v = services.retry_job(id).await?;

@@ -112,6 +112,10 @@ settings! {
         allow_loopback_http: bool = "false", env "LOGWARDEN_ALLOW_LOOPBACK_HTTP";
         /// Accept base URLs on private, link-local and other internal addresses.
         allow_private_networks: bool = "false", env "LOGWARDEN_ALLOW_PRIVATE_NETWORKS";
+        /// Host names, separated by commas, that the HTTP server answers to besides its
+        /// listen address (and localhost on a loopback listen): the names it is reached by,
+        /// such as its public URL's. Any other `Host` is refused (DNS rebinding).
+        allowed_hosts: String = "", env "LOGWARDEN_ALLOWED_HOSTS";
     }
 }
 
@@ -201,6 +205,8 @@ impl Settings {
                 "at least 1m",
             ));
         }
+        crate::http::host::parse_allowed_hosts(&self.allowed_hosts)
+            .map_err(|err| invalid("allowed_hosts", &self.allowed_hosts, err.to_string()))?;
         if self.backfill_batch_width < Duration::from_secs(60) {
             return Err(invalid(
                 "backfill_batch_width",

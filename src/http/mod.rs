@@ -13,6 +13,7 @@ pub mod events;
 pub mod export;
 pub mod extract;
 pub mod health;
+pub mod host;
 pub mod ingest;
 pub mod integrations;
 pub mod issues;

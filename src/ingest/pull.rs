@@ -8,6 +8,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
+use logwarden_jobs::checkpoint::Progress;
 use logwarden_jobs::ingest::run_ingest_window;
 use logwarden_jobs::retry::JobError;
 use logwarden_jobs::source::{EventSink, IngestChunk, NoEvaluation};
@@ -66,6 +67,7 @@ pub async fn pull(
         &sink,
         &NoEvaluation::<()>::new(),
         NonZeroUsize::new(500).unwrap_or(NonZeroUsize::MIN),
+        &Progress::default(),
     )
     .await?;
     Ok(PullCounts {

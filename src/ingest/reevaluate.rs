@@ -160,6 +160,8 @@ where
             final_request_id: None,
             records: hashes.len() as u64,
             content_hash: hashes.finish(),
+            skipped: Vec::new(),
+            quarantined: Vec::new(),
         },
     })
 }

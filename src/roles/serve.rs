@@ -28,7 +28,14 @@ impl RunningServer {
     ) -> anyhow::Result<Self> {
         let listener = http::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let router = http::router(ApiState::new(app));
+        let extra = http::host::parse_allowed_hosts(&app.services.settings.allowed_hosts)
+            .map_err(|err| anyhow::anyhow!("invalid allowed_hosts: {err}"))?;
+        let hosts = std::sync::Arc::new(http::host::AllowedHosts::new(addr, &extra));
+        // Outermost: a request for another host reaches nothing else.
+        let router = http::router(ApiState::new(app)).layer(axum::middleware::from_fn_with_state(
+            hosts,
+            http::host::check,
+        ));
         let task = tokio::spawn(http::serve(listener, router, shutdown.cancelled_owned()));
         tracing::info!(%addr, "HTTP API listening");
         Ok(Self { addr, task })

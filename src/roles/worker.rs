@@ -5,12 +5,14 @@
 
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{Data, WorkerBuilder, WorkerBuilderExt};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::FutureExt;
 use logwarden_entities::{backfill, integration, integration_error, job, job_attempt};
+use logwarden_jobs::checkpoint::{Checkpoint, Progress};
 use logwarden_jobs::completeness::CompletenessRecord;
 use logwarden_jobs::ingest::{run_ingest_window, IngestReport};
 use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, IntegrationStatus, JobKind, JobStatus};
@@ -35,6 +37,8 @@ use crate::store::moves::JobMove;
 
 /// Events per sink transaction.
 const CHUNK: usize = 200;
+/// Longest a running attempt holds fetched data unstored (and so outside its checkpoint).
+const MAX_UNSTORED: Duration = Duration::from_secs(10);
 
 /// What a worker needs to run jobs.
 #[derive(Clone)]
@@ -128,22 +132,28 @@ impl Worker {
         };
         match self.should_wait(&row).await {
             Ok(false) => {}
-            Ok(true) => return self.release(&row).await,
+            Ok(true) => return self.release(&row, &Progress::default()).await,
             Err(err) => {
                 return self
                     .finish_failure(
                         &row,
                         now,
                         JobError::new(ErrorClass::DatabaseError, err.to_string()),
+                        &Progress::default(),
                     )
                     .await
             }
         }
 
         let cancel = CancellationToken::new();
-        let heartbeat = self.spawn_heartbeat(&row, cancel.clone());
         let timeout = self.services.settings.job_timeout;
-        let work = AssertUnwindSafe(self.ingest(&row)).catch_unwind();
+        // An attempt cut short by its timeout loses at most a tenth of it.
+        let progress = Arc::new(
+            Progress::resume(saved_checkpoint(&row))
+                .storing_every((timeout / 10).min(MAX_UNSTORED)),
+        );
+        let heartbeat = self.spawn_heartbeat(&row, cancel.clone(), progress.clone());
+        let work = AssertUnwindSafe(self.ingest(&row, &progress)).catch_unwind();
         let run = tokio::select! {
             result = tokio::time::timeout(timeout, work) => Run::Done(Box::new(match result {
                 Ok(Ok(result)) => result,
@@ -160,10 +170,10 @@ impl Worker {
         match run {
             Run::Done(result) => match *result {
                 Ok(report) => self.finish_success(&row, now, report).await,
-                Err(err) => self.finish_failure(&row, now, err).await,
+                Err(err) => self.finish_failure(&row, now, err, &progress).await,
             },
             Run::Canceled => Outcome::Abandoned,
-            Run::Shutdown => self.release(&row).await,
+            Run::Shutdown => self.release(&row, &progress).await,
         }
     }
 
@@ -186,7 +196,11 @@ impl Worker {
         Ok(false)
     }
 
-    async fn ingest(&self, row: &job::Model) -> Result<IngestReport, JobError> {
+    async fn ingest(
+        &self,
+        row: &job::Model,
+        progress: &Progress,
+    ) -> Result<IngestReport, JobError> {
         let db = &self.services.db;
         let integration = integration::Entity::find_by_id(row.integration_id)
             .one(db)
@@ -222,6 +236,7 @@ impl Worker {
             &sink,
             &evaluator,
             NonZeroUsize::new(CHUNK).unwrap_or(NonZeroUsize::MIN),
+            progress,
         )
         .await;
         if integration.organization_uuid.is_none() {
@@ -234,12 +249,14 @@ impl Worker {
         report
     }
 
-    /// Refreshes the row's heartbeat; cancels the run when the row is no longer ours
-    /// (canceled by an operator, or taken over after a stall).
+    /// Refreshes the row's heartbeat, and its checkpoint when the run got further, so a
+    /// takeover after a crash continues from there; cancels the run when the row is no
+    /// longer ours (canceled by an operator, or taken over after a stall).
     fn spawn_heartbeat(
         &self,
         row: &job::Model,
         cancel: CancellationToken,
+        progress: Arc<Progress>,
     ) -> tokio::task::JoinHandle<()> {
         let db = self.services.db.clone();
         let every = (self.services.settings.orphan_timeout / 4).max(Duration::from_millis(200));
@@ -247,10 +264,19 @@ impl Worker {
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(every);
             interval.tick().await;
+            let mut saved = 0;
             loop {
                 interval.tick().await;
-                let beat = job::Entity::update_many()
-                    .col_expr(job::Column::HeartbeatAt, Expr::value(Some(Utc::now())))
+                let version = progress.version();
+                let mut beat = job::Entity::update_many()
+                    .col_expr(job::Column::HeartbeatAt, Expr::value(Some(Utc::now())));
+                if version != saved {
+                    beat = beat.col_expr(
+                        job::Column::Checkpoint,
+                        Expr::value(checkpoint_json(&progress.snapshot())),
+                    );
+                }
+                let beat = beat
                     .filter(job::Column::Id.eq(id))
                     .filter(job::Column::WorkerName.eq(name.clone()))
                     .filter(job::Column::Attempt.eq(attempt))
@@ -262,7 +288,7 @@ impl Worker {
                         cancel.cancel();
                         return;
                     }
-                    Ok(_) => {}
+                    Ok(_) => saved = version,
                     // The database is away: keep trying; a takeover may follow.
                     Err(err) => tracing::warn!(job = id, error = %err, "heartbeat failed"),
                 }
@@ -353,6 +379,12 @@ impl Worker {
                 job::Column::ContentHash,
                 Expr::value(Some(c.content_hash.clone())),
             )
+            .set(job::Column::Checkpoint, Expr::value(Option::<String>::None))
+            .set(job::Column::Skipped, Expr::value(json_list(&c.skipped)))
+            .set(
+                job::Column::Quarantined,
+                Expr::value(json_list(&c.quarantined)),
+            )
             .apply(&txn)
             .await?;
         if updated == 0 {
@@ -414,6 +446,7 @@ impl Worker {
         row: &job::Model,
         started: DateTime<Utc>,
         err: JobError,
+        progress: &Progress,
     ) -> Outcome {
         let settings = &self.services.settings;
         let backoff = Backoff {
@@ -426,7 +459,11 @@ impl Worker {
             Ord::max(row.max_attempts, 1) as u32,
             &mut rand::rng(),
         );
-        let result = with_db_retries(|| self.record_failure(row, started, &err, decision)).await;
+        let checkpoint = changed_checkpoint(progress);
+        let result = with_db_retries(|| {
+            self.record_failure(row, started, &err, decision, checkpoint.clone())
+        })
+        .await;
         match (result, decision) {
             (Ok(true), RetryDecision::Retry { after }) => Outcome::Retrying {
                 at: Utc::now() + TimeDelta::from_std(after).unwrap_or_default(),
@@ -448,6 +485,7 @@ impl Worker {
         started: DateTime<Utc>,
         err: &JobError,
         decision: RetryDecision,
+        checkpoint: Option<String>,
     ) -> Result<bool, sea_orm::DbErr> {
         let now = Utc::now();
         let txn = self.services.db.begin().await?;
@@ -459,7 +497,12 @@ impl Worker {
             ),
             RetryDecision::Fail { .. } => (JobStatus::Failed, None, AttemptOutcome::Failed),
         };
-        let updated = Self::finish(row, &self.name, status, now)
+        let mut update = Self::finish(row, &self.name, status, now);
+        if let Some(checkpoint) = checkpoint {
+            // The next attempt, or an operator's retry, continues from here.
+            update = update.set(job::Column::Checkpoint, Expr::value(Some(checkpoint)));
+        }
+        let updated = update
             .set(job::Column::NextAttemptAt, Expr::value(next_at))
             .set(
                 job::Column::LastError,
@@ -526,8 +569,12 @@ impl Worker {
 
     /// Gives the job back without spending an attempt: it waits as `pending` and the pump
     /// re-queues it when it may run.
-    async fn release(&self, row: &job::Model) -> Outcome {
-        let released = Self::finish(row, &self.name, JobStatus::Pending, Utc::now())
+    async fn release(&self, row: &job::Model, progress: &Progress) -> Outcome {
+        let mut release = Self::finish(row, &self.name, JobStatus::Pending, Utc::now());
+        if let Some(checkpoint) = changed_checkpoint(progress) {
+            release = release.set(job::Column::Checkpoint, Expr::value(Some(checkpoint)));
+        }
+        let released = release
             .set(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
             .set(job::Column::WorkerName, Expr::value(Option::<String>::None))
             .apply(&self.services.db)
@@ -688,10 +735,38 @@ where
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    format!("the job panicked: {text}")
+    format!(
+        "the job panicked: {}",
+        logwarden_jobs::ingest::panic_message(panic.as_ref())
+    )
+}
+
+/// The checkpoint a job's row holds; a row without one, or with one this version cannot
+/// read, starts its window afresh.
+fn saved_checkpoint(row: &job::Model) -> Checkpoint {
+    let Some(text) = row.checkpoint.as_deref() else {
+        return Checkpoint::default();
+    };
+    serde_json::from_str(text).unwrap_or_else(|err| {
+        tracing::warn!(job = row.id, error = %err, "unreadable checkpoint; the window starts afresh");
+        Checkpoint::default()
+    })
+}
+
+fn checkpoint_json(checkpoint: &Checkpoint) -> Option<String> {
+    serde_json::to_string(checkpoint).ok()
+}
+
+/// The checkpoint to save when this attempt got anywhere; `None` leaves the saved one.
+fn changed_checkpoint(progress: &Progress) -> Option<String> {
+    (progress.version() > 0)
+        .then(|| checkpoint_json(&progress.snapshot()))
+        .flatten()
+}
+
+/// A JSON array, or `None` for an empty list.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    (!items.is_empty())
+        .then(|| serde_json::to_string(items).ok())
+        .flatten()
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use logwarden_entities::job;
+use logwarden_jobs::checkpoint::{Checkpoint, QuarantinedEvent, SkippedChat};
 use logwarden_jobs::kind::{JobKind, JobStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -151,6 +152,8 @@ pub struct JobView {
     pub finished_at: Option<DateTime<Utc>>,
     pub counters: JobCounters,
     pub completeness: Completeness,
+    /// `None` once the job succeeded, or before any progress was saved.
+    pub checkpoint: Option<CheckpointView>,
 }
 
 /// A job's last error: its class (e.g. `rate_limit_error`, `worker_lost`) and message.
@@ -160,7 +163,8 @@ pub struct JobErrorView {
     pub message: String,
 }
 
-/// What a job's last successful attempt pulled and stored.
+/// What a job pulled and stored, over all its attempts: an attempt that continues from a
+/// checkpoint adds to what the earlier ones stored.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct JobCounters {
     pub pages: i64,
@@ -173,17 +177,54 @@ pub struct JobCounters {
     pub alerts: i64,
 }
 
-/// The completeness record: where the pull started and ended, and what it saw.
+/// The completeness record: where the pull started and ended, what it saw, and what it left
+/// out.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Completeness {
     pub start_cursor: Option<String>,
     pub terminal_cursor: Option<String>,
     pub final_request_id: Option<String>,
     pub content_hash: Option<String>,
+    /// Chats whose messages were gone (404) when fetched, with the reason.
+    pub skipped: Vec<SkippedChat>,
+    /// Events stored without a verdict because their evaluation panicked, with the message.
+    pub quarantined: Vec<QuarantinedEvent>,
+}
+
+/// How far the job's attempts got, while it has not succeeded: the next attempt continues
+/// from here.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CheckpointView {
+    /// Every page of the activity feed is stored.
+    pub activities_done: bool,
+    /// Activity records stored.
+    pub access_events: u64,
+    /// Chats stored (or skipped), which a retry does not fetch again.
+    pub chats_done: u64,
+    pub events: u64,
+    pub requests: u64,
+}
+
+/// A JSON list column; an unreadable one reads as empty.
+fn json_list<T: serde::de::DeserializeOwned>(column: Option<&str>) -> Vec<T> {
+    column
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
 }
 
 impl From<job::Model> for JobView {
     fn from(row: job::Model) -> Self {
+        let checkpoint = row
+            .checkpoint
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Checkpoint>(text).ok())
+            .map(|c| CheckpointView {
+                activities_done: c.activities_done,
+                access_events: c.tally.access_events,
+                chats_done: c.chats_done.len() as u64,
+                events: c.tally.events,
+                requests: c.tally.requests,
+            });
         Self {
             id: row.id,
             kind: row.kind,
@@ -220,7 +261,10 @@ impl From<job::Model> for JobView {
                 terminal_cursor: row.terminal_cursor,
                 final_request_id: row.final_request_id,
                 content_hash: row.content_hash,
+                skipped: json_list(row.skipped.as_deref()),
+                quarantined: json_list(row.quarantined.as_deref()),
             },
+            checkpoint,
         }
     }
 }

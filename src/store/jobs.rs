@@ -96,6 +96,9 @@ impl NewJob {
             terminal_cursor: Set(None),
             final_request_id: Set(None),
             content_hash: Set(None),
+            checkpoint: Set(None),
+            skipped: Set(None),
+            quarantined: Set(None),
             ..Default::default()
         }
     }

@@ -13,6 +13,7 @@ use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use chrono::{TimeDelta, Utc};
 use futures::{StreamExt, TryStreamExt};
 use logwarden_entities::{backfill, integration};
+use logwarden_jobs::checkpoint::Progress;
 use logwarden_jobs::ingest::run_ingest_window;
 use logwarden_jobs::kind::{BackfillStatus, JobKind};
 use logwarden_jobs::payload::{JobPayload, Priority};
@@ -556,7 +557,10 @@ async fn fake_and_policies(
     let source = ApiSource::new(&client);
     let chunk = std::num::NonZeroUsize::new(CHUNK).unwrap_or(std::num::NonZeroUsize::MIN);
     futures::stream::iter(windows)
-        .map(|window| run_ingest_window(*window, &source, &sink, &evaluator, chunk))
+        .map(|window| async {
+            let progress = Progress::default();
+            run_ingest_window(*window, &source, &sink, &evaluator, chunk, &progress).await
+        })
         .buffer_unordered(concurrency)
         .try_collect::<Vec<_>>()
         .await

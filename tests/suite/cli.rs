@@ -277,6 +277,7 @@ fn help_works_on_every_subcommand() {
         &["backfill", "retry-failed"],
         &["jobs"],
         &["jobs", "list"],
+        &["jobs", "show"],
         &["jobs", "retry"],
         &["jobs", "cancel"],
         &["policy"],
@@ -544,6 +545,7 @@ const SETTINGS_GROUPS: &[(&str, &[&str])] = &[
             "--listen",
             "--allow-loopback-http",
             "--allow-private-networks",
+            "--allowed-hosts",
         ],
     ),
 ];

@@ -610,3 +610,217 @@ async fn a_six_hour_gap_is_caught_up_as_consecutive_one_hour_windows_oldest_firs
         .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
         .await;
 }
+
+on_both_paths!(
+    a_six_hour_gap_under_a_limit_of_60_requests_a_minute_and_30_second_attempts_is_caught_up_with_every_event_stored,
+    an_attempt_cut_short_by_its_timeout_continues_from_its_checkpoint_without_fetching_stored_chats_again,
+    a_chat_whose_messages_return_404_is_skipped_listed_in_the_job_detail_and_the_rest_is_stored,
+);
+
+/// The attempts at every job of the pipeline, oldest first.
+async fn attempts(pipeline: &Pipeline) -> Vec<logwarden_entities::job_attempt::Model> {
+    use logwarden_entities::job_attempt;
+    use sea_orm::{EntityTrait, QueryOrder};
+    job_attempt::Entity::find()
+        .order_by_asc(job_attempt::Column::Id)
+        .all(&pipeline.test.db)
+        .await
+        .unwrap()
+}
+
+async fn a_six_hour_gap_under_a_limit_of_60_requests_a_minute_and_30_second_attempts_is_caught_up_with_every_event_stored(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(9);
+    // About 60 chats in six hours: together with the listings, more requests than one
+    // minute's budget, so the catch-up has to wait for the limit mid-way.
+    let org = FakeConfig {
+        users: 22,
+        chats_per_user_per_day: 10,
+        days: 9,
+        rate_limit: Some(60),
+        ..FakeConfig::default()
+    };
+    let pipeline = pipeline_on(backend, org, start, |args| {
+        args.job_timeout = Some("30s".to_owned());
+    })
+    .await;
+    let api_now = start + TimeDelta::hours(6);
+    pipeline.fake.set_now(api_now);
+    let manifest = pipeline
+        .fake
+        .manifest(start - TimeDelta::minutes(2), api_now);
+    assert!(
+        manifest.chats + 12 > 60 && manifest.chats < 120,
+        "the gap needs more than a minute's budget, and not many more ({} chats)",
+        manifest.chats
+    );
+
+    assert_eq!(
+        pipeline
+            .scheduler
+            .tick(api_now + LAG)
+            .await
+            .unwrap()
+            .created,
+        1
+    );
+    pipeline.drain_with_retries(api_now + LAG).await;
+
+    let mut jobs = pipeline.sync_jobs().await;
+    jobs.sort_by_key(|job| job.id);
+    assert_eq!(jobs.len(), 6, "one job per hour of the gap");
+    let mut watermark = start;
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+        assert_eq!(job.window_start, watermark - TimeDelta::minutes(2));
+        assert_eq!(job.window_end, watermark + TimeDelta::hours(1));
+        assert_eq!(job.checkpoint, None, "a succeeded job keeps no checkpoint");
+        watermark = job.window_end;
+    }
+    assert_eq!(pipeline.watermark().await, Some(api_now));
+    // The budget ran out mid-way: an attempt waiting for it hit the 30 s limit, and a later
+    // attempt finished its window.
+    let attempts = attempts(&pipeline).await;
+    assert!(
+        attempts
+            .iter()
+            .any(|a| a.error_class.as_deref() == Some("timeout_error")),
+        "{attempts:?}"
+    );
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
+}
+
+async fn an_attempt_cut_short_by_its_timeout_continues_from_its_checkpoint_without_fetching_stored_chats_again(
+    backend: Backend,
+) {
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |args| {
+        args.job_timeout = Some("3s".to_owned());
+        args.job_max_attempts = Some("20".to_owned());
+    })
+    .await;
+    let api_now = start + TimeDelta::hours(1);
+    // Every response takes 300 ms: one 3 s attempt cannot fetch the whole window.
+    let faults: FaultConfig = serde_json::from_value(serde_json::json!({
+        "slow": {"trigger": "always", "delay_ms": 300}
+    }))
+    .unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+    pipeline.fake.reset_stats();
+
+    assert_eq!(pipeline.tick_and_run(api_now).await, 1);
+
+    let jobs = pipeline.sync_jobs().await;
+    let job = &jobs[0];
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    assert!(job.attempt >= 2, "attempts: {}", job.attempt);
+    let attempts = attempts(&pipeline).await;
+    assert_eq!(attempts[0].error_class.as_deref(), Some("timeout_error"));
+    // Each later attempt lists the chats again and may fetch again the one chat in flight
+    // when the last was cut; every other chat is fetched once.
+    let fetched = pipeline
+        .fake
+        .stats()
+        .by_status
+        .get(&200)
+        .copied()
+        .unwrap_or(0);
+    let (attempts, chats) = (job.attempt as u64, job.chats as u64);
+    assert!(chats > 10, "{chats} chats");
+    assert!(
+        fetched <= chats + 1 + 2 * attempts,
+        "{fetched} answered requests for {chats} chats in {attempts} attempts"
+    );
+    pipeline
+        .assert_matches_manifest(start - TimeDelta::minutes(2), api_now)
+        .await;
+}
+
+async fn a_chat_whose_messages_return_404_is_skipped_listed_in_the_job_detail_and_the_rest_is_stored(
+    backend: Backend,
+) {
+    use logwarden_entities::session;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let start = day() + TimeDelta::hours(14);
+    let pipeline = pipeline_on(backend, busy_org(), start, |_| {}).await;
+    // The first chat fetched is deleted between the listing and the fetch.
+    let faults: FaultConfig =
+        serde_json::from_value(serde_json::json!({"vanished_chats": {"next": 1}})).unwrap();
+    pipeline.fake.set_faults(faults).unwrap();
+    let api_now = start + TimeDelta::minutes(30);
+
+    assert_eq!(pipeline.tick_and_run(api_now).await, 1);
+
+    let job = pipeline.sync_jobs().await.remove(0);
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    assert_eq!(job.attempt, 1, "a 404 is not retried");
+    let detail = pipeline.services.job_detail(job.id).await.unwrap();
+    let skipped = &detail.job.completeness.skipped;
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].class, "not_found_error");
+    assert!(skipped[0].reason.contains("not found"), "{:?}", skipped[0]);
+    let gone = skipped[0].chat_id.clone();
+    assert_eq!(
+        session::Entity::find()
+            .filter(session::Column::ChatId.eq(gone.clone()))
+            .count(&pipeline.test.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let manifest = pipeline
+        .fake
+        .manifest(start - TimeDelta::minutes(2), api_now);
+    assert_eq!(pipeline.count("sessions").await as u64, manifest.chats - 1);
+    assert_eq!(
+        pipeline.count("access_events").await as u64,
+        manifest.activities
+    );
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].worker, pipeline.worker.name);
+
+    // The operator's view over HTTP: attempts, counters, the completeness record with the
+    // skipped chat, the worker.
+    let settings = crate::helpers::test_settings(|_| {});
+    let app = logwarden::app::App::with_database(pipeline.test.db.clone(), &settings)
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server =
+        logwarden::roles::serve::RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
+            .await
+            .unwrap();
+    let token = app
+        .services
+        .create_token(logwarden::service::tokens::NewToken {
+            name: "operator".into(),
+            role: logwarden::service::tokens::Role::Operator,
+            projects: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .token;
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{}", server.url(), job.id))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["completeness"]["skipped"][0]["chat_id"], gone.as_str());
+    assert_eq!(
+        body["completeness"]["skipped"][0]["class"],
+        "not_found_error"
+    );
+    assert_eq!(body["completeness"]["quarantined"], serde_json::json!([]));
+    assert_eq!(body["attempts"][0]["outcome"], "succeeded");
+    assert_eq!(body["worker"], pipeline.worker.name.as_str());
+    assert_eq!(body["counters"]["chats"], manifest.chats - 1);
+    shutdown.cancel();
+}

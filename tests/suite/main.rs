@@ -10,6 +10,7 @@ mod embedded;
 mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part
 mod helpers;
+mod hosts;
 mod integrations;
 mod investigation;
 mod investigation_triage;

@@ -8,6 +8,7 @@ use logwarden::ingest::sink::{
 use logwarden_entities::issue::IssueStatus;
 use logwarden_entities::{alert, event, issue, session, violation};
 use logwarden_fake_api::FakeConfig;
+use logwarden_jobs::checkpoint::Progress;
 use logwarden_jobs::ingest::run_ingest_window;
 use logwarden_jobs::pairing::{
     pair_chat, prompt_event_id, ChatTranscript, MessageRole, PromptEvent, SessionSummary,
@@ -531,9 +532,16 @@ async fn one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_eve
             .unwrap()
     };
 
-    let report = run_ingest_window(window, &source, &sink, &evaluator, chunk)
-        .await
-        .unwrap();
+    let report = run_ingest_window(
+        window,
+        &source,
+        &sink,
+        &evaluator,
+        chunk,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(evaluated(), TURNS);
     assert_eq!(report.events_evaluated, TURNS as u64);
     assert_eq!(pipeline.count("events").await, TURNS as i64);
@@ -550,9 +558,16 @@ async fn one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_eve
         chat.updated_at = second(2 * TURNS + 10);
     }
     let mark = Utc::now();
-    let report = run_ingest_window(window, &source, &sink, &evaluator, chunk)
-        .await
-        .unwrap();
+    let report = run_ingest_window(
+        window,
+        &source,
+        &sink,
+        &evaluator,
+        chunk,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(evaluated(), 1, "one new message, one evaluation");
     assert_eq!(report.events_evaluated, 1);
     assert_eq!(
@@ -579,9 +594,16 @@ async fn one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_eve
         chat.updated_at = second(2 * TURNS + 20);
     }
     let mark = Utc::now();
-    run_ingest_window(window, &source, &sink, &evaluator, chunk)
-        .await
-        .unwrap();
+    run_ingest_window(
+        window,
+        &source,
+        &sink,
+        &evaluator,
+        chunk,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(evaluated(), 1);
     assert_eq!(written_since(mark).await, 1);
     let last = event::Entity::find()
@@ -595,9 +617,16 @@ async fn one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_eve
 
     // Nothing changed: nothing evaluated, nothing written.
     let mark = Utc::now();
-    run_ingest_window(window, &source, &sink, &evaluator, chunk)
-        .await
-        .unwrap();
+    run_ingest_window(
+        window,
+        &source,
+        &sink,
+        &evaluator,
+        chunk,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(evaluated(), 0);
     assert_eq!(written_since(mark).await, 0);
 }

@@ -92,7 +92,8 @@ pub struct LateIndexFault {
 ///  "slow": {"trigger": "always", "delay_ms": 250},
 ///  "body": {"trigger": {"next": 1}, "kind": "truncated"},
 ///  "late_index": {"fraction": 0.2, "delay_secs": 300},
-///  "duplicates": {"next": 2}}
+///  "duplicates": {"next": 2},
+///  "vanished_chats": {"next": 1}}
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +115,10 @@ pub struct FaultConfig {
     /// (requests with `after_id` on activities, chats and messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicates: Option<Trigger>,
+    /// Answers the first page of a chat's messages with a 404, as for a chat deleted between
+    /// the listing and the fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vanished_chats: Option<Trigger>,
 }
 
 /// A fault configuration that cannot be applied.
@@ -185,6 +190,9 @@ impl FaultConfig {
         if let Some(trigger) = &self.duplicates {
             check_trigger("duplicates.fraction", trigger)?;
         }
+        if let Some(trigger) = &self.vanished_chats {
+            check_trigger("vanished_chats.fraction", trigger)?;
+        }
         Ok(())
     }
 
@@ -251,6 +259,7 @@ pub struct FaultState {
     slow: Option<Armed>,
     body: Option<Armed>,
     duplicates: Option<Armed>,
+    vanished_chats: Option<Armed>,
 }
 
 /// A server error to send instead of the response.
@@ -276,6 +285,7 @@ impl FaultState {
             slow: config.slow.as_ref().map(|f| Armed::new(f.trigger, seed, 3)),
             body: config.body.as_ref().map(|f| Armed::new(f.trigger, seed, 4)),
             duplicates: config.duplicates.map(|t| Armed::new(t, seed, 5)),
+            vanished_chats: config.vanished_chats.map(|t| Armed::new(t, seed, 6)),
             config,
         }
     }
@@ -289,6 +299,7 @@ impl FaultState {
             &mut self.slow,
             &mut self.body,
             &mut self.duplicates,
+            &mut self.vanished_chats,
         ] {
             if armed
                 .as_ref()
@@ -339,6 +350,11 @@ impl FaultState {
     /// Whether this page repeats the item its cursor points at.
     pub fn take_duplicate(&mut self) -> bool {
         self.duplicates.as_mut().is_some_and(Armed::fire)
+    }
+
+    /// Whether this request for a chat's first page of messages gets a 404.
+    pub fn take_vanished_chat(&mut self) -> bool {
+        self.vanished_chats.as_mut().is_some_and(Armed::fire)
     }
 }
 
@@ -460,5 +476,18 @@ mod tests {
             let damaged = damage(body.clone(), kind);
             assert!(serde_json::from_slice::<serde_json::Value>(&damaged).is_err());
         }
+    }
+
+    #[test]
+    fn a_vanished_chats_trigger_parses_and_fires_its_count() {
+        let config: FaultConfig = r#"{"vanished_chats":{"next":1}}"#.parse().unwrap();
+        let mut state = FaultState::new(config);
+        assert!(state.take_vanished_chat());
+        assert!(!state.take_vanished_chat());
+        let error = r#"{"vanished_chats":{"fraction":2.0}}"#.parse::<FaultConfig>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`vanished_chats.fraction` must be between 0.0 and 1.0, got 2"
+        );
     }
 }

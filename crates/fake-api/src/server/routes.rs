@@ -432,6 +432,9 @@ async fn list_messages(
         tool_result_max_chars: params.max_chars("tool_result_max_chars")?,
     };
 
+    if cursor.is_none() && lock(&state.faults).take_vanished_chat() {
+        return Err(ApiError::not_found(format!("Chat {chat_id} not found.")));
+    }
     let now = state.now();
     let faults = lock(&state.faults).config().clone();
     let data = read(&state.dataset);
