@@ -10,7 +10,8 @@ use sea_orm::DatabaseConnection;
 use crate::config::Settings;
 use crate::infra::queue::{MemoryTransport, QueueError, RedisTransport, Transport};
 use crate::infra::ratelimit::{
-    GateFactory, LocalRateLimiter, RateLimit, RateLimitError, RedisLimiterOptions, RedisRateLimiter,
+    GateFactory, LocalRateLimiter, Priority, RateLimit, RateLimitError, RedisLimiterOptions,
+    RedisRateLimiter,
 };
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::service::Services;
@@ -59,6 +60,7 @@ impl App {
         let gates = metered(gates(
             &transport,
             RateLimit::per_minute(settings.rate_limit_per_minute)?,
+            settings.sync_reserved_percent,
         )?);
         Ok(Self {
             services: Services::new(db, Arc::new(settings.clone())),
@@ -72,25 +74,32 @@ impl App {
 /// Every worker of the fleet shares one budget per organisation in Redis; the embedded mode
 /// has one process, whose own budget is the whole budget. An organisation id the limiter
 /// refuses falls back to the process's default budget rather than to no limit.
-fn gates(transport: &Transport, rate: RateLimit) -> Result<GateFactory, RateLimitError> {
-    let local = LocalRateLimiter::new(rate, "default")?;
+fn gates(
+    transport: &Transport,
+    rate: RateLimit,
+    sync_reserved_percent: u32,
+) -> Result<GateFactory, RateLimitError> {
+    let local = LocalRateLimiter::reserving(rate, sync_reserved_percent, "default")?;
     Ok(match transport {
         Transport::Redis(redis) => {
             let limiter = RedisRateLimiter::new(
                 redis.conn.clone(),
-                RedisLimiterOptions::new(redis.prefix.clone(), rate),
+                RedisLimiterOptions {
+                    sync_reserved_percent,
+                    ..RedisLimiterOptions::new(redis.prefix.clone(), rate)
+                },
                 "default",
             )?;
-            Arc::new(move |org: &str| {
+            Arc::new(move |org: &str, priority: Priority| {
                 limiter
-                    .for_org(org)
-                    .or_else(|_| local.for_org("default"))
+                    .for_org_at(org, priority)
+                    .or_else(|_| local.for_org_at("default", priority))
                     .unwrap_or_else(|_| Arc::new(local.clone()))
             })
         }
-        Transport::Memory(_) => Arc::new(move |org: &str| {
+        Transport::Memory(_) => Arc::new(move |org: &str, priority: Priority| {
             local
-                .for_org(org)
+                .for_org_at(org, priority)
                 .unwrap_or_else(|_| Arc::new(local.clone()))
         }),
     })
@@ -99,9 +108,9 @@ fn gates(transport: &Transport, rate: RateLimit) -> Result<GateFactory, RateLimi
 /// Every gate recording its waits and responses into the process's metrics.
 fn metered(gates: GateFactory) -> GateFactory {
     let metrics = crate::infra::metrics::global();
-    Arc::new(move |org: &str| {
+    Arc::new(move |org: &str, priority: Priority| {
         Arc::new(crate::infra::metrics::MeteredGate {
-            inner: gates(org),
+            inner: gates(org, priority),
             metrics: metrics.clone(),
         }) as Arc<dyn logwarden_compliance::RequestGate>
     })

@@ -93,6 +93,9 @@ settings! {
     ApiSettings "Compliance API" {
         /// Requests per minute that the whole fleet may send to one organisation.
         rate_limit_per_minute: u32 = "600", env "LOGWARDEN_RATE_LIMIT_PER_MINUTE";
+        /// Percent of the rate budget kept for sync jobs: backfill batches use it only while
+        /// no sync request waits, so a sync window is never stuck behind a backfill.
+        sync_reserved_percent: u32 = "20", env "LOGWARDEN_SYNC_RESERVED_PERCENT";
         /// Compliance API connect timeout.
         api_connect_timeout: Duration = "10s", env "LOGWARDEN_API_CONNECT_TIMEOUT";
         /// Compliance API request timeout.
@@ -206,6 +209,13 @@ impl Settings {
                 "backfill_batch_width",
                 &format!("{}s", self.backfill_batch_width.as_secs()),
                 "at least 1m",
+            ));
+        }
+        if self.sync_reserved_percent > crate::infra::ratelimit::MAX_SYNC_RESERVED_PERCENT {
+            return Err(invalid(
+                "sync_reserved_percent",
+                &self.sync_reserved_percent.to_string(),
+                "a percentage from 0 to 90 (backfills keep at least a tenth of the budget)",
             ));
         }
         if self.retry_cap < self.retry_base {

@@ -201,7 +201,7 @@ impl Worker {
             .services
             .integration_client(&integration)
             .map_err(|err| JobError::new(ErrorClass::Internal, err.to_string()))?
-            .with_gate((self.gates)(&org));
+            .with_gate((self.gates)(&org, Priority::of(row.kind)));
         let evaluator = self.evaluators.for_integration(db, integration.id).await?;
         let sink = DbSink {
             db: db.clone(),
