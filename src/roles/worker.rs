@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::infra::queue::Transport;
-use crate::infra::ratelimit::GateFactory;
+use crate::infra::ratelimit::{GateFactory, RedisRateLimiter};
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::ingest::reevaluate::reevaluate_window;
 use crate::ingest::sink::{db_error, DbSink};
@@ -45,6 +45,9 @@ pub struct Worker {
     pub name: String,
     /// The fleet-wide request gate of each organisation.
     pub gates: GateFactory,
+    /// The fleet-wide limiter behind `gates`, told the live worker count at every heartbeat
+    /// so that its fallback while Redis is unreachable takes only this worker's share.
+    pub fleet_limiter: Option<RedisRateLimiter>,
     pub evaluators: EvaluatorProvider,
     /// Cancelled at shutdown: running jobs are released back to the queue.
     pub shutdown: CancellationToken,
@@ -84,6 +87,7 @@ impl Worker {
             transport: app.transport.clone(),
             name,
             gates: app.gates.clone(),
+            fleet_limiter: app.fleet_limiter.clone(),
             evaluators: app.evaluators.clone(),
             shutdown,
             tracker: TaskTracker::new(),
@@ -569,6 +573,11 @@ impl Worker {
     /// whose stream ended (apalis ends it on a fetch error). Sync jobs have their own slots so
     /// a backfill never delays them.
     pub async fn run(self, plane: &str, concurrency: usize) -> anyhow::Result<()> {
+        let beating = {
+            let worker = self.clone();
+            let plane = plane.to_owned();
+            tokio::spawn(async move { worker.beat_until_shutdown(&plane).await })
+        };
         let mut lanes = Vec::new();
         for (priority, slots) in [
             (Priority::Sync, concurrency.div_ceil(2).max(1)),
@@ -585,7 +594,40 @@ impl Worker {
         }
         self.tracker.close();
         self.tracker.wait().await;
+        beating.await?;
         Ok(())
+    }
+
+    /// Records this worker's heartbeat, on the database's clock, every quarter of the orphan
+    /// timeout until shutdown; returns the number of live workers it counted.
+    pub async fn beat(&self, plane: &str) -> Result<u32, sea_orm::DbErr> {
+        let live_within = TimeDelta::from_std(self.services.settings.orphan_timeout)
+            .unwrap_or(TimeDelta::minutes(2));
+        let live =
+            crate::store::workers::beat(&self.services.db, &self.name, plane, live_within).await?;
+        if let Some(limiter) = &self.fleet_limiter {
+            limiter.report_live_workers(live);
+        }
+        Ok(live)
+    }
+
+    async fn beat_until_shutdown(&self, plane: &str) {
+        let every = (self.services.settings.orphan_timeout / 4).max(Duration::from_millis(200));
+        let mut interval = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = interval.tick() => {
+                    if let Err(err) = self.beat(plane).await {
+                        // The limiter keeps the last count; the admit script counts too.
+                        tracing::warn!(error = %err, "cannot record the worker's heartbeat");
+                    }
+                }
+            }
+        }
+        if let Err(err) = crate::store::workers::remove(&self.services.db, &self.name).await {
+            tracing::warn!(error = %err, "cannot remove the worker's heartbeat");
+        }
     }
 
     async fn run_lane(&self, plane: &str, priority: Priority, slots: usize) -> anyhow::Result<()> {

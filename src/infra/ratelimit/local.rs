@@ -140,10 +140,6 @@ impl LocalBudget {
         }
     }
 
-    pub(super) fn sync_reserved_percent(&self) -> u32 {
-        self.sync_reserved_percent
-    }
-
     /// Queues for the turn; returns it and how much of the time spent queueing was spent
     /// behind a request that was waiting for the budget (behind one that was only talking to
     /// Redis, queueing is not a rate-limit wait).
