@@ -31,6 +31,7 @@ use crate::ingest::reevaluate::reevaluate_window;
 use crate::ingest::sink::{db_error, DbSink};
 use crate::ingest::source::ApiSource;
 use crate::service::Services;
+use crate::store::clock::{self as db_clock, HostClock};
 use crate::store::moves::JobMove;
 
 /// Events per sink transaction.
@@ -49,6 +50,11 @@ pub struct Worker {
     /// so that its fallback while Redis is unreachable takes only this worker's share.
     pub fleet_limiter: Option<RedisRateLimiter>,
     pub evaluators: EvaluatorProvider,
+    /// This host's clock, used only for what this process alone looks at: heartbeats, claims,
+    /// finishes and retry times are stamped with the database's clock, which the scheduler
+    /// compares them with, so a host whose clock is off is neither taken over while alive nor
+    /// retried early.
+    pub host_clock: HostClock,
     /// Cancelled at shutdown: running jobs are released back to the queue.
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
@@ -89,6 +95,7 @@ impl Worker {
             gates: app.gates.clone(),
             fleet_limiter: app.fleet_limiter.clone(),
             evaluators: app.evaluators.clone(),
+            host_clock: HostClock::default(),
             shutdown,
             tracker: TaskTracker::new(),
         }
@@ -97,19 +104,22 @@ impl Worker {
     /// Handles one delivery of a job, start to finish.
     pub async fn process(&self, payload: JobPayload) -> Outcome {
         let db = &self.services.db;
-        let now = Utc::now();
-        let claimed = JobMove::to(JobStatus::Processing, now)
-            .from(&[JobStatus::Enqueued])
-            .filter(job::Column::Id.eq(payload.job_id))
-            .set(
-                job::Column::WorkerName,
-                Expr::value(Some(self.name.clone())),
-            )
-            .set(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
-            .apply(db)
-            .await;
-        match claimed {
-            Ok(1) => {}
+        let claimed = match db_clock::now(db).await {
+            Ok(now) => JobMove::to(JobStatus::Processing, now)
+                .from(&[JobStatus::Enqueued])
+                .filter(job::Column::Id.eq(payload.job_id))
+                .set(
+                    job::Column::WorkerName,
+                    Expr::value(Some(self.name.clone())),
+                )
+                .set(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
+                .apply(db)
+                .await
+                .map(|claimed| (claimed, now)),
+            Err(err) => Err(err),
+        };
+        let now = match claimed {
+            Ok((1, now)) => now,
             Ok(_) => {
                 let _ = self.transport.claimed(payload.job_id).await;
                 return Outcome::Skipped;
@@ -123,7 +133,7 @@ impl Worker {
                 }
                 return Outcome::Skipped;
             }
-        }
+        };
         if let Err(err) = self.transport.claimed(payload.job_id).await {
             tracing::warn!(job = payload.job_id, error = %err, "cannot clear the queued marker");
         }
@@ -253,14 +263,17 @@ impl Worker {
             interval.tick().await;
             loop {
                 interval.tick().await;
-                let beat = job::Entity::update_many()
-                    .col_expr(job::Column::HeartbeatAt, Expr::value(Some(Utc::now())))
-                    .filter(job::Column::Id.eq(id))
-                    .filter(job::Column::WorkerName.eq(name.clone()))
-                    .filter(job::Column::Attempt.eq(attempt))
-                    .filter(job::Column::Status.eq(JobStatus::Processing))
-                    .exec(&db)
-                    .await;
+                let beat = match db_clock::now(&db).await {
+                    Ok(now) => job::Entity::update_many()
+                        .col_expr(job::Column::HeartbeatAt, Expr::value(Some(now)))
+                        .filter(job::Column::Id.eq(id))
+                        .filter(job::Column::WorkerName.eq(name.clone()))
+                        .filter(job::Column::Attempt.eq(attempt))
+                        .filter(job::Column::Status.eq(JobStatus::Processing))
+                        .exec(&db)
+                        .await,
+                    Err(err) => Err(err),
+                };
                 match beat {
                     Ok(result) if result.rows_affected == 0 => {
                         cancel.cancel();
@@ -311,7 +324,7 @@ impl Worker {
         started: DateTime<Utc>,
         report: &IngestReport,
     ) -> Result<bool, sea_orm::DbErr> {
-        let now = Utc::now();
+        let now = db_clock::now(&self.services.db).await?;
         let txn = self.services.db.begin().await?;
         let c: &CompletenessRecord = &report.completeness;
         let cursors = |pick: fn(&logwarden_jobs::completeness::CursorSpan) -> &Option<String>| {
@@ -407,7 +420,7 @@ impl Worker {
             .filter(integration_error::Column::Kind.eq(row.kind))
             .exec(&txn)
             .await?;
-        self.attempt_row(&txn, row, started, AttemptOutcome::Succeeded, None)
+        self.attempt_row(&txn, row, (started, now), AttemptOutcome::Succeeded, None)
             .await?;
         txn.commit().await?;
         Ok(true)
@@ -433,7 +446,7 @@ impl Worker {
         let result = with_db_retries(|| self.record_failure(row, started, &err, decision)).await;
         match (result, decision) {
             (Ok(true), RetryDecision::Retry { after }) => Outcome::Retrying {
-                at: Utc::now() + TimeDelta::from_std(after).unwrap_or_default(),
+                at: self.host_clock.now() + TimeDelta::from_std(after).unwrap_or_default(),
             },
             (Ok(true), RetryDecision::Fail { .. }) => Outcome::Failed {
                 class: err.class.as_str().to_owned(),
@@ -453,7 +466,7 @@ impl Worker {
         err: &JobError,
         decision: RetryDecision,
     ) -> Result<bool, sea_orm::DbErr> {
-        let now = Utc::now();
+        let now = db_clock::now(&self.services.db).await?;
         let txn = self.services.db.begin().await?;
         let (status, next_at, outcome) = match decision {
             RetryDecision::Retry { after } => (
@@ -522,7 +535,7 @@ impl Worker {
         )
         .exec_without_returning(&txn)
         .await?;
-        self.attempt_row(&txn, row, started, outcome, Some(err))
+        self.attempt_row(&txn, row, (started, now), outcome, Some(err))
             .await?;
         txn.commit().await?;
         Ok(true)
@@ -531,11 +544,17 @@ impl Worker {
     /// Gives the job back without spending an attempt: it waits as `pending` and the pump
     /// re-queues it when it may run.
     async fn release(&self, row: &job::Model) -> Outcome {
-        let released = Self::finish(row, &self.name, JobStatus::Pending, Utc::now())
-            .set(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
-            .set(job::Column::WorkerName, Expr::value(Option::<String>::None))
-            .apply(&self.services.db)
-            .await;
+        let db = &self.services.db;
+        let released = match db_clock::now(db).await {
+            Ok(now) => {
+                Self::finish(row, &self.name, JobStatus::Pending, now)
+                    .set(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
+                    .set(job::Column::WorkerName, Expr::value(Option::<String>::None))
+                    .apply(db)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         match released {
             Ok(_) => Outcome::Released,
             Err(err) => {
@@ -549,7 +568,7 @@ impl Worker {
         &self,
         db: &impl ConnectionTrait,
         row: &job::Model,
-        started: DateTime<Utc>,
+        (started, finished): (DateTime<Utc>, DateTime<Utc>),
         outcome: AttemptOutcome,
         err: Option<&JobError>,
     ) -> Result<(), sea_orm::DbErr> {
@@ -561,7 +580,7 @@ impl Worker {
             error_class: Set(err.map(|e| e.class.as_str().to_owned())),
             error_message: Set(err.map(|e| e.message.clone())),
             started_at: Set(started),
-            finished_at: Set(Utc::now()),
+            finished_at: Set(finished),
             ..Default::default()
         })
         .exec_without_returning(db)

@@ -4,7 +4,7 @@
 
 use logwarden_compliance::ActivityQuery;
 
-use super::integrations::DEFAULT_BASE_URL;
+use super::integrations::{charge_to_organization, DEFAULT_BASE_URL};
 use super::{Error, Services};
 use crate::infra::secret::Secret;
 
@@ -43,6 +43,7 @@ impl Services {
             .data
             .first()
             .and_then(|activity| activity.organization_uuid.clone());
+        charge_to_organization(self.gates.as_ref(), organization_uuid.as_deref()).await;
         Ok(ConnectionCheck {
             base_url,
             organization_uuid,

@@ -216,6 +216,15 @@ pub fn gated_client_for(
     })
 }
 
+/// Counts a request already sent on the budget of unidentified organisations against the
+/// budget of the `organization` its answer named, so that the fleet's log of that
+/// organisation holds every request the API counts for it. Waits for a slot like any request.
+pub async fn charge_to_organization(gates: Option<&GateFactory>, organization: Option<&str>) {
+    if let (Some(gates), Some(organization)) = (gates, organization) {
+        gates(organization, Priority::Sync).acquire().await;
+    }
+}
+
 impl Services {
     /// A client for one of these services' one-off requests with `api_key`.
     pub(crate) fn one_off_client(
@@ -309,6 +318,7 @@ impl Services {
             .data
             .first()
             .and_then(|activity| activity.organization_uuid.clone());
+        charge_to_organization(self.gates.as_ref(), organization_uuid.as_deref()).await;
 
         let now = Utc::now();
         let initial_lookback = chrono::TimeDelta::from_std(self.settings.initial_lookback)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use logwarden_compliance::ActivityQuery;
 
-use super::integrations::gated_client_for;
+use super::integrations::{charge_to_organization, gated_client_for};
 use super::Error;
 use crate::config::Settings;
 use crate::infra::ratelimit::GateFactory;
@@ -12,8 +12,8 @@ use crate::infra::secret::Secret;
 use crate::ingest::pull::{pull, PullCounts};
 
 /// Pulls and counts `[from, to)` with `api_key`. With `gates`, a first one-activity request
-/// (on the shared budget of unidentified organisations) names the key's organisation, and the
-/// window's requests then go through that organisation's budget.
+/// (on the shared budget of unidentified organisations, then charged to the organisation it
+/// names) names the key's organisation, and the window's requests go through its budget.
 pub async fn pull_window(
     settings: &Settings,
     gates: Option<&GateFactory>,
@@ -34,6 +34,7 @@ pub async fn pull_window(
             .and_then(|activity| activity.organization_uuid),
         None => None,
     };
+    charge_to_organization(gates, organization.as_deref()).await;
     let client = gated_client_for(settings, gates, base_url, api_key, organization.as_deref())?;
     // A job error's message names the request and the status; it never holds the key.
     pull(&client, window.0, window.1, progress)

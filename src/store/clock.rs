@@ -23,3 +23,21 @@ pub async fn now(db: &impl ConnectionTrait) -> Result<DateTime<Utc>, DbErr> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| DbErr::Custom(format!("the database's time {micros} µs is out of range")))
 }
+
+/// This host's clock, for what only this process looks at (the time it logs a retry for).
+/// Tests skew it to show that nothing the fleet shares is read from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostClock {
+    skew: chrono::TimeDelta,
+}
+
+impl HostClock {
+    /// A clock `skew` ahead of the real one (behind when negative).
+    pub fn skewed(skew: chrono::TimeDelta) -> Self {
+        Self { skew }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.skew
+    }
+}

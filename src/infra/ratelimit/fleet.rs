@@ -43,7 +43,8 @@ const ADMIT_SCRIPT: &str = r"
 -- ARGV[4]: process id; ARGV[5]: how long a process counts as live after its last call;
 -- ARGV[6]: 1 for a sync request, 0 for a backfill one; ARGV[7]: requests of the window that a
 -- backfill request may not take while a sync waits; ARGV[8]: how long past its expected
--- retry a waiting sync still counts
+-- retry a waiting sync still counts; ARGV[9...]: ages of the starts this process admitted on
+-- its share while Redis could not be asked, which join the log first
 -- Returns {1, 0, now, live} when admitted, {0, wait, now, live} otherwise.
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')
@@ -58,6 +59,9 @@ if held_until and held_until > now then
   return {0, held_until - now, now, live}
 end
 local window = tonumber(ARGV[2])
+for i = 9, #ARGV do
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now - tonumber(ARGV[i])), ARGV[3] .. ':' .. i)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
 local sync = ARGV[6] == '1'
 local ceiling = tonumber(ARGV[1])
@@ -514,6 +518,7 @@ impl RedisRateLimiter {
         let share = self.fleet.fallback_share()?;
         self.metrics.record_fallback();
         let (local_wait, at) = self.budget.wait_for_slot_within(turn, share).await;
+        self.budget.record_unshared(at);
         *waited += local_wait;
         Some(Admission::Local { at })
     }
@@ -558,12 +563,23 @@ impl RedisRateLimiter {
             .arg(u8::from(self.priority == Priority::Sync))
             .arg(rate.reserved(self.fleet.options.sync_reserved_percent))
             .arg(u64::try_from(self.sync_wait_grace().as_micros()).unwrap_or(u64::MAX));
-        let (admitted, wait_micros, redis_micros, live): (i64, i64, i64, i64) = self
+        // Starts admitted while Redis was away join the fleet's log, or Redis would admit a
+        // full window on top of them.
+        let asked = Instant::now();
+        let unshared = self.budget.take_unshared(asked);
+        for age in &unshared {
+            invocation.arg(u64::try_from(age.as_micros()).unwrap_or(u64::MAX));
+        }
+        let answer: Result<(i64, i64, i64, i64), RedisFailure> = self
             .run(|mut redis| {
                 let invocation = &invocation;
                 async move { invocation.invoke_async(&mut redis).await }
             })
-            .await?;
+            .await;
+        if answer.is_err() {
+            self.budget.return_unshared(asked, &unshared);
+        }
+        let (admitted, wait_micros, redis_micros, live) = answer?;
         self.fleet.counted_live.store(
             u32::try_from(live).unwrap_or(u32::MAX),
             AtomicOrdering::Relaxed,

@@ -27,6 +27,9 @@ enum Decision {
 struct Window {
     starts: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    /// Starts admitted by this process's share while Redis could not be asked, not yet added
+    /// to the fleet's log.
+    unshared: Vec<Instant>,
 }
 
 impl Window {
@@ -222,6 +225,29 @@ impl LocalBudget {
 
     pub(super) fn record_start(&self, now: Instant) {
         self.window().record(now, self.rate);
+    }
+
+    /// Notes a start admitted without Redis, for the fleet's log once Redis answers again.
+    pub(super) fn record_unshared(&self, at: Instant) {
+        self.window().unshared.push(at);
+    }
+
+    /// Takes the starts admitted without Redis that still lie in the window, as their ages.
+    pub(super) fn take_unshared(&self, now: Instant) -> Vec<Duration> {
+        let window = self.rate.log_window();
+        std::mem::take(&mut self.window().unshared)
+            .into_iter()
+            .map(|at| now.saturating_duration_since(at))
+            .filter(|age| *age < window)
+            .collect()
+    }
+
+    /// Gives back starts [`Self::take_unshared`] took when Redis did not get them after all.
+    pub(super) fn return_unshared(&self, now: Instant, ages: &[Duration]) {
+        let mut window = self.window();
+        window
+            .unshared
+            .extend(ages.iter().filter_map(|age| now.checked_sub(*age)));
     }
 
     fn window(&self) -> MutexGuard<'_, Window> {
