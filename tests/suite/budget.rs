@@ -192,6 +192,8 @@ async fn worker_heartbeats_tell_the_fleet_limiter_how_many_workers_are_alive() {
         )
     };
     let (first, second) = (worker("worker-a"), worker("worker-b"));
+    let limiter = app.fleet_limiter.clone().expect("Redis is configured");
+    let before = limiter.live_processes();
     // A worker that stopped beating long ago, by the database's clock.
     let db_now = logwarden::store::clock::now(&test.db).await.unwrap();
     first.beat("default").await.unwrap();
@@ -202,8 +204,6 @@ async fn worker_heartbeats_tell_the_fleet_limiter_how_many_workers_are_alive() {
         ))
         .await
         .unwrap();
-    let limiter = app.fleet_limiter.clone().expect("Redis is configured");
-    let before = limiter.live_processes();
 
     let alone = first.beat("default").await.unwrap();
     let together = second.beat("default").await.unwrap();

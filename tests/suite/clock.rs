@@ -55,7 +55,8 @@ async fn a_worker_whose_clock_is_90_seconds_behind_is_not_taken_over_while_it_be
         .unwrap();
     let mut behind = pipeline.worker.clone();
     behind.host_clock = HostClock::skewed(TimeDelta::seconds(-90));
-    let running = tokio::spawn(async move { behind.process(payload(&row)).await });
+    let delivery = payload(&row);
+    let running = tokio::spawn(async move { behind.process(delivery).await });
 
     // Wait until the attempt has run longer than the orphan timeout.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -171,6 +171,15 @@ enum Admission {
     Local { at: Instant },
 }
 
+/// How a try on the process's share of the budget ended.
+enum Fallback {
+    Admitted(Admission),
+    /// The number of live processes is unknown.
+    NoShare,
+    /// Redis is due to be asked again before the share has room.
+    RedisDue,
+}
+
 /// What the admit script answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FleetDecision {
@@ -482,12 +491,11 @@ impl RedisRateLimiter {
             }
             if !self.fleet.redis_usable() {
                 match self.fall_back(&turn, &mut waited).await {
-                    Some(admission) => break admission,
-                    None => {
-                        waited += self.pause_for_redis(&turn).await;
-                        continue;
-                    }
+                    Fallback::Admitted(admission) => break admission,
+                    Fallback::NoShare => waited += self.pause_for_redis(&turn).await,
+                    Fallback::RedisDue => {}
                 }
+                continue;
             }
             match self.run_admit_script().await {
                 Ok(FleetDecision::Admitted { redis_micros }) => {
@@ -502,8 +510,9 @@ impl RedisRateLimiter {
                 Err(failure) => {
                     self.fleet.redis_failed(&failure, &self.org);
                     match self.fall_back(&turn, &mut waited).await {
-                        Some(admission) => break admission,
-                        None => waited += self.pause_for_redis(&turn).await,
+                        Fallback::Admitted(admission) => break admission,
+                        Fallback::NoShare => waited += self.pause_for_redis(&turn).await,
+                        Fallback::RedisDue => {}
                     }
                 }
             }
@@ -512,15 +521,28 @@ impl RedisRateLimiter {
         admission
     }
 
-    /// Admits a request on this process's share of the budget; `None` when the number of live
-    /// processes is unknown, so no share can be computed.
-    async fn fall_back(&self, turn: &Turn<'_>, waited: &mut Duration) -> Option<Admission> {
-        let share = self.fleet.fallback_share()?;
+    /// Admits a request on this process's share of the budget, unless the number of live
+    /// processes is unknown, so no share can be computed, or Redis is due to be asked again
+    /// before the share has room: the fleet may have room the share does not, and sleeping
+    /// through the recheck stalled a process (its syncs included) for most of a window.
+    async fn fall_back(&self, turn: &Turn<'_>, waited: &mut Duration) -> Fallback {
+        let Some(share) = self.fleet.fallback_share() else {
+            return Fallback::NoShare;
+        };
         self.metrics.record_fallback();
-        let (local_wait, at) = self.budget.wait_for_slot_within(turn, share).await;
-        self.budget.record_unshared(at);
+        let retry_at = Instant::now() + self.fleet.redis_retry_in();
+        let (local_wait, at) = self
+            .budget
+            .wait_for_slot_until(turn, share, Some(retry_at))
+            .await;
         *waited += local_wait;
-        Some(Admission::Local { at })
+        match at {
+            Some(at) => {
+                self.budget.record_unshared(at);
+                Fallback::Admitted(Admission::Local { at })
+            }
+            None => Fallback::RedisDue,
+        }
     }
 
     /// Waits until Redis is due to be asked again.

@@ -192,6 +192,22 @@ impl LocalBudget {
         turn: &Turn<'_>,
         rate: RateLimit,
     ) -> (Duration, Instant) {
+        loop {
+            if let (waited, Some(at)) = self.wait_for_slot_until(turn, rate, None).await {
+                return (waited, at);
+            }
+        }
+    }
+
+    /// [`Self::wait_for_slot_within`] that gives up at `deadline` (when Redis is due to be
+    /// asked again, which may admit sooner than the share): returns how long it waited, and
+    /// when the request started if it did.
+    pub(super) async fn wait_for_slot_until(
+        &self,
+        turn: &Turn<'_>,
+        rate: RateLimit,
+        deadline: Option<Instant>,
+    ) -> (Duration, Option<Instant>) {
         let mut waited = Duration::ZERO;
         let _waiting = (turn.priority == Priority::Sync).then(|| {
             self.syncs_waiting.fetch_add(1, Ordering::SeqCst);
@@ -207,9 +223,13 @@ impl LocalBudget {
                 Priority::Backfill => rate.limit_len(),
             };
             let decision = self.window().admit(now, rate, ceiling);
-            match decision {
-                Decision::Admitted => return (waited, now),
-                Decision::Wait(wait) => waited += self.sleep(turn, wait).await,
+            match (decision, deadline) {
+                (Decision::Admitted, _) => return (waited, Some(now)),
+                (Decision::Wait(wait), Some(deadline)) if now + wait > deadline => {
+                    waited += self.sleep(turn, deadline.saturating_duration_since(now)).await;
+                    return (waited, None);
+                }
+                (Decision::Wait(wait), _) => waited += self.sleep(turn, wait).await,
             }
         }
     }
