@@ -308,6 +308,22 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_reserve_over_90_percent_is_refused_naming_the_field_and_20_is_the_default() {
+        let args = SettingsArgs {
+            sync_reserved_percent: Some("95".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(&args).unwrap_err().to_string();
+        let default = Settings::load(&SettingsArgs::default()).unwrap();
+
+        assert!(
+            err.contains("sync_reserved_percent") && err.contains("0 to 90"),
+            "{err}"
+        );
+        assert_eq!(default.sync_reserved_percent, 20);
+    }
+
+    #[test]
     fn a_bad_duration_names_the_field_and_the_accepted_forms() {
         let err = parse_duration("job_timeout", "ten minutes")
             .unwrap_err()

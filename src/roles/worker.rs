@@ -264,14 +264,16 @@ impl Worker {
             loop {
                 interval.tick().await;
                 let beat = match db_clock::now(&db).await {
-                    Ok(now) => job::Entity::update_many()
-                        .col_expr(job::Column::HeartbeatAt, Expr::value(Some(now)))
-                        .filter(job::Column::Id.eq(id))
-                        .filter(job::Column::WorkerName.eq(name.clone()))
-                        .filter(job::Column::Attempt.eq(attempt))
-                        .filter(job::Column::Status.eq(JobStatus::Processing))
-                        .exec(&db)
-                        .await,
+                    Ok(now) => {
+                        job::Entity::update_many()
+                            .col_expr(job::Column::HeartbeatAt, Expr::value(Some(now)))
+                            .filter(job::Column::Id.eq(id))
+                            .filter(job::Column::WorkerName.eq(name.clone()))
+                            .filter(job::Column::Attempt.eq(attempt))
+                            .filter(job::Column::Status.eq(JobStatus::Processing))
+                            .exec(&db)
+                            .await
+                    }
                     Err(err) => Err(err),
                 };
                 match beat {

@@ -165,7 +165,10 @@ impl fmt::Display for BudgetBenchReport {
         writeln!(
             f,
             "requests per window: {} for {} windows, minimum {}, ratio {:.3}",
-            self.requests.requests, self.requests.windows, self.requests.minimum, self.requests.ratio
+            self.requests.requests,
+            self.requests.windows,
+            self.requests.minimum,
+            self.requests.ratio
         )?;
         write!(
             f,

@@ -4,15 +4,15 @@
 //! workers' heartbeats give the limiter its live count; a window costs the least requests.
 
 use chrono::TimeDelta;
-use logwarden_entities::{access_event, integration};
-use logwarden_fake_api::FakeConfig;
-use sea_orm::sea_query::Expr;
 use logwarden::infra::secret::Secret;
 use logwarden::roles::worker::Worker;
 use logwarden::service::integrations::UNIDENTIFIED_ORGANIZATION;
 use logwarden::service::pull::pull_window;
 use logwarden::tools::bench_budget::minimum_requests;
+use logwarden_entities::{access_event, integration};
+use logwarden_fake_api::FakeConfig;
 use redis::AsyncCommands;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::helpers::{day, redis_url, test_settings, Pipeline, TestDb};

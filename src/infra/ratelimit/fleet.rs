@@ -43,8 +43,9 @@ const ADMIT_SCRIPT: &str = r"
 -- ARGV[4]: process id; ARGV[5]: how long a process counts as live after its last call;
 -- ARGV[6]: 1 for a sync request, 0 for a backfill one; ARGV[7]: requests of the window that a
 -- backfill request may not take while a sync waits; ARGV[8]: how long past its expected
--- retry a waiting sync still counts; ARGV[9...]: ages of the starts this process admitted on
--- its share while Redis could not be asked, which join the log first
+-- retry a waiting sync still counts; ARGV[9]: longest a sync request waits before asking again;
+-- ARGV[10...]: ages of the starts this process admitted on its share while Redis could not be
+-- asked, which join the log first
 -- Returns {1, 0, now, live} when admitted, {0, wait, now, live} otherwise.
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')
@@ -59,7 +60,7 @@ if held_until and held_until > now then
   return {0, held_until - now, now, live}
 end
 local window = tonumber(ARGV[2])
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   redis.call('ZADD', KEYS[1], string.format('%.0f', now - tonumber(ARGV[i])), ARGV[3] .. ':' .. i)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
@@ -82,7 +83,7 @@ end
 local blocker = redis.call('ZRANGE', KEYS[1], count - ceiling, count - ceiling, 'WITHSCORES')
 local wait = tonumber(blocker[2]) + window - now
 if sync then
-  local until_ = now + wait + tonumber(ARGV[8])
+  local until_ = now + math.min(wait, tonumber(ARGV[9])) + tonumber(ARGV[8])
   redis.call('ZADD', KEYS[4], string.format('%.0f', until_), ARGV[4])
   redis.call('PEXPIRE', KEYS[4], string.format('%.0f', math.ceil((until_ - now) / 1000) + 1000))
 end
@@ -110,6 +111,11 @@ return now + hold
 /// fallback share smaller, counting it too briefly could let the fleet exceed the limit.
 const LIVE_HORIZON_WINDOWS: u32 = 5;
 const MIN_LIVE_HORIZON: Duration = Duration::from_secs(10);
+
+/// A waiting sync request asks Redis again at least this often, and counts as waiting only
+/// until then (plus a grace): a sync that stopped waiting without telling Redis (admitted on
+/// the process's share, or its process gone) holds backfills to their ceiling that long at most.
+const SYNC_POLL: Duration = Duration::from_secs(1);
 
 /// At most one warning per interval about Redis being unreachable, however many calls fail.
 const WARNING_INTERVAL: Duration = Duration::from_secs(60);
@@ -505,6 +511,10 @@ impl RedisRateLimiter {
                 }
                 Ok(FleetDecision::Wait(wait)) => {
                     self.fleet.redis_answered();
+                    let wait = match self.priority {
+                        Priority::Sync => wait.min(SYNC_POLL),
+                        Priority::Backfill => wait,
+                    };
                     waited += self.budget.sleep(&turn, wait).await;
                 }
                 Err(failure) => {
@@ -584,7 +594,8 @@ impl RedisRateLimiter {
             .arg(u64::try_from(self.fleet.live_horizon().as_micros()).unwrap_or(u64::MAX))
             .arg(u8::from(self.priority == Priority::Sync))
             .arg(rate.reserved(self.fleet.options.sync_reserved_percent))
-            .arg(u64::try_from(self.sync_wait_grace().as_micros()).unwrap_or(u64::MAX));
+            .arg(u64::try_from(self.sync_wait_grace().as_micros()).unwrap_or(u64::MAX))
+            .arg(u64::try_from(SYNC_POLL.as_micros()).unwrap_or(u64::MAX));
         // Starts admitted while Redis was away join the fleet's log, or Redis would admit a
         // full window on top of them.
         let asked = Instant::now();

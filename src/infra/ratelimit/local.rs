@@ -226,7 +226,9 @@ impl LocalBudget {
             match (decision, deadline) {
                 (Decision::Admitted, _) => return (waited, Some(now)),
                 (Decision::Wait(wait), Some(deadline)) if now + wait > deadline => {
-                    waited += self.sleep(turn, deadline.saturating_duration_since(now)).await;
+                    waited += self
+                        .sleep(turn, deadline.saturating_duration_since(now))
+                        .await;
                     return (waited, None);
                 }
                 (Decision::Wait(wait), _) => waited += self.sleep(turn, wait).await,
@@ -296,11 +298,9 @@ impl BudgetRegistry {
     pub(super) fn budget(&self, org: &str) -> Arc<LocalBudget> {
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(
-            budgets
-                .entry(org.to_owned())
-                .or_insert_with(|| {
-                    Arc::new(LocalBudget::new(self.rate, self.sync_reserved_percent))
-                }),
+            budgets.entry(org.to_owned()).or_insert_with(|| {
+                Arc::new(LocalBudget::new(self.rate, self.sync_reserved_percent))
+            }),
         )
     }
 }

@@ -35,8 +35,8 @@ use chrono::{DateTime, Utc};
 use logwarden_compliance::{RequestGate, ResponseMeta};
 
 pub use fleet::{RedisLimiterOptions, RedisRateLimiter};
-pub use logwarden_jobs::payload::Priority;
 pub use local::LocalRateLimiter;
+pub use logwarden_jobs::payload::Priority;
 pub use metrics::{RateLimitMetrics, RateLimitSnapshot};
 
 /// Makes the request gate of an organisation, given its id, for requests of a priority.
