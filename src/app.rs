@@ -10,7 +10,8 @@ use sea_orm::DatabaseConnection;
 use crate::config::Settings;
 use crate::infra::queue::{MemoryTransport, QueueError, RedisTransport, Transport};
 use crate::infra::ratelimit::{
-    GateFactory, LocalRateLimiter, RateLimit, RateLimitError, RedisLimiterOptions, RedisRateLimiter,
+    GateFactory, LocalRateLimiter, Priority, RateLimit, RateLimitError, RedisLimiterOptions,
+    RedisRateLimiter,
 };
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::service::Services;
@@ -25,6 +26,9 @@ pub struct App {
     /// The request gate of each organisation: one budget per organisation for the whole
     /// fleet in Redis, or for this process on the in-process queue.
     pub gates: GateFactory,
+    /// The fleet-wide limiter behind `gates` when Redis is configured: workers report the
+    /// live worker count from their heartbeats to it, and one-off commands draw on it.
+    pub fleet_limiter: Option<RedisRateLimiter>,
     /// Compiles each installed policy set once for every worker of the process.
     pub evaluators: EvaluatorProvider,
 }
@@ -56,14 +60,28 @@ impl App {
             }
             None => Transport::Memory(MemoryTransport::default()),
         };
+        let rate = RateLimit::per_minute(settings.rate_limit_per_minute)?;
+        let fleet_limiter = match &transport {
+            Transport::Redis(redis) => Some(RedisRateLimiter::new(
+                redis.conn.clone(),
+                RedisLimiterOptions {
+                    sync_reserved_percent: settings.sync_reserved_percent,
+                    ..RedisLimiterOptions::new(redis.prefix.clone(), rate)
+                },
+                "default",
+            )?),
+            Transport::Memory(_) => None,
+        };
         let gates = metered(gates(
-            &transport,
-            RateLimit::per_minute(settings.rate_limit_per_minute)?,
+            fleet_limiter.clone(),
+            rate,
+            settings.sync_reserved_percent,
         )?);
         Ok(Self {
-            services: Services::new(db, Arc::new(settings.clone())),
+            services: Services::new(db, Arc::new(settings.clone())).with_gates(gates.clone()),
             transport,
             gates,
+            fleet_limiter,
             evaluators: EvaluatorProvider::default(),
         })
     }
@@ -72,36 +90,53 @@ impl App {
 /// Every worker of the fleet shares one budget per organisation in Redis; the embedded mode
 /// has one process, whose own budget is the whole budget. An organisation id the limiter
 /// refuses falls back to the process's default budget rather than to no limit.
-fn gates(transport: &Transport, rate: RateLimit) -> Result<GateFactory, RateLimitError> {
-    let local = LocalRateLimiter::new(rate, "default")?;
-    Ok(match transport {
-        Transport::Redis(redis) => {
-            let limiter = RedisRateLimiter::new(
-                redis.conn.clone(),
-                RedisLimiterOptions::new(redis.prefix.clone(), rate),
-                "default",
-            )?;
-            Arc::new(move |org: &str| {
-                limiter
-                    .for_org(org)
-                    .or_else(|_| local.for_org("default"))
-                    .unwrap_or_else(|_| Arc::new(local.clone()))
-            })
-        }
-        Transport::Memory(_) => Arc::new(move |org: &str| {
+fn gates(
+    fleet: Option<RedisRateLimiter>,
+    rate: RateLimit,
+    sync_reserved_percent: u32,
+) -> Result<GateFactory, RateLimitError> {
+    let local = LocalRateLimiter::reserving(rate, sync_reserved_percent, "default")?;
+    Ok(match fleet {
+        Some(limiter) => Arc::new(move |org: &str, priority: Priority| {
+            limiter
+                .for_org_at(org, priority)
+                .or_else(|_| local.for_org_at("default", priority))
+                .unwrap_or_else(|_| Arc::new(local.clone()))
+        }),
+        None => Arc::new(move |org: &str, priority: Priority| {
             local
-                .for_org(org)
+                .for_org_at(org, priority)
                 .unwrap_or_else(|_| Arc::new(local.clone()))
         }),
     })
 }
 
+/// The gates of a command that sends a few one-off requests and opens no database
+/// (`logwarden pull`): the fleet's budgets when Redis is configured, none otherwise (one
+/// process alone has no one to share a budget with).
+pub fn one_off_gates(settings: &Settings) -> Result<Option<GateFactory>, Error> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(None);
+    };
+    let rate = RateLimit::per_minute(settings.rate_limit_per_minute)?;
+    let options = RedisLimiterOptions {
+        sync_reserved_percent: settings.sync_reserved_percent,
+        ..RedisLimiterOptions::new(settings.redis_prefix.clone(), rate)
+    };
+    let limiter = RedisRateLimiter::connect(url.expose(), options, "default")?;
+    Ok(Some(metered(gates(
+        Some(limiter),
+        rate,
+        settings.sync_reserved_percent,
+    )?)))
+}
+
 /// Every gate recording its waits and responses into the process's metrics.
 fn metered(gates: GateFactory) -> GateFactory {
     let metrics = crate::infra::metrics::global();
-    Arc::new(move |org: &str| {
+    Arc::new(move |org: &str, priority: Priority| {
         Arc::new(crate::infra::metrics::MeteredGate {
-            inner: gates(org),
+            inner: gates(org, priority),
             metrics: metrics.clone(),
         }) as Arc<dyn logwarden_compliance::RequestGate>
     })

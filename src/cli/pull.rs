@@ -5,10 +5,9 @@ use clap::Args;
 
 use super::input::parse_time;
 use super::output;
-use crate::config::{ApiSettings, Settings, SettingsArgs};
+use crate::config::{ApiSettings, RedisSettings, Settings, SettingsArgs};
 use crate::infra::secret::Secret;
-use crate::ingest::pull::pull;
-use crate::service::integrations::client_for;
+use crate::service::pull::pull_window;
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -27,11 +26,15 @@ pub struct PullArgs {
     json: bool,
     #[command(flatten)]
     api: ApiSettings,
+    /// With Redis, the pull draws on the fleet's budget of the key's organisation.
+    #[command(flatten)]
+    redis: RedisSettings,
 }
 
 impl PullArgs {
     pub fn reads(&self, args: &mut SettingsArgs) {
         self.api.apply(args);
+        self.redis.apply(args);
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
@@ -44,12 +47,16 @@ impl PullArgs {
                 self.to
             );
         }
-        let client = client_for(settings, &self.base_url, &self.api_key)?;
-        let counts = pull(&client, from, to, |events| {
-            output::progress(&format!("pulled {events} prompt events"))
-        })
-        .await
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let gates = crate::app::one_off_gates(settings)?;
+        let counts = pull_window(
+            settings,
+            gates.as_ref(),
+            &self.base_url,
+            &self.api_key,
+            (from, to),
+            |events| output::progress(&format!("pulled {events} prompt events")),
+        )
+        .await?;
         output::progress_done();
         if self.json {
             output::json(&counts)?;

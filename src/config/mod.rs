@@ -93,6 +93,9 @@ settings! {
     ApiSettings "Compliance API" {
         /// Requests per minute that the whole fleet may send to one organisation.
         rate_limit_per_minute: u32 = "600", env "LOGWARDEN_RATE_LIMIT_PER_MINUTE";
+        /// Percent of the rate budget kept for sync jobs: backfill batches use it only while
+        /// no sync request waits, so a sync window is never stuck behind a backfill.
+        sync_reserved_percent: u32 = "20", env "LOGWARDEN_SYNC_RESERVED_PERCENT";
         /// Compliance API connect timeout.
         api_connect_timeout: Duration = "10s", env "LOGWARDEN_API_CONNECT_TIMEOUT";
         /// Compliance API request timeout.
@@ -214,6 +217,13 @@ impl Settings {
                 "at least 1m",
             ));
         }
+        if self.sync_reserved_percent > crate::infra::ratelimit::MAX_SYNC_RESERVED_PERCENT {
+            return Err(invalid(
+                "sync_reserved_percent",
+                &self.sync_reserved_percent.to_string(),
+                "a percentage from 0 to 90 (backfills keep at least a tenth of the budget)",
+            ));
+        }
         if self.retry_cap < self.retry_base {
             return Err(invalid(
                 "retry_cap",
@@ -301,6 +311,22 @@ mod tests {
             err.contains("sync_lag") && err.contains("at least 1m"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_sync_reserve_over_90_percent_is_refused_naming_the_field_and_20_is_the_default() {
+        let args = SettingsArgs {
+            sync_reserved_percent: Some("95".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(&args).unwrap_err().to_string();
+        let default = Settings::load(&SettingsArgs::default()).unwrap();
+
+        assert!(
+            err.contains("sync_reserved_percent") && err.contains("0 to 90"),
+            "{err}"
+        );
+        assert_eq!(default.sync_reserved_percent, 20);
     }
 
     #[test]

@@ -437,9 +437,15 @@ impl Scheduler {
     /// this process before it stopped, so it is taken over at once instead of after the
     /// orphan timeout.
     pub async fn recover_embedded(&self) -> Result<usize, Error> {
-        let now = Utc::now();
+        let now = self.now().await?;
         self.take_over_orphans(now, now + TimeDelta::seconds(1))
             .await
+    }
+
+    /// The database's time: heartbeats are stamped with it, so takeovers compare like with
+    /// like, and sync windows end by it, whatever this host's clock says.
+    pub async fn now(&self) -> Result<DateTime<Utc>, Error> {
+        Ok(crate::store::clock::now(&self.services.db).await?)
     }
 
     fn orphan_timeout(&self) -> TimeDelta {
@@ -507,7 +513,11 @@ impl Scheduler {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = interval.tick() => {
-                            if let Err(err) = scheduler.pump(Utc::now()).await {
+                            let pass = match scheduler.now().await {
+                                Ok(now) => scheduler.pump(now).await,
+                                Err(err) => Err(err),
+                            };
+                            if let Err(err) = pass {
                                 tracing::warn!(error = %err, "pump pass failed; retrying at the next interval");
                             }
                             if vacuumed.elapsed() >= VACUUM_EVERY {
@@ -539,7 +549,11 @@ async fn on_tick(
     _tick: Tick,
     scheduler: Data<Scheduler>,
 ) -> Result<(), apalis::prelude::BoxDynError> {
-    match scheduler.tick(Utc::now()).await {
+    let tick = match scheduler.now().await {
+        Ok(now) => scheduler.tick(now).await,
+        Err(err) => Err(err),
+    };
+    match tick {
         Ok(report) => tracing::info!(
             created = report.created,
             already_recorded = report.already_recorded,

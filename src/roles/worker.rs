@@ -27,12 +27,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::infra::queue::Transport;
-use crate::infra::ratelimit::GateFactory;
+use crate::infra::ratelimit::{GateFactory, RedisRateLimiter};
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::ingest::reevaluate::reevaluate_window;
 use crate::ingest::sink::{db_error, DbSink};
 use crate::ingest::source::ApiSource;
 use crate::service::Services;
+use crate::store::clock::{self as db_clock, HostClock};
 use crate::store::moves::JobMove;
 
 /// Events per sink transaction.
@@ -49,7 +50,15 @@ pub struct Worker {
     pub name: String,
     /// The fleet-wide request gate of each organisation.
     pub gates: GateFactory,
+    /// The fleet-wide limiter behind `gates`, told the live worker count at every heartbeat
+    /// so that its fallback while Redis is unreachable takes only this worker's share.
+    pub fleet_limiter: Option<RedisRateLimiter>,
     pub evaluators: EvaluatorProvider,
+    /// This host's clock, used only for what this process alone looks at: heartbeats, claims,
+    /// finishes and retry times are stamped with the database's clock, which the scheduler
+    /// compares them with, so a host whose clock is off is neither taken over while alive nor
+    /// retried early.
+    pub host_clock: HostClock,
     /// Cancelled at shutdown: running jobs are released back to the queue.
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
@@ -88,7 +97,9 @@ impl Worker {
             transport: app.transport.clone(),
             name,
             gates: app.gates.clone(),
+            fleet_limiter: app.fleet_limiter.clone(),
             evaluators: app.evaluators.clone(),
+            host_clock: HostClock::default(),
             shutdown,
             tracker: TaskTracker::new(),
         }
@@ -97,19 +108,22 @@ impl Worker {
     /// Handles one delivery of a job, start to finish.
     pub async fn process(&self, payload: JobPayload) -> Outcome {
         let db = &self.services.db;
-        let now = Utc::now();
-        let claimed = JobMove::to(JobStatus::Processing, now)
-            .from(&[JobStatus::Enqueued])
-            .filter(job::Column::Id.eq(payload.job_id))
-            .set(
-                job::Column::WorkerName,
-                Expr::value(Some(self.name.clone())),
-            )
-            .set(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
-            .apply(db)
-            .await;
-        match claimed {
-            Ok(1) => {}
+        let claimed = match db_clock::now(db).await {
+            Ok(now) => JobMove::to(JobStatus::Processing, now)
+                .from(&[JobStatus::Enqueued])
+                .filter(job::Column::Id.eq(payload.job_id))
+                .set(
+                    job::Column::WorkerName,
+                    Expr::value(Some(self.name.clone())),
+                )
+                .set(job::Column::Attempt, Expr::col(job::Column::Attempt).add(1))
+                .apply(db)
+                .await
+                .map(|claimed| (claimed, now)),
+            Err(err) => Err(err),
+        };
+        let now = match claimed {
+            Ok((1, now)) => now,
             Ok(_) => {
                 let _ = self.transport.claimed(payload.job_id).await;
                 return Outcome::Skipped;
@@ -123,7 +137,7 @@ impl Worker {
                 }
                 return Outcome::Skipped;
             }
-        }
+        };
         if let Err(err) = self.transport.claimed(payload.job_id).await {
             tracing::warn!(job = payload.job_id, error = %err, "cannot clear the queued marker");
         }
@@ -215,7 +229,7 @@ impl Worker {
             .services
             .integration_client(&integration)
             .map_err(|err| JobError::new(ErrorClass::Internal, err.to_string()))?
-            .with_gate((self.gates)(&org));
+            .with_gate((self.gates)(&org, Priority::of(row.kind)));
         let evaluator = self.evaluators.for_integration(db, integration.id).await?;
         let sink = DbSink {
             db: db.clone(),
@@ -268,21 +282,25 @@ impl Worker {
             loop {
                 interval.tick().await;
                 let version = progress.version();
-                let mut beat = job::Entity::update_many()
-                    .col_expr(job::Column::HeartbeatAt, Expr::value(Some(Utc::now())));
-                if version != saved {
-                    beat = beat.col_expr(
-                        job::Column::Checkpoint,
-                        Expr::value(checkpoint_json(&progress.snapshot())),
-                    );
-                }
-                let beat = beat
-                    .filter(job::Column::Id.eq(id))
-                    .filter(job::Column::WorkerName.eq(name.clone()))
-                    .filter(job::Column::Attempt.eq(attempt))
-                    .filter(job::Column::Status.eq(JobStatus::Processing))
-                    .exec(&db)
-                    .await;
+                let beat = match db_clock::now(&db).await {
+                    Ok(now) => {
+                        let mut beat = job::Entity::update_many()
+                            .col_expr(job::Column::HeartbeatAt, Expr::value(Some(now)));
+                        if version != saved {
+                            beat = beat.col_expr(
+                                job::Column::Checkpoint,
+                                Expr::value(checkpoint_json(&progress.snapshot())),
+                            );
+                        }
+                        beat.filter(job::Column::Id.eq(id))
+                            .filter(job::Column::WorkerName.eq(name.clone()))
+                            .filter(job::Column::Attempt.eq(attempt))
+                            .filter(job::Column::Status.eq(JobStatus::Processing))
+                            .exec(&db)
+                            .await
+                    }
+                    Err(err) => Err(err),
+                };
                 match beat {
                     Ok(result) if result.rows_affected == 0 => {
                         cancel.cancel();
@@ -333,7 +351,7 @@ impl Worker {
         started: DateTime<Utc>,
         report: &IngestReport,
     ) -> Result<bool, sea_orm::DbErr> {
-        let now = Utc::now();
+        let now = db_clock::now(&self.services.db).await?;
         let txn = self.services.db.begin().await?;
         let c: &CompletenessRecord = &report.completeness;
         let cursors = |pick: fn(&logwarden_jobs::completeness::CursorSpan) -> &Option<String>| {
@@ -435,7 +453,7 @@ impl Worker {
             .filter(integration_error::Column::Kind.eq(row.kind))
             .exec(&txn)
             .await?;
-        self.attempt_row(&txn, row, started, AttemptOutcome::Succeeded, None)
+        self.attempt_row(&txn, row, (started, now), AttemptOutcome::Succeeded, None)
             .await?;
         txn.commit().await?;
         Ok(true)
@@ -466,7 +484,7 @@ impl Worker {
         .await;
         match (result, decision) {
             (Ok(true), RetryDecision::Retry { after }) => Outcome::Retrying {
-                at: Utc::now() + TimeDelta::from_std(after).unwrap_or_default(),
+                at: self.host_clock.now() + TimeDelta::from_std(after).unwrap_or_default(),
             },
             (Ok(true), RetryDecision::Fail { .. }) => Outcome::Failed {
                 class: err.class.as_str().to_owned(),
@@ -487,7 +505,7 @@ impl Worker {
         decision: RetryDecision,
         checkpoint: Option<String>,
     ) -> Result<bool, sea_orm::DbErr> {
-        let now = Utc::now();
+        let now = db_clock::now(&self.services.db).await?;
         let txn = self.services.db.begin().await?;
         let (status, next_at, outcome) = match decision {
             RetryDecision::Retry { after } => (
@@ -561,7 +579,7 @@ impl Worker {
         )
         .exec_without_returning(&txn)
         .await?;
-        self.attempt_row(&txn, row, started, outcome, Some(err))
+        self.attempt_row(&txn, row, (started, now), outcome, Some(err))
             .await?;
         txn.commit().await?;
         Ok(true)
@@ -570,15 +588,21 @@ impl Worker {
     /// Gives the job back without spending an attempt: it waits as `pending` and the pump
     /// re-queues it when it may run.
     async fn release(&self, row: &job::Model, progress: &Progress) -> Outcome {
-        let mut release = Self::finish(row, &self.name, JobStatus::Pending, Utc::now());
-        if let Some(checkpoint) = changed_checkpoint(progress) {
-            release = release.set(job::Column::Checkpoint, Expr::value(Some(checkpoint)));
-        }
-        let released = release
-            .set(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
-            .set(job::Column::WorkerName, Expr::value(Option::<String>::None))
-            .apply(&self.services.db)
-            .await;
+        let db = &self.services.db;
+        let released = match db_clock::now(db).await {
+            Ok(now) => {
+                let mut release = Self::finish(row, &self.name, JobStatus::Pending, now);
+                if let Some(checkpoint) = changed_checkpoint(progress) {
+                    release = release.set(job::Column::Checkpoint, Expr::value(Some(checkpoint)));
+                }
+                release
+                    .set(job::Column::Attempt, Expr::col(job::Column::Attempt).sub(1))
+                    .set(job::Column::WorkerName, Expr::value(Option::<String>::None))
+                    .apply(db)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         match released {
             Ok(_) => Outcome::Released,
             Err(err) => {
@@ -592,7 +616,7 @@ impl Worker {
         &self,
         db: &impl ConnectionTrait,
         row: &job::Model,
-        started: DateTime<Utc>,
+        (started, finished): (DateTime<Utc>, DateTime<Utc>),
         outcome: AttemptOutcome,
         err: Option<&JobError>,
     ) -> Result<(), sea_orm::DbErr> {
@@ -604,7 +628,7 @@ impl Worker {
             error_class: Set(err.map(|e| e.class.as_str().to_owned())),
             error_message: Set(err.map(|e| e.message.clone())),
             started_at: Set(started),
-            finished_at: Set(Utc::now()),
+            finished_at: Set(finished),
             ..Default::default()
         })
         .exec_without_returning(db)
@@ -616,6 +640,11 @@ impl Worker {
     /// whose stream ended (apalis ends it on a fetch error). Sync jobs have their own slots so
     /// a backfill never delays them.
     pub async fn run(self, plane: &str, concurrency: usize) -> anyhow::Result<()> {
+        let beating = {
+            let worker = self.clone();
+            let plane = plane.to_owned();
+            tokio::spawn(async move { worker.beat_until_shutdown(&plane).await })
+        };
         let mut lanes = Vec::new();
         for (priority, slots) in [
             (Priority::Sync, concurrency.div_ceil(2).max(1)),
@@ -632,7 +661,40 @@ impl Worker {
         }
         self.tracker.close();
         self.tracker.wait().await;
+        beating.await?;
         Ok(())
+    }
+
+    /// Records this worker's heartbeat, on the database's clock, every quarter of the orphan
+    /// timeout until shutdown; returns the number of live workers it counted.
+    pub async fn beat(&self, plane: &str) -> Result<u32, sea_orm::DbErr> {
+        let live_within = TimeDelta::from_std(self.services.settings.orphan_timeout)
+            .unwrap_or(TimeDelta::minutes(2));
+        let live =
+            crate::store::workers::beat(&self.services.db, &self.name, plane, live_within).await?;
+        if let Some(limiter) = &self.fleet_limiter {
+            limiter.report_live_workers(live);
+        }
+        Ok(live)
+    }
+
+    async fn beat_until_shutdown(&self, plane: &str) {
+        let every = (self.services.settings.orphan_timeout / 4).max(Duration::from_millis(200));
+        let mut interval = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = interval.tick() => {
+                    if let Err(err) = self.beat(plane).await {
+                        // The limiter keeps the last count; the admit script counts too.
+                        tracing::warn!(error = %err, "cannot record the worker's heartbeat");
+                    }
+                }
+            }
+        }
+        if let Err(err) = crate::store::workers::remove(&self.services.db, &self.name).await {
+            tracing::warn!(error = %err, "cannot remove the worker's heartbeat");
+        }
     }
 
     async fn run_lane(&self, plane: &str, priority: Priority, slots: usize) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 
 use logwarden_compliance::ActivityQuery;
 
-use super::integrations::{client_for, DEFAULT_BASE_URL};
+use super::integrations::{charge_to_organization, DEFAULT_BASE_URL};
 use super::{Error, Services};
 use crate::infra::secret::Secret;
 
@@ -33,7 +33,7 @@ impl Services {
             .unwrap_or(DEFAULT_BASE_URL)
             .to_owned();
         self.base_url_rules.check(&base_url).await?;
-        let client = client_for(&self.settings, &base_url, api_key)?;
+        let client = self.one_off_client(&base_url, api_key, None)?;
         let probe = client
             .list_activities(&ActivityQuery::new().limit(1))
             .await
@@ -43,6 +43,7 @@ impl Services {
             .data
             .first()
             .and_then(|activity| activity.organization_uuid.clone());
+        charge_to_organization(self.gates.as_ref(), organization_uuid.as_deref()).await;
         Ok(ConnectionCheck {
             base_url,
             organization_uuid,

@@ -12,7 +12,7 @@ use logwarden_entities::{
     session, violation,
 };
 use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus, JobKind, JobStatus};
-use logwarden_jobs::payload::DataPlaneName;
+use logwarden_jobs::payload::{DataPlaneName, Priority};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -24,6 +24,7 @@ use super::page::{Cursor, Limit, List, Page};
 use super::scope::Scope;
 use super::views::Health;
 use super::{one_of, Error, Services};
+use crate::infra::ratelimit::GateFactory;
 use crate::infra::secret::Secret;
 use crate::store::moves::{JobMove, Move};
 use logwarden_compliance::{ActivityQuery, Client, ClientConfig};
@@ -191,7 +192,56 @@ pub fn client_for(
     })
 }
 
+/// The organisation key of one-off requests whose organisation is not known yet (a new key's
+/// check, the first request of a pull): the fleet bounds them all together by one budget.
+pub const UNIDENTIFIED_ORGANIZATION: &str = "unidentified";
+
+/// [`client_for`] drawing on `gates` when given: the budget of `organization`, or the shared
+/// one of [`UNIDENTIFIED_ORGANIZATION`]. One-off requests are someone waiting, so they go
+/// with the sync requests' priority.
+pub fn gated_client_for(
+    settings: &crate::config::Settings,
+    gates: Option<&GateFactory>,
+    base_url: &str,
+    api_key: &Secret,
+    organization: Option<&str>,
+) -> Result<Client, Error> {
+    let client = client_for(settings, base_url, api_key)?;
+    Ok(match gates {
+        Some(gates) => client.with_gate(gates(
+            organization.unwrap_or(UNIDENTIFIED_ORGANIZATION),
+            Priority::Sync,
+        )),
+        None => client,
+    })
+}
+
+/// Counts a request already sent on the budget of unidentified organisations against the
+/// budget of the `organization` its answer named, so that the fleet's log of that
+/// organisation holds every request the API counts for it. Waits for a slot like any request.
+pub async fn charge_to_organization(gates: Option<&GateFactory>, organization: Option<&str>) {
+    if let (Some(gates), Some(organization)) = (gates, organization) {
+        gates(organization, Priority::Sync).acquire().await;
+    }
+}
+
 impl Services {
+    /// A client for one of these services' one-off requests with `api_key`.
+    pub(crate) fn one_off_client(
+        &self,
+        base_url: &str,
+        api_key: &Secret,
+        organization: Option<&str>,
+    ) -> Result<Client, Error> {
+        gated_client_for(
+            &self.settings,
+            self.gates.as_ref(),
+            base_url,
+            api_key,
+            organization,
+        )
+    }
+
     /// Learns the organisation of an integration whose add-time probe saw no activity, from the
     /// first activity ingested since that names one, so that its requests draw on that
     /// organisation's rate budget (shared with every other integration of the organisation)
@@ -500,7 +550,7 @@ impl Services {
                 row.name, row.status
             )));
         }
-        let client = client_for(&self.settings, &row.base_url, &key)?;
+        let client = self.one_off_client(&row.base_url, &key, row.organization_uuid.as_deref())?;
         let probe = client
             .list_activities(&ActivityQuery::new().limit(1))
             .await

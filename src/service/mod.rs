@@ -23,6 +23,7 @@ pub mod overview;
 pub mod page;
 pub mod policies;
 pub mod policy_rows;
+pub mod pull;
 pub mod scope;
 pub mod tokens;
 pub mod views;
@@ -123,6 +124,9 @@ pub struct Services {
     /// Which base URLs integrations may point at: unchecked for the CLI, the server's rules
     /// for the API ([`Services::with_base_url_rules`]).
     pub base_url_rules: base_url::BaseUrlRules,
+    /// The request gates of the process (the fleet's budgets when Redis is configured), for
+    /// the one-off requests of key checks; none in services made without an app.
+    pub gates: Option<crate::infra::ratelimit::GateFactory>,
 }
 
 impl Services {
@@ -131,7 +135,14 @@ impl Services {
             db,
             settings,
             base_url_rules: base_url::BaseUrlRules::Trusted,
+            gates: None,
         }
+    }
+
+    /// These services sending their one-off requests (key checks) through `gates`.
+    pub fn with_gates(mut self, gates: crate::infra::ratelimit::GateFactory) -> Self {
+        self.gates = Some(gates);
+        self
     }
 
     /// These services checking every base URL given to them against `rules`.

@@ -13,8 +13,10 @@ use sea_orm::{
 use crate::infra::secret::{redact_url, Secret};
 
 pub mod backfills;
+pub mod clock;
 pub mod jobs;
 pub mod moves;
+pub mod workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

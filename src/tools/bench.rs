@@ -905,7 +905,7 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> anyhow::Result<u64> {
 }
 
 /// Removes every key of the run's prefix, and the queues apalis registered globally.
-async fn remove_redis_keys(url: &Secret, prefix: &str) -> anyhow::Result<()> {
+pub(crate) async fn remove_redis_keys(url: &Secret, prefix: &str) -> anyhow::Result<()> {
     let mut conn = RedisTransport::connect(url, prefix).await?.conn;
     let pattern = format!("*{prefix}*");
     let mut cursor = 0u64;

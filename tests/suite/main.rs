@@ -5,6 +5,7 @@ mod api;
 mod browser;
 mod budget;
 mod cli;
+mod clock;
 mod compliance_contract;
 mod embedded;
 mod fleet;

@@ -21,7 +21,10 @@ use uuid::Uuid;
 
 use super::local::{BudgetRegistry, LocalBudget, Turn};
 use super::metrics::RateLimitMetrics;
-use super::{block_for, check_org, RateLimit, RateLimitError};
+use super::{
+    block_for, check_org, check_reserve, Priority, RateLimit, RateLimitError,
+    DEFAULT_SYNC_RESERVED_PERCENT,
+};
 use logwarden_compliance::{RequestGate, ResponseMeta};
 
 /// Admits one request start if the organisation is not held and fewer than `limit` starts lie
@@ -34,8 +37,15 @@ const ADMIT_SCRIPT: &str = r"
 -- KEYS[2]: end of the current hold, if any
 -- KEYS[3]: sorted set of the processes drawing on this budget (member: process id, score:
 --          last call)
+-- KEYS[4]: sorted set of the processes with a sync request waiting (member: process id,
+--          score: until when that wait counts)
 -- ARGV[1]: limit; ARGV[2]: window length; ARGV[3]: unique id of this request;
--- ARGV[4]: process id; ARGV[5]: how long a process counts as live after its last call
+-- ARGV[4]: process id; ARGV[5]: how long a process counts as live after its last call;
+-- ARGV[6]: 1 for a sync request, 0 for a backfill one; ARGV[7]: requests of the window that a
+-- backfill request may not take while a sync waits; ARGV[8]: how long past its expected
+-- retry a waiting sync still counts; ARGV[9]: longest a sync request waits before asking again;
+-- ARGV[10...]: ages of the starts this process admitted on its share while Redis could not be
+-- asked, which join the log first
 -- Returns {1, 0, now, live} when admitted, {0, wait, now, live} otherwise.
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')
@@ -50,14 +60,34 @@ if held_until and held_until > now then
   return {0, held_until - now, now, live}
 end
 local window = tonumber(ARGV[2])
+for i = 10, #ARGV do
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now - tonumber(ARGV[i])), ARGV[3] .. ':' .. i)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+local sync = ARGV[6] == '1'
+local ceiling = tonumber(ARGV[1])
+if not sync then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.0f', now))
+  if redis.call('ZCARD', KEYS[4]) > 0 then
+    ceiling = math.max(1, ceiling - tonumber(ARGV[7]))
+  end
+end
+local count = redis.call('ZCARD', KEYS[1])
+if count < ceiling then
   redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(window / 1000) + 1000))
+  if sync then redis.call('ZREM', KEYS[4], ARGV[4]) end
   return {1, 0, now, live}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(oldest[2]) + window - now, now, live}
+-- Below the ceiling once the start `count - ceiling` from the oldest leaves the window.
+local blocker = redis.call('ZRANGE', KEYS[1], count - ceiling, count - ceiling, 'WITHSCORES')
+local wait = tonumber(blocker[2]) + window - now
+if sync then
+  local until_ = now + math.min(wait, tonumber(ARGV[9])) + tonumber(ARGV[8])
+  redis.call('ZADD', KEYS[4], string.format('%.0f', until_), ARGV[4])
+  redis.call('PEXPIRE', KEYS[4], string.format('%.0f', math.ceil((until_ - now) / 1000) + 1000))
+end
+return {0, wait, now, live}
 ";
 
 /// Holds the organisation until `now + ARGV[1]` (microseconds of Redis's clock) unless it is
@@ -82,6 +112,11 @@ return now + hold
 const LIVE_HORIZON_WINDOWS: u32 = 5;
 const MIN_LIVE_HORIZON: Duration = Duration::from_secs(10);
 
+/// A waiting sync request asks Redis again at least this often, and counts as waiting only
+/// until then (plus a grace): a sync that stopped waiting without telling Redis (admitted on
+/// the process's share, or its process gone) holds backfills to their ceiling that long at most.
+const SYNC_POLL: Duration = Duration::from_secs(1);
+
 /// At most one warning per interval about Redis being unreachable, however many calls fail.
 const WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -98,6 +133,9 @@ pub struct RedisLimiterOptions {
     /// After a Redis failure, how long calls use the process's share of the budget before Redis is
     /// tried again, so an outage costs one timeout per interval instead of one per request.
     pub recheck_interval: Duration,
+    /// Percent of the budget that backfill requests leave to sync requests while one waits
+    /// (the `sync_reserved_percent` setting).
+    pub sync_reserved_percent: u32,
 }
 
 impl RedisLimiterOptions {
@@ -108,6 +146,7 @@ impl RedisLimiterOptions {
             rate,
             command_timeout: Duration::from_millis(500),
             recheck_interval: Duration::from_secs(5),
+            sync_reserved_percent: DEFAULT_SYNC_RESERVED_PERCENT,
         }
     }
 
@@ -118,6 +157,7 @@ impl RedisLimiterOptions {
                 "must not be empty (for example \"logwarden\")",
             ));
         }
+        check_reserve(self.sync_reserved_percent)?;
         if self.command_timeout.is_zero() {
             return Err(RateLimitError::invalid(
                 "command_timeout",
@@ -135,6 +175,15 @@ enum Admission {
     Fleet { redis_micros: i64 },
     /// By the process's share of the budget, Redis being unreachable.
     Local { at: Instant },
+}
+
+/// How a try on the process's share of the budget ended.
+enum Fallback {
+    Admitted(Admission),
+    /// The number of live processes is unknown.
+    NoShare,
+    /// Redis is due to be asked again before the share has room.
+    RedisDue,
 }
 
 /// What the admit script answered.
@@ -291,9 +340,11 @@ impl Fleet {
 pub struct RedisRateLimiter {
     fleet: Arc<Fleet>,
     org: Arc<str>,
+    priority: Priority,
     log_key: Arc<str>,
     hold_key: Arc<str>,
     live_key: Arc<str>,
+    syncs_waiting_key: Arc<str>,
     budget: Arc<LocalBudget>,
     metrics: Arc<RateLimitMetrics>,
 }
@@ -320,7 +371,7 @@ impl RedisRateLimiter {
         check_org(org)?;
         let fleet = Arc::new(Fleet {
             redis,
-            budgets: BudgetRegistry::new(options.rate),
+            budgets: BudgetRegistry::new(options.rate, options.sync_reserved_percent),
             options,
             admit: Script::new(ADMIT_SCRIPT),
             block: Script::new(BLOCK_SCRIPT),
@@ -360,12 +411,21 @@ impl RedisRateLimiter {
 
     /// The gate of `org`, sharing this limiter's connection, process budgets and metrics.
     pub fn for_org(&self, org: &str) -> Result<Arc<dyn RequestGate>, RateLimitError> {
+        self.for_org_at(org, self.priority)
+    }
+
+    /// The gate of `org` for requests of `priority`: sync requests may take the reserved
+    /// share of the budget, and backfill requests leave it to them while one waits.
+    pub fn for_org_at(
+        &self,
+        org: &str,
+        priority: Priority,
+    ) -> Result<Arc<dyn RequestGate>, RateLimitError> {
         check_org(org)?;
-        Ok(Arc::new(Self::on_fleet(
-            Arc::clone(&self.fleet),
-            org,
-            Arc::clone(&self.metrics),
-        )))
+        Ok(Arc::new(Self {
+            priority,
+            ..Self::on_fleet(Arc::clone(&self.fleet), org, Arc::clone(&self.metrics))
+        }))
     }
 
     /// A clone recording into `metrics` (for example a [`RateLimitMetrics::child_of`] the
@@ -416,9 +476,11 @@ impl RedisRateLimiter {
         Self {
             budget: fleet.budgets.budget(org),
             org: Arc::from(org),
+            priority: Priority::Backfill,
             log_key: Arc::from(format!("{base}:log")),
             hold_key: Arc::from(format!("{base}:held")),
             live_key: Arc::from(format!("{base}:live")),
+            syncs_waiting_key: Arc::from(format!("{base}:syncs-waiting")),
             fleet,
             metrics,
         }
@@ -426,7 +488,7 @@ impl RedisRateLimiter {
 
     /// Waits until the organisation's budget admits a request.
     async fn admit(&self) -> Admission {
-        let (turn, mut waited) = self.budget.take_turn().await;
+        let (turn, mut waited) = self.budget.take_turn(self.priority).await;
         let admission = loop {
             // A hold this process learned of applies before Redis has it too.
             if let Some(wait) = self.budget.blocked_for(Instant::now()) {
@@ -435,12 +497,11 @@ impl RedisRateLimiter {
             }
             if !self.fleet.redis_usable() {
                 match self.fall_back(&turn, &mut waited).await {
-                    Some(admission) => break admission,
-                    None => {
-                        waited += self.pause_for_redis(&turn).await;
-                        continue;
-                    }
+                    Fallback::Admitted(admission) => break admission,
+                    Fallback::NoShare => waited += self.pause_for_redis(&turn).await,
+                    Fallback::RedisDue => {}
                 }
+                continue;
             }
             match self.run_admit_script().await {
                 Ok(FleetDecision::Admitted { redis_micros }) => {
@@ -450,13 +511,18 @@ impl RedisRateLimiter {
                 }
                 Ok(FleetDecision::Wait(wait)) => {
                     self.fleet.redis_answered();
+                    let wait = match self.priority {
+                        Priority::Sync => wait.min(SYNC_POLL),
+                        Priority::Backfill => wait,
+                    };
                     waited += self.budget.sleep(&turn, wait).await;
                 }
                 Err(failure) => {
                     self.fleet.redis_failed(&failure, &self.org);
                     match self.fall_back(&turn, &mut waited).await {
-                        Some(admission) => break admission,
-                        None => waited += self.pause_for_redis(&turn).await,
+                        Fallback::Admitted(admission) => break admission,
+                        Fallback::NoShare => waited += self.pause_for_redis(&turn).await,
+                        Fallback::RedisDue => {}
                     }
                 }
             }
@@ -465,14 +531,28 @@ impl RedisRateLimiter {
         admission
     }
 
-    /// Admits a request on this process's share of the budget; `None` when the number of live
-    /// processes is unknown, so no share can be computed.
-    async fn fall_back(&self, turn: &Turn<'_>, waited: &mut Duration) -> Option<Admission> {
-        let share = self.fleet.fallback_share()?;
+    /// Admits a request on this process's share of the budget, unless the number of live
+    /// processes is unknown, so no share can be computed, or Redis is due to be asked again
+    /// before the share has room: the fleet may have room the share does not, and sleeping
+    /// through the recheck stalled a process (its syncs included) for most of a window.
+    async fn fall_back(&self, turn: &Turn<'_>, waited: &mut Duration) -> Fallback {
+        let Some(share) = self.fleet.fallback_share() else {
+            return Fallback::NoShare;
+        };
         self.metrics.record_fallback();
-        let (local_wait, at) = self.budget.wait_for_slot_within(turn, share).await;
+        let retry_at = Instant::now() + self.fleet.redis_retry_in();
+        let (local_wait, at) = self
+            .budget
+            .wait_for_slot_until(turn, share, Some(retry_at))
+            .await;
         *waited += local_wait;
-        Some(Admission::Local { at })
+        match at {
+            Some(at) => {
+                self.budget.record_unshared(at);
+                Fallback::Admitted(Admission::Local { at })
+            }
+            None => Fallback::RedisDue,
+        }
     }
 
     /// Waits until Redis is due to be asked again.
@@ -491,26 +571,48 @@ impl RedisRateLimiter {
         self.budget.sleep(turn, wait).await
     }
 
+    /// How long a waiting sync request still counts past the moment it was told to retry:
+    /// time for one more round trip to Redis, so the reserve does not lapse between its calls.
+    fn sync_wait_grace(&self) -> Duration {
+        self.fleet.options.command_timeout * 2 + Duration::from_millis(100)
+    }
+
     async fn run_admit_script(&self) -> Result<FleetDecision, RedisFailure> {
         let rate = self.fleet.options.rate;
-        let window_micros = u64::try_from(rate.window().as_micros()).unwrap_or(u64::MAX);
+        let window_micros = u64::try_from(rate.log_window().as_micros()).unwrap_or(u64::MAX);
         let member = Uuid::new_v4().to_string();
         let mut invocation = self.fleet.admit.prepare_invoke();
         invocation
             .key(&*self.log_key)
             .key(&*self.hold_key)
             .key(&*self.live_key)
+            .key(&*self.syncs_waiting_key)
             .arg(rate.limit())
             .arg(window_micros)
             .arg(member)
             .arg(&self.fleet.process_id)
-            .arg(u64::try_from(self.fleet.live_horizon().as_micros()).unwrap_or(u64::MAX));
-        let (admitted, wait_micros, redis_micros, live): (i64, i64, i64, i64) = self
+            .arg(u64::try_from(self.fleet.live_horizon().as_micros()).unwrap_or(u64::MAX))
+            .arg(u8::from(self.priority == Priority::Sync))
+            .arg(rate.reserved(self.fleet.options.sync_reserved_percent))
+            .arg(u64::try_from(self.sync_wait_grace().as_micros()).unwrap_or(u64::MAX))
+            .arg(u64::try_from(SYNC_POLL.as_micros()).unwrap_or(u64::MAX));
+        // Starts admitted while Redis was away join the fleet's log, or Redis would admit a
+        // full window on top of them.
+        let asked = Instant::now();
+        let unshared = self.budget.take_unshared(asked);
+        for age in &unshared {
+            invocation.arg(u64::try_from(age.as_micros()).unwrap_or(u64::MAX));
+        }
+        let answer: Result<(i64, i64, i64, i64), RedisFailure> = self
             .run(|mut redis| {
                 let invocation = &invocation;
                 async move { invocation.invoke_async(&mut redis).await }
             })
-            .await?;
+            .await;
+        if answer.is_err() {
+            self.budget.return_unshared(asked, &unshared);
+        }
+        let (admitted, wait_micros, redis_micros, live) = answer?;
         self.fleet.counted_live.store(
             u32::try_from(live).unwrap_or(u32::MAX),
             AtomicOrdering::Relaxed,
@@ -790,16 +892,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_exhausted_budget_holds_every_process_until_the_reset() {
+    async fn an_exhausted_budget_holds_every_process_until_one_request_s_worth_is_back() {
         let rate = RateLimit::new(100, Duration::from_secs(60)).unwrap();
         let prefix = unique_prefix();
         let told = process(&prefix, rate, "org-a");
         let other = process(&prefix, rate, "org-a");
         let observed = Instant::now();
         let info = RateLimitInfo {
-            limit: Some(600),
+            limit: Some(2),
             remaining: Some(0),
-            reset: Some(Utc::now() + chrono::Duration::milliseconds(1500)),
+            reset: Some(Utc::now() + chrono::Duration::milliseconds(3000)),
         };
 
         let sharing = told
@@ -808,9 +910,10 @@ mod tests {
         sharing.await.unwrap();
         let waited = timed(&other, observed).await;
 
-        // The hold is computed from the wall clock a moment after `reset` was.
+        // Two requests per 3 s: one is back after 1.5 s, long before the reset. The hold is
+        // computed from the wall clock a moment after `reset` was.
         assert!(waited >= Duration::from_millis(1400), "{waited:?}");
-        assert!(waited < Duration::from_secs(4), "{waited:?}");
+        assert!(waited < Duration::from_millis(2800), "{waited:?}");
         assert_eq!(told.metrics().snapshot().blocks_at_reset, 1);
         assert_eq!(other.metrics().snapshot().waits, 1);
     }
@@ -1187,7 +1290,8 @@ mod tests {
     async fn an_organisation_s_keys_sit_under_the_prefix_in_one_hash_tag_and_expire() {
         let window = Duration::from_secs(2);
         let prefix = unique_prefix();
-        let limiter = process(&prefix, RateLimit::new(1, window).unwrap(), "org-a");
+        let rate = RateLimit::new(1, window).unwrap();
+        let limiter = process(&prefix, rate, "org-a");
         let other_org = limiter.for_org("org-b").unwrap();
         let mut redis = inspector().await;
 
@@ -1220,7 +1324,11 @@ mod tests {
             .await
             .unwrap();
         // Keys outlive their window by a second at most, so tests and old orgs leave nothing.
-        assert!((1..=3000).contains(&log_ttl), "log PTTL {log_ttl}");
+        let log_ttl_ceiling = i64::try_from(rate.log_window().as_millis()).unwrap() + 1000;
+        assert!(
+            (1..=log_ttl_ceiling).contains(&log_ttl),
+            "log PTTL {log_ttl}"
+        );
         assert!((1..=2000).contains(&hold_ttl), "hold PTTL {hold_ttl}");
         assert_eq!(other_log, 1);
         assert!(other_org_took < window, "{other_org_took:?}");
@@ -1410,5 +1518,67 @@ mod tests {
         assert!(!logs.contains("hunter2"), "{logs}");
         assert!(!format!("{limiter:?}").contains("hunter2"));
         assert_eq!(limiter.metrics().snapshot().redis_fallbacks, 3);
+    }
+
+    fn redis_micros(admission: Admission) -> i64 {
+        match admission {
+            Admission::Fleet { redis_micros } => redis_micros,
+            Admission::Local { .. } => panic!("a request fell back to the local budget"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn backfill_requests_borrow_the_sync_reserve_only_while_no_sync_waits() {
+        let window = Duration::from_secs(2);
+        // 10 per 2 s, 20 % (2 requests) kept for syncs while one waits.
+        let rate = RateLimit::new(10, window).unwrap();
+        let prefix = unique_prefix();
+        let backfill = process(&prefix, rate, "org-a");
+        let sync = RedisRateLimiter {
+            priority: Priority::Sync,
+            ..process(&prefix, rate, "org-a")
+        };
+        let origin = Instant::now();
+
+        // Nobody syncs: backfill requests take the whole budget, reserve included, spread
+        // over the first second.
+        let mut first_window = Vec::new();
+        for _ in 0..10 {
+            first_window.push(redis_micros(backfill.admit().await));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let borrowed_within = origin.elapsed();
+        // A sync arrives while the window is full, and backfill requests keep coming.
+        let sync_task = tokio::spawn({
+            let sync = sync.clone();
+            async move { redis_micros(sync.admit().await) }
+        });
+        let next_backfill = {
+            let backfill = backfill.clone();
+            tokio::spawn(async move {
+                // Starts polling once the sync is waiting.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                redis_micros(backfill.admit().await)
+            })
+        };
+        let sync_started = sync_task.await.unwrap();
+        let backfill_started = next_backfill.await.unwrap();
+
+        assert!(borrowed_within < window, "{borrowed_within:?}");
+        // The sync takes the first start to leave the window; the backfill request, though it
+        // asked meanwhile, waits for the second.
+        let first = first_window[0];
+        let sync_after_first = Duration::from_micros(u64::try_from(sync_started - first).unwrap());
+        assert!(sync_after_first >= window, "{sync_after_first:?}");
+        assert!(
+            sync_after_first < window + Duration::from_millis(90),
+            "{sync_after_first:?}"
+        );
+        assert!(backfill_started > sync_started);
+        let backfill_after_second = backfill_started - first_window[1];
+        assert!(
+            backfill_after_second >= i64::try_from(window.as_micros()).unwrap(),
+            "{backfill_after_second}"
+        );
     }
 }

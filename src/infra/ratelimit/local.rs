@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::metrics::RateLimitMetrics;
-use super::{block_for, check_org, RateLimit, RateLimitError};
+use super::{block_for, check_org, Priority, RateLimit, RateLimitError};
 use logwarden_compliance::{RequestGate, ResponseMeta};
 
 /// What a budget says to a request that wants to start now.
@@ -27,21 +27,27 @@ enum Decision {
 struct Window {
     starts: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    /// Starts admitted by this process's share while Redis could not be asked, not yet added
+    /// to the fleet's log.
+    unshared: Vec<Instant>,
 }
 
 impl Window {
-    fn admit(&mut self, now: Instant, rate: RateLimit) -> Decision {
+    /// Admits a start if fewer than `ceiling` (at most the rate's limit) lie in the window.
+    fn admit(&mut self, now: Instant, rate: RateLimit, ceiling: usize) -> Decision {
         if let Some(wait) = self.blocked_for(now) {
             return Decision::Wait(wait);
         }
         self.forget_older_than_window(now, rate);
-        if self.starts.len() < rate.limit_len() {
+        let ceiling = ceiling.clamp(1, rate.limit_len());
+        if self.starts.len() < ceiling {
             self.starts.push_back(now);
             return Decision::Admitted;
         }
-        match self.starts.front() {
-            // The oldest start leaves the window exactly `window` after it happened.
-            Some(oldest) => Decision::Wait((*oldest + rate.window()).duration_since(now)),
+        // Below the ceiling once the start `len - ceiling` from the oldest leaves the window,
+        // exactly a window after it happened.
+        match self.starts.get(self.starts.len() - ceiling) {
+            Some(start) => Decision::Wait((*start + rate.log_window()).duration_since(now)),
             None => Decision::Admitted,
         }
     }
@@ -75,7 +81,7 @@ impl Window {
 
     fn forget_older_than_window(&mut self, now: Instant, rate: RateLimit) {
         while let Some(oldest) = self.starts.front() {
-            if now.duration_since(*oldest) < rate.window() {
+            if now.duration_since(*oldest) < rate.log_window() {
                 break;
             }
             self.starts.pop_front();
@@ -86,9 +92,15 @@ impl Window {
 /// One organisation's budget in this process.
 pub(super) struct LocalBudget {
     rate: RateLimit,
-    /// Held by the task whose request is next, for the whole of its wait: waiters are served
-    /// in order and only one of them polls the budget (or Redis) at a time.
-    turn: tokio::sync::Mutex<()>,
+    /// Percent of the budget backfill requests may not take while a sync request waits.
+    sync_reserved_percent: u32,
+    /// Held by the task whose request is next in its priority, for the whole of its wait:
+    /// waiters of one priority are served in order and only one of them polls the budget (or
+    /// Redis) at a time, while a sync request never queues behind backfill requests.
+    sync_turn: tokio::sync::Mutex<()>,
+    backfill_turn: tokio::sync::Mutex<()>,
+    /// Sync requests of this process waiting for the budget right now.
+    syncs_waiting: AtomicU64,
     window: Mutex<Window>,
     /// Odd while the holder of the turn sleeps; bumped at the start and end of every sleep.
     sleep_epoch: AtomicU64,
@@ -97,6 +109,7 @@ pub(super) struct LocalBudget {
 /// Proof that the holder is the next request of its budget.
 pub(super) struct Turn<'a> {
     _guard: tokio::sync::MutexGuard<'a, ()>,
+    priority: Priority,
 }
 
 /// Ends a sleep's epoch even when the sleeping future is dropped.
@@ -108,11 +121,23 @@ impl Drop for Sleeping<'_> {
     }
 }
 
+/// Counts a sync request as waiting for as long as it lives.
+struct SyncWaiting<'a>(&'a AtomicU64);
+
+impl Drop for SyncWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl LocalBudget {
-    fn new(rate: RateLimit) -> Self {
+    fn new(rate: RateLimit, sync_reserved_percent: u32) -> Self {
         Self {
             rate,
-            turn: tokio::sync::Mutex::new(()),
+            sync_reserved_percent,
+            sync_turn: tokio::sync::Mutex::new(()),
+            backfill_turn: tokio::sync::Mutex::new(()),
+            syncs_waiting: AtomicU64::new(0),
             window: Mutex::new(Window::default()),
             sleep_epoch: AtomicU64::new(0),
         }
@@ -121,10 +146,13 @@ impl LocalBudget {
     /// Queues for the turn; returns it and how much of the time spent queueing was spent
     /// behind a request that was waiting for the budget (behind one that was only talking to
     /// Redis, queueing is not a rate-limit wait).
-    pub(super) async fn take_turn(&self) -> (Turn<'_>, Duration) {
+    pub(super) async fn take_turn(&self, priority: Priority) -> (Turn<'_>, Duration) {
         let arrived = Instant::now();
         let epoch = self.sleep_epoch.load(Ordering::SeqCst);
-        let guard = self.turn.lock().await;
+        let guard = match priority {
+            Priority::Sync => self.sync_turn.lock().await,
+            Priority::Backfill => self.backfill_turn.lock().await,
+        };
         let queued_behind_a_wait =
             epoch % 2 == 1 || self.sleep_epoch.load(Ordering::SeqCst) != epoch;
         let waited = if queued_behind_a_wait {
@@ -132,7 +160,13 @@ impl LocalBudget {
         } else {
             Duration::ZERO
         };
-        (Turn { _guard: guard }, waited)
+        (
+            Turn {
+                _guard: guard,
+                priority,
+            },
+            waited,
+        )
     }
 
     /// Sleeps for `wait` as the holder of the turn; returns the time actually slept.
@@ -158,13 +192,46 @@ impl LocalBudget {
         turn: &Turn<'_>,
         rate: RateLimit,
     ) -> (Duration, Instant) {
+        loop {
+            if let (waited, Some(at)) = self.wait_for_slot_until(turn, rate, None).await {
+                return (waited, at);
+            }
+        }
+    }
+
+    /// [`Self::wait_for_slot_within`] that gives up at `deadline` (when Redis is due to be
+    /// asked again, which may admit sooner than the share): returns how long it waited, and
+    /// when the request started if it did.
+    pub(super) async fn wait_for_slot_until(
+        &self,
+        turn: &Turn<'_>,
+        rate: RateLimit,
+        deadline: Option<Instant>,
+    ) -> (Duration, Option<Instant>) {
         let mut waited = Duration::ZERO;
+        let _waiting = (turn.priority == Priority::Sync).then(|| {
+            self.syncs_waiting.fetch_add(1, Ordering::SeqCst);
+            SyncWaiting(&self.syncs_waiting)
+        });
         loop {
             let now = Instant::now();
-            let decision = self.window().admit(now, rate);
-            match decision {
-                Decision::Admitted => return (waited, now),
-                Decision::Wait(wait) => waited += self.sleep(turn, wait).await,
+            let ceiling = match turn.priority {
+                Priority::Sync => rate.limit_len(),
+                Priority::Backfill if self.syncs_waiting.load(Ordering::SeqCst) > 0 => {
+                    rate.limit_len() - rate.reserved_len(self.sync_reserved_percent)
+                }
+                Priority::Backfill => rate.limit_len(),
+            };
+            let decision = self.window().admit(now, rate, ceiling);
+            match (decision, deadline) {
+                (Decision::Admitted, _) => return (waited, Some(now)),
+                (Decision::Wait(wait), Some(deadline)) if now + wait > deadline => {
+                    waited += self
+                        .sleep(turn, deadline.saturating_duration_since(now))
+                        .await;
+                    return (waited, None);
+                }
+                (Decision::Wait(wait), _) => waited += self.sleep(turn, wait).await,
             }
         }
     }
@@ -182,6 +249,29 @@ impl LocalBudget {
         self.window().record(now, self.rate);
     }
 
+    /// Notes a start admitted without Redis, for the fleet's log once Redis answers again.
+    pub(super) fn record_unshared(&self, at: Instant) {
+        self.window().unshared.push(at);
+    }
+
+    /// Takes the starts admitted without Redis that still lie in the window, as their ages.
+    pub(super) fn take_unshared(&self, now: Instant) -> Vec<Duration> {
+        let window = self.rate.log_window();
+        std::mem::take(&mut self.window().unshared)
+            .into_iter()
+            .map(|at| now.saturating_duration_since(at))
+            .filter(|age| *age < window)
+            .collect()
+    }
+
+    /// Gives back starts [`Self::take_unshared`] took when Redis did not get them after all.
+    pub(super) fn return_unshared(&self, now: Instant, ages: &[Duration]) {
+        let mut window = self.window();
+        window
+            .unshared
+            .extend(ages.iter().filter_map(|age| now.checked_sub(*age)));
+    }
+
     fn window(&self) -> MutexGuard<'_, Window> {
         // The window is consistent after every statement, so a panic elsewhere leaves it usable.
         self.window.lock().unwrap_or_else(PoisonError::into_inner)
@@ -192,13 +282,15 @@ impl LocalBudget {
 /// draws on the same one.
 pub(super) struct BudgetRegistry {
     rate: RateLimit,
+    sync_reserved_percent: u32,
     budgets: Mutex<HashMap<String, Arc<LocalBudget>>>,
 }
 
 impl BudgetRegistry {
-    pub(super) fn new(rate: RateLimit) -> Self {
+    pub(super) fn new(rate: RateLimit, sync_reserved_percent: u32) -> Self {
         Self {
             rate,
+            sync_reserved_percent,
             budgets: Mutex::new(HashMap::new()),
         }
     }
@@ -206,9 +298,9 @@ impl BudgetRegistry {
     pub(super) fn budget(&self, org: &str) -> Arc<LocalBudget> {
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(
-            budgets
-                .entry(org.to_owned())
-                .or_insert_with(|| Arc::new(LocalBudget::new(self.rate))),
+            budgets.entry(org.to_owned()).or_insert_with(|| {
+                Arc::new(LocalBudget::new(self.rate, self.sync_reserved_percent))
+            }),
         )
     }
 }
@@ -218,6 +310,7 @@ impl BudgetRegistry {
 #[derive(Clone)]
 pub struct LocalRateLimiter {
     org: Arc<str>,
+    priority: Priority,
     budget: Arc<LocalBudget>,
     budgets: Arc<BudgetRegistry>,
     metrics: Arc<RateLimitMetrics>,
@@ -236,10 +329,22 @@ impl LocalRateLimiter {
     /// A limiter for `org` with fresh metrics; `org` is any key the caller chooses per
     /// organisation, such as its uuid.
     pub fn new(rate: RateLimit, org: &str) -> Result<Self, RateLimitError> {
+        Self::reserving(rate, 0, org)
+    }
+
+    /// [`Self::new`] keeping `sync_reserved_percent` of the budget for sync requests while
+    /// one waits (see [`Self::for_org_at`]).
+    pub fn reserving(
+        rate: RateLimit,
+        sync_reserved_percent: u32,
+        org: &str,
+    ) -> Result<Self, RateLimitError> {
         check_org(org)?;
-        let budgets = Arc::new(BudgetRegistry::new(rate));
+        super::check_reserve(sync_reserved_percent)?;
+        let budgets = Arc::new(BudgetRegistry::new(rate, sync_reserved_percent));
         Ok(Self {
             org: Arc::from(org),
+            priority: Priority::Backfill,
             budget: budgets.budget(org),
             budgets,
             metrics: Arc::default(),
@@ -249,6 +354,18 @@ impl LocalRateLimiter {
     /// The gate of `org`, sharing this limiter's budgets and metrics.
     pub fn for_org(&self, org: &str) -> Result<Arc<dyn RequestGate>, RateLimitError> {
         Ok(Arc::new(self.with_org(org)?))
+    }
+
+    /// The gate of `org` for requests of `priority`.
+    pub fn for_org_at(
+        &self,
+        org: &str,
+        priority: Priority,
+    ) -> Result<Arc<dyn RequestGate>, RateLimitError> {
+        Ok(Arc::new(Self {
+            priority,
+            ..self.with_org(org)?
+        }))
     }
 
     /// A clone recording into `metrics` (for example a [`RateLimitMetrics::child_of`] the
@@ -276,6 +393,7 @@ impl LocalRateLimiter {
         check_org(org)?;
         Ok(Self {
             org: Arc::from(org),
+            priority: self.priority,
             budget: self.budgets.budget(org),
             budgets: Arc::clone(&self.budgets),
             metrics: Arc::clone(&self.metrics),
@@ -284,7 +402,7 @@ impl LocalRateLimiter {
 
     /// Waits for the budget and returns when the request was admitted.
     async fn admit(&self) -> Instant {
-        let (turn, queued) = self.budget.take_turn().await;
+        let (turn, queued) = self.budget.take_turn(self.priority).await;
         let (waited, started) = self.budget.wait_for_slot(&turn).await;
         self.metrics.record_acquire(queued + waited);
         started
@@ -430,16 +548,16 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
-    async fn an_exhausted_budget_holds_requests_until_the_reset() {
+    async fn an_exhausted_budget_holds_requests_until_one_request_s_worth_is_back() {
         let limiter = LocalRateLimiter::new(
             RateLimit::new(100, Duration::from_secs(60)).unwrap(),
             "org-a",
         )
         .unwrap();
         let observed = Instant::now();
-        let reset = Utc::now() + chrono::Duration::milliseconds(700);
+        let reset = Utc::now() + chrono::Duration::milliseconds(2800);
         let info = RateLimitInfo {
-            limit: Some(600),
+            limit: Some(4),
             remaining: Some(0),
             reset: Some(reset),
         };
@@ -448,10 +566,10 @@ pub(super) mod tests {
         limiter.acquire().await;
         let waited = observed.elapsed();
 
-        // The hold is computed from the wall clock a moment after `observed`.
+        // Four requests per 2.8 s: one is back after 700 ms, long before the reset.
         assert!(waited >= Duration::from_millis(650), "{waited:?}");
-        assert!(waited < Duration::from_secs(3), "{waited:?}");
-        assert!(Utc::now() >= reset);
+        assert!(waited < Duration::from_millis(2000), "{waited:?}");
+        assert!(Utc::now() < reset);
         assert_eq!(limiter.metrics().snapshot().blocks_at_reset, 1);
     }
 }

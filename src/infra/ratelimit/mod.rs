@@ -36,10 +36,16 @@ use logwarden_compliance::{RequestGate, ResponseMeta};
 
 pub use fleet::{RedisLimiterOptions, RedisRateLimiter};
 pub use local::LocalRateLimiter;
+pub use logwarden_jobs::payload::Priority;
 pub use metrics::{RateLimitMetrics, RateLimitSnapshot};
 
-/// Makes the request gate of an organisation, given its id.
-pub type GateFactory = Arc<dyn Fn(&str) -> Arc<dyn RequestGate> + Send + Sync>;
+/// Makes the request gate of an organisation, given its id, for requests of a priority.
+pub type GateFactory = Arc<dyn Fn(&str, Priority) -> Arc<dyn RequestGate> + Send + Sync>;
+
+/// The default of `sync_reserved_percent`.
+pub const DEFAULT_SYNC_RESERVED_PERCENT: u32 = 20;
+/// Most of the budget that can be reserved for syncs: backfills keep at least a tenth.
+pub const MAX_SYNC_RESERVED_PERCENT: u32 = 90;
 
 /// The Compliance API's documented budget, and the default of `rate_limit_per_minute`.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 600;
@@ -51,6 +57,10 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// likely a skewed clock or a bogus header than the API's intent, and it would stall every
 /// worker of the organisation; the client still honours the header for its own retry.
 pub const MAX_BLOCK: Duration = Duration::from_secs(10 * 60);
+/// The logs keep each start for `window + window / ARRIVAL_MARGIN_DIVISOR` (600 ms of a
+/// minute), which caps use of the budget at 99 % and absorbs that much delay between a
+/// request's admission and its arrival at the API.
+pub const ARRIVAL_MARGIN_DIVISOR: u32 = 100;
 /// Fleet-wide hold after a 429 that names no wait: the documented fallback backoff starts at
 /// one second, and the other workers would only collect 429s of their own meanwhile.
 pub const DEFAULT_429_BLOCK: Duration = Duration::from_secs(1);
@@ -137,8 +147,26 @@ impl RateLimit {
         self.window
     }
 
+    /// The span the logs keep starts for: the window plus [`ARRIVAL_MARGIN_DIVISOR`]th of it.
+    /// A start is logged when it is admitted but the API counts it when it arrives; a request
+    /// delayed on its way (a new connection, a busy host) would otherwise arrive less than a
+    /// window before the request admitted `limit` starts after it, and cost a 429.
+    pub fn log_window(&self) -> Duration {
+        self.window + self.window / ARRIVAL_MARGIN_DIVISOR
+    }
+
     fn limit_len(&self) -> usize {
         usize::try_from(self.limit).unwrap_or(usize::MAX)
+    }
+
+    /// The requests of a window that `percent` of the budget keeps for syncs, rounded down.
+    fn reserved(&self, percent: u32) -> u32 {
+        let reserved = u64::from(self.limit) * u64::from(percent.min(MAX_SYNC_RESERVED_PERCENT));
+        u32::try_from(reserved / 100).unwrap_or(0)
+    }
+
+    fn reserved_len(&self, percent: u32) -> usize {
+        usize::try_from(self.reserved(percent)).unwrap_or(0)
     }
 }
 
@@ -149,6 +177,16 @@ fn check_org(org: &str) -> Result<(), RateLimitError> {
         return Err(RateLimitError::invalid(
             "org",
             format!("must be a non-empty organisation key without '{{' or '}}' (such as the organisation uuid), got {org:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_reserve(percent: u32) -> Result<(), RateLimitError> {
+    if percent > MAX_SYNC_RESERVED_PERCENT {
+        return Err(RateLimitError::invalid(
+            "sync_reserved_percent",
+            format!("must be between 0 and {MAX_SYNC_RESERVED_PERCENT}, got {percent}"),
         ));
     }
     Ok(())
@@ -171,7 +209,18 @@ struct Block {
 }
 
 /// The hold a response imposes, if any: a 429 waits for its `retry-after`, else its `reset`,
-/// else [`DEFAULT_429_BLOCK`]; any other response with `remaining: 0` waits for its `reset`.
+/// else [`DEFAULT_429_BLOCK`]; any other response with `remaining: 0` waits until the API's
+/// budget frees its next request, not until its `reset`.
+///
+/// `reset` is when the *whole* budget is back. The API's budget slides (as the limiters' own
+/// logs do), so one request's worth comes back long before that: spread evenly, every
+/// `(reset - now) / limit`. Holding the fleet until `reset` on every `remaining: 0` idled it
+/// for up to a whole window each time the budget was in full use, which is all the time
+/// during a backfill (64 % of the budget used after the first minute). The limiters' logs
+/// already keep the fleet within the budget; this hold only covers requests the API counts
+/// and the log does not (another client on the organisation), and a 429 still holds for its
+/// `retry-after`. Without a `limit` header the hold lasts until `reset`.
+///
 /// Waits are relative so that neither this host's clock nor Redis's has to agree with the API's
 /// except for `reset`, which is only given as a time.
 fn block_for(meta: &ResponseMeta, now: DateTime<Utc>) -> Option<Block> {
@@ -188,8 +237,16 @@ fn block_for(meta: &ResponseMeta, now: DateTime<Utc>) -> Option<Block> {
         (wait, BlockReason::RateLimited)
     } else {
         let exhausted = meta.rate_limit.and_then(|info| info.remaining) == Some(0);
+        let limit = meta
+            .rate_limit
+            .and_then(|info| info.limit)
+            .and_then(|limit| u32::try_from(limit).ok())
+            .filter(|limit| *limit > 0);
         match until_reset {
-            Some(wait) if exhausted => (wait, BlockReason::BudgetExhausted),
+            Some(wait) if exhausted => (
+                limit.map_or(wait, |limit| wait / limit),
+                BlockReason::BudgetExhausted,
+            ),
             _ => return None,
         }
     };
@@ -263,9 +320,42 @@ mod tests {
     }
 
     #[test]
-    fn an_exhausted_budget_blocks_until_the_reset_and_a_spare_one_does_not() {
+    fn an_exhausted_budget_blocks_until_one_request_s_worth_is_back_not_until_the_reset() {
+        let now = Utc::now();
+        let mut full_minute = meta(200);
+        full_minute.rate_limit = info(Some(0), Some(now + chrono::Duration::seconds(60)));
+        let mut no_limit = meta(200);
+        no_limit.rate_limit = Some(RateLimitInfo {
+            limit: None,
+            remaining: Some(0),
+            reset: Some(now + chrono::Duration::seconds(3)),
+        });
+
+        // 600 per minute: the next request's worth is back in 100 ms, the whole budget in 60 s.
+        assert_eq!(
+            block_for(&full_minute, now),
+            Some(Block {
+                wait: Duration::from_millis(100),
+                reason: BlockReason::BudgetExhausted
+            })
+        );
+        assert_eq!(
+            block_for(&no_limit, now).map(|block| block.wait),
+            Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn an_exhausted_budget_without_a_limit_blocks_until_the_reset_and_a_spare_one_does_not() {
         let now = Utc::now();
         let reset = Some(now + chrono::Duration::milliseconds(1500));
+        let info = |remaining, reset| {
+            Some(RateLimitInfo {
+                limit: None,
+                remaining,
+                reset,
+            })
+        };
         let mut exhausted = meta(200);
         exhausted.rate_limit = info(Some(0), reset);
         let mut spare = meta(200);
