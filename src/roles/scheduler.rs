@@ -18,7 +18,7 @@ use logwarden_entities::{backfill, data_plane, integration, job, job_attempt};
 use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::JobPayload;
 use logwarden_jobs::window::{next_sync_window, SyncWindowSettings};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::infra::queue::Transport;
 use crate::service::{Error, Services};
-use crate::store::backfills::{refresh_backfill, write_batch_page};
+use crate::store::backfills::{refresh_backfills, write_batch_page};
 use crate::store::jobs::{insert_unique, NewJob};
 use crate::store::moves::JobMove;
 
@@ -296,25 +296,33 @@ impl Scheduler {
             candidates.extend(batches);
         }
 
+        // One conditional update per page of candidates, not one per job; the rows another
+        // replica moved first are not returned, so not pushed twice.
+        let position: HashMap<i64, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(at, row)| (row.id, at))
+            .collect();
         let mut enqueued = 0;
-        for row in candidates {
-            let moved = JobMove::to(JobStatus::Enqueued, now)
+        for page in candidates.chunks(PUMP_BATCH as usize) {
+            let mut moved = JobMove::to(JobStatus::Enqueued, now)
                 .from(&[JobStatus::Pending])
-                .filter(job::Column::Id.eq(row.id))
-                .apply(db)
+                .filter(job::Column::Id.is_in(page.iter().map(|row| row.id)))
+                .apply_returning(db)
                 .await?;
-            if moved == 0 {
-                continue;
+            // In the order they were picked: syncs first, then batches in window order.
+            moved.sort_by_key(|row| position.get(&row.id).copied());
+            for row in moved {
+                let plane = integrations
+                    .get(&row.integration_id)
+                    .and_then(|i| planes.get(&i.data_plane_id))
+                    .cloned()
+                    .unwrap_or_default();
+                if let Err(err) = self.transport.push(&plane, &payload(&row)).await {
+                    tracing::warn!(job = row.id, error = %err, "push failed; the repair pass will retry it");
+                }
+                enqueued += 1;
             }
-            let plane = integrations
-                .get(&row.integration_id)
-                .and_then(|i| planes.get(&i.data_plane_id))
-                .cloned()
-                .unwrap_or_default();
-            if let Err(err) = self.transport.push(&plane, &payload(&row)).await {
-                tracing::warn!(job = row.id, error = %err, "push failed; the repair pass will retry it");
-            }
-            enqueued += 1;
         }
         Ok(enqueued)
     }
@@ -459,9 +467,7 @@ impl Scheduler {
             )
             .all(&self.services.db)
             .await?;
-        for row in open {
-            refresh_backfill(&self.services.db, row.id, now).await?;
-        }
+        refresh_backfills(&self.services.db, &open, now).await?;
         Ok(())
     }
 
@@ -551,15 +557,23 @@ async fn on_tick(
     Ok(())
 }
 
-/// The newest sync job of each integration that has one.
+/// The newest sync job of each integration that has one: one descent of the
+/// `(kind, integration_id, id)` index per integration, whatever the number of job rows.
 async fn last_sync_jobs(
     db: &sea_orm::DatabaseConnection,
 ) -> Result<HashMap<i64, job::Model>, Error> {
-    let newest: Vec<Option<i64>> = job::Entity::find()
+    let newest = Query::select()
+        .expr(Expr::col((job::Entity, job::Column::Id)).max())
+        .from(job::Entity)
+        .and_where(Expr::col((job::Entity, job::Column::Kind)).eq(Expr::value(JobKind::Sync)))
+        .and_where(
+            Expr::col((job::Entity, job::Column::IntegrationId))
+                .equals((integration::Entity, integration::Column::Id)),
+        )
+        .to_owned();
+    let newest: Vec<Option<i64>> = integration::Entity::find()
         .select_only()
-        .column_as(job::Column::Id.max(), "id")
-        .filter(job::Column::Kind.eq(JobKind::Sync))
-        .group_by(job::Column::IntegrationId)
+        .expr_as(Expr::from(newest), "id")
         .into_tuple()
         .all(db)
         .await?;
