@@ -38,6 +38,9 @@ const TICK_KEY_TTL: Duration = Duration::from_secs(60);
 /// How often the scheduler deletes what Redis keeps of finished tasks.
 pub const VACUUM_EVERY: Duration = Duration::from_secs(60);
 
+/// The kinds of job that are not backfill batches: fed and repaired first.
+const SINGLE_JOBS: &[JobKind] = &[JobKind::Sync, JobKind::Reconcile, JobKind::Reevaluate];
+
 /// Most rows one pump pass looks at per step, so one pass stays short.
 const PUMP_BATCH: u64 = 1_000;
 
@@ -242,11 +245,7 @@ impl Scheduler {
             .filter(job::Column::Status.eq(JobStatus::Pending))
             // An IN list, not `<> backfill_batch`: (status, kind) index ranges that skip the
             // backfills' pending batches, however many there are.
-            .filter(job::Column::Kind.is_in([
-                JobKind::Sync,
-                JobKind::Reconcile,
-                JobKind::Reevaluate,
-            ]))
+            .filter(job::Column::Kind.is_in(SINGLE_JOBS.iter().copied()))
             .filter(due.clone())
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
@@ -329,41 +328,59 @@ impl Scheduler {
 
     /// Rows `enqueued` for a while that the transport no longer holds are pushed again; so
     /// are `enqueued` rows without an enqueue time (recorded by an older version in two
-    /// statements, the second of which never ran), which no time filter would find.
+    /// statements, the second of which never ran), which no time filter would find. Syncs and
+    /// the other single jobs first, then backfill batches, each in pages of [`PUMP_BATCH`]
+    /// in id order until none is left: after a Redis flush, a newer sync never waits behind
+    /// a backfill's old batches, and no lost row waits for a later pass.
     async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let db = &self.services.db;
-        let rows = job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Enqueued))
-            .filter(
-                job::Column::EnqueuedAt
-                    .is_null()
-                    .or(job::Column::EnqueuedAt.lt(now - LOST_GRACE)),
-            )
-            .order_by_asc(job::Column::Id)
-            .limit(PUMP_BATCH)
-            .all(db)
-            .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let queued = match self.transport.queued(&ids).await {
-            Ok(queued) => queued,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read the queued markers; repair skipped");
-                return Ok(0);
-            }
-        };
         let planes = plane_of_integrations(db).await?;
         let mut repushed = 0;
-        for row in rows.into_iter().filter(|row| !queued.contains(&row.id)) {
-            let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
-            match self.transport.push(&plane, &payload(&row)).await {
-                Ok(()) => {
-                    tracing::info!(job = row.id, "re-pushed a job the queue had lost");
-                    repushed += 1;
+        for kinds in [SINGLE_JOBS, &[JobKind::BackfillBatch]] {
+            let mut after = None;
+            loop {
+                let mut select = job::Entity::find()
+                    .filter(job::Column::Status.eq(JobStatus::Enqueued))
+                    .filter(job::Column::Kind.is_in(kinds.iter().copied()))
+                    .filter(
+                        job::Column::EnqueuedAt
+                            .is_null()
+                            .or(job::Column::EnqueuedAt.lt(now - LOST_GRACE)),
+                    );
+                if let Some(after) = after {
+                    select = select.filter(job::Column::Id.gt(after));
                 }
-                Err(err) => tracing::warn!(job = row.id, error = %err, "re-push failed"),
+                let rows = select
+                    .order_by_asc(job::Column::Id)
+                    .limit(PUMP_BATCH)
+                    .all(db)
+                    .await?;
+                let Some(last) = rows.last() else {
+                    break;
+                };
+                after = Some(last.id);
+                let full = rows.len() as u64 == PUMP_BATCH;
+                let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+                let queued = match self.transport.queued(&ids).await {
+                    Ok(queued) => queued,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read the queued markers; repair skipped");
+                        return Ok(repushed);
+                    }
+                };
+                for row in rows.into_iter().filter(|row| !queued.contains(&row.id)) {
+                    let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
+                    match self.transport.push(&plane, &payload(&row)).await {
+                        Ok(()) => {
+                            tracing::info!(job = row.id, "re-pushed a job the queue had lost");
+                            repushed += 1;
+                        }
+                        Err(err) => tracing::warn!(job = row.id, error = %err, "re-push failed"),
+                    }
+                }
+                if !full {
+                    break;
+                }
             }
         }
         Ok(repushed)

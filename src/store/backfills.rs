@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{backfill, job};
 use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use logwarden_jobs::window::Window;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Condition, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
     TransactionTrait,
@@ -249,19 +249,66 @@ pub async fn refresh_backfills(
 ) -> Result<(), DbErr> {
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let first_open_rows = first_open_rows(db, &ids).await?;
+    let mut unmoved = Vec::new();
     for row in rows {
-        refresh_row(db, row, first_open_rows.get(&row.id).copied(), now).await?;
+        let (derived, synced_up_to) = progress(row, first_open_rows.get(&row.id).copied());
+        if derived != row.status && row.status.can_transition_to(derived) {
+            Move::to(derived, now)
+                .from(&[row.status])
+                .filter(backfill::Column::Id.eq(row.id))
+                .set(backfill::Column::SyncedUpTo, Expr::value(synced_up_to))
+                .set(
+                    backfill::Column::RefreshedSeq,
+                    Expr::value(row.progress_seq),
+                )
+                .apply(db)
+                .await?;
+        } else {
+            unmoved.push((row, synced_up_to));
+        }
+    }
+    // No move: only the frontier changes, still guarded by the status read, in one statement
+    // per page of backfills rather than one per backfill.
+    for page in unmoved.chunks(500) {
+        let id_is = |row: &backfill::Model| backfill::Column::Id.eq(row.id);
+        let case = |value: &dyn Fn(&backfill::Model, Option<DateTime<Utc>>) -> Expr| {
+            let (first, rest) = page.split_first()?;
+            let mut case = Expr::case(id_is(first.0), value(first.0, first.1));
+            for (row, synced_up_to) in rest {
+                case = case.case(id_is(row), value(row, *synced_up_to));
+            }
+            Some(Into::<Expr>::into(case))
+        };
+        let (Some(synced_up_to), Some(refreshed_seq)) = (
+            case(&|_, synced_up_to| Expr::value(synced_up_to)),
+            case(&|row, _| Expr::value(row.progress_seq)),
+        ) else {
+            continue;
+        };
+        let guard = page.iter().fold(Condition::any(), |any, (row, _)| {
+            any.add(
+                Condition::all()
+                    .add(backfill::Column::Id.eq(row.id))
+                    .add(backfill::Column::Status.eq(row.status)),
+            )
+        });
+        backfill::Entity::update_many()
+            .col_expr(backfill::Column::SyncedUpTo, synced_up_to)
+            .col_expr(backfill::Column::RefreshedSeq, refreshed_seq)
+            .col_expr(backfill::Column::UpdatedAt, Expr::value(now))
+            .filter(guard)
+            .exec(db)
+            .await?;
     }
     Ok(())
 }
 
-async fn refresh_row(
-    db: &impl ConnectionTrait,
+/// What a backfill's counters and earliest open batch row say: its status (paused and
+/// canceled kept) and how far its batches succeeded without a gap.
+fn progress(
     row: &backfill::Model,
     first_open_row: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let id = row.id;
+) -> (BackfillStatus, Option<DateTime<Utc>>) {
     let counts = counts_of(row);
     // Batches tile the range, so the contiguous succeeded prefix ends where the earliest
     // batch that has not succeeded starts, or where the written rows end.
@@ -292,31 +339,5 @@ async fn refresh_row(
     } else {
         BackfillStatus::Running
     };
-    let columns = [
-        (backfill::Column::SyncedUpTo, Expr::value(synced_up_to)),
-        (
-            backfill::Column::RefreshedSeq,
-            Expr::value(row.progress_seq),
-        ),
-        (backfill::Column::UpdatedAt, Expr::value(now)),
-    ];
-    if derived != current && current.can_transition_to(derived) {
-        let mut update = Move::to(derived, now)
-            .from(&[current])
-            .filter(backfill::Column::Id.eq(id));
-        for (column, value) in columns {
-            update = update.set(column, value);
-        }
-        update.apply(db).await?;
-    } else {
-        // No move: only the frontier changes, still guarded by the status read.
-        let mut update = backfill::Entity::update_many()
-            .filter(backfill::Column::Id.eq(id))
-            .filter(backfill::Column::Status.eq(current));
-        for (column, value) in columns {
-            update = update.col_expr(column, value);
-        }
-        update.exec(db).await?;
-    }
-    Ok(())
+    (derived, synced_up_to)
 }
