@@ -21,6 +21,7 @@ mod m20261202_000070_job_checkpoint;
 mod m20261202_000075_issue_triage;
 mod m20261202_000080_create_datasets;
 mod m20261202_000090_worker_heartbeats;
+mod m20261202_000095_pump_indexes;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000075_issue_triage::Migration),
             Box::new(m20261202_000080_create_datasets::Migration),
             Box::new(m20261202_000090_worker_heartbeats::Migration),
+            Box::new(m20261202_000095_pump_indexes::Migration),
         ]
     }
 }

@@ -224,6 +224,26 @@ impl Settings {
                 "a percentage from 0 to 90 (backfills keep at least a tenth of the budget)",
             ));
         }
+        for (field, value) in [
+            ("job_timeout", self.job_timeout),
+            ("orphan_timeout", self.orphan_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(field, "0s", "more than 0s, e.g. 15m"));
+            }
+        }
+        // A job must outlive at least one heartbeat, or a worker times out every attempt
+        // before the scheduler has seen it alive.
+        if self.job_timeout <= self.heartbeat_every() {
+            return Err(invalid(
+                "job_timeout",
+                &format!("{}ms", self.job_timeout.as_millis()),
+                format!(
+                    "more than the heartbeat interval, orphan_timeout / 4 ({}ms)",
+                    self.heartbeat_every().as_millis()
+                ),
+            ));
+        }
         if self.retry_cap < self.retry_base {
             return Err(invalid(
                 "retry_cap",
@@ -254,6 +274,12 @@ impl Settings {
             )
         })?;
         Ok(())
+    }
+
+    /// How often a worker refreshes the heartbeat of a job it runs: a quarter of the orphan
+    /// timeout, so three beats may be lost before the job is taken over.
+    pub fn heartbeat_every(&self) -> Duration {
+        (self.orphan_timeout / 4).max(Duration::from_millis(200))
     }
 
     /// The time between two sync ticks: the gap between the schedule's next two firings
@@ -327,6 +353,49 @@ mod tests {
             "{err}"
         );
         assert_eq!(default.sync_reserved_percent, 20);
+    }
+
+    #[test]
+    fn zero_job_and_orphan_timeouts_are_refused_naming_the_field() {
+        for (field, args) in [
+            (
+                "job_timeout",
+                SettingsArgs {
+                    job_timeout: Some("0s".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "orphan_timeout",
+                SettingsArgs {
+                    orphan_timeout: Some("0s".into()),
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let err = Settings::load(&args).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("more than 0s"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_job_timeout_within_one_heartbeat_is_refused() {
+        let args = SettingsArgs {
+            job_timeout: Some("20s".into()),
+            orphan_timeout: Some("2m".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("job_timeout") && err.contains("heartbeat interval"),
+            "{err}"
+        );
+        let args = SettingsArgs {
+            job_timeout: Some("31s".into()),
+            orphan_timeout: Some("2m".into()),
+            ..Default::default()
+        };
+        assert!(Settings::load(&args).is_ok());
     }
 
     #[test]

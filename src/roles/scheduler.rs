@@ -18,7 +18,7 @@ use logwarden_entities::{backfill, data_plane, integration, job, job_attempt};
 use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, IntegrationStatus, JobKind, JobStatus};
 use logwarden_jobs::payload::JobPayload;
 use logwarden_jobs::window::{next_sync_window, SyncWindowSettings};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::infra::queue::Transport;
 use crate::service::{Error, Services};
-use crate::store::backfills::{refresh_backfill, write_batch_page};
+use crate::store::backfills::{refresh_backfills, write_batch_page};
 use crate::store::jobs::{insert_unique, NewJob};
 use crate::store::moves::JobMove;
 
@@ -37,6 +37,9 @@ const LOST_GRACE: TimeDelta = TimeDelta::seconds(5);
 const TICK_KEY_TTL: Duration = Duration::from_secs(60);
 /// How often the scheduler deletes what Redis keeps of finished tasks.
 pub const VACUUM_EVERY: Duration = Duration::from_secs(60);
+
+/// The kinds of job that are not backfill batches: fed and repaired first.
+const SINGLE_JOBS: &[JobKind] = &[JobKind::Sync, JobKind::Reconcile, JobKind::Reevaluate];
 
 /// Most rows one pump pass looks at per step, so one pass stays short.
 const PUMP_BATCH: u64 = 1_000;
@@ -242,11 +245,7 @@ impl Scheduler {
             .filter(job::Column::Status.eq(JobStatus::Pending))
             // An IN list, not `<> backfill_batch`: (status, kind) index ranges that skip the
             // backfills' pending batches, however many there are.
-            .filter(job::Column::Kind.is_in([
-                JobKind::Sync,
-                JobKind::Reconcile,
-                JobKind::Reevaluate,
-            ]))
+            .filter(job::Column::Kind.is_in(SINGLE_JOBS.iter().copied()))
             .filter(due.clone())
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
@@ -296,66 +295,92 @@ impl Scheduler {
             candidates.extend(batches);
         }
 
+        // One conditional update per page of candidates, not one per job; the rows another
+        // replica moved first are not returned, so not pushed twice.
+        let position: HashMap<i64, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(at, row)| (row.id, at))
+            .collect();
         let mut enqueued = 0;
-        for row in candidates {
-            let moved = JobMove::to(JobStatus::Enqueued, now)
+        for page in candidates.chunks(PUMP_BATCH as usize) {
+            let mut moved = JobMove::to(JobStatus::Enqueued, now)
                 .from(&[JobStatus::Pending])
-                .filter(job::Column::Id.eq(row.id))
-                .apply(db)
+                .filter(job::Column::Id.is_in(page.iter().map(|row| row.id)))
+                .apply_returning(db)
                 .await?;
-            if moved == 0 {
-                continue;
+            // In the order they were picked: syncs first, then batches in window order.
+            moved.sort_by_key(|row| position.get(&row.id).copied());
+            for row in moved {
+                let plane = integrations
+                    .get(&row.integration_id)
+                    .and_then(|i| planes.get(&i.data_plane_id))
+                    .cloned()
+                    .unwrap_or_default();
+                if let Err(err) = self.transport.push(&plane, &payload(&row)).await {
+                    tracing::warn!(job = row.id, error = %err, "push failed; the repair pass will retry it");
+                }
+                enqueued += 1;
             }
-            let plane = integrations
-                .get(&row.integration_id)
-                .and_then(|i| planes.get(&i.data_plane_id))
-                .cloned()
-                .unwrap_or_default();
-            if let Err(err) = self.transport.push(&plane, &payload(&row)).await {
-                tracing::warn!(job = row.id, error = %err, "push failed; the repair pass will retry it");
-            }
-            enqueued += 1;
         }
         Ok(enqueued)
     }
 
     /// Rows `enqueued` for a while that the transport no longer holds are pushed again; so
     /// are `enqueued` rows without an enqueue time (recorded by an older version in two
-    /// statements, the second of which never ran), which no time filter would find.
+    /// statements, the second of which never ran), which no time filter would find. Syncs and
+    /// the other single jobs first, then backfill batches, each in pages of [`PUMP_BATCH`]
+    /// in id order until none is left: after a Redis flush, a newer sync never waits behind
+    /// a backfill's old batches, and no lost row waits for a later pass.
     async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let db = &self.services.db;
-        let rows = job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Enqueued))
-            .filter(
-                job::Column::EnqueuedAt
-                    .is_null()
-                    .or(job::Column::EnqueuedAt.lt(now - LOST_GRACE)),
-            )
-            .order_by_asc(job::Column::Id)
-            .limit(PUMP_BATCH)
-            .all(db)
-            .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let queued = match self.transport.queued(&ids).await {
-            Ok(queued) => queued,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read the queued markers; repair skipped");
-                return Ok(0);
-            }
-        };
         let planes = plane_of_integrations(db).await?;
         let mut repushed = 0;
-        for row in rows.into_iter().filter(|row| !queued.contains(&row.id)) {
-            let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
-            match self.transport.push(&plane, &payload(&row)).await {
-                Ok(()) => {
-                    tracing::info!(job = row.id, "re-pushed a job the queue had lost");
-                    repushed += 1;
+        for kinds in [SINGLE_JOBS, &[JobKind::BackfillBatch]] {
+            let mut after = None;
+            loop {
+                let mut select = job::Entity::find()
+                    .filter(job::Column::Status.eq(JobStatus::Enqueued))
+                    .filter(job::Column::Kind.is_in(kinds.iter().copied()))
+                    .filter(
+                        job::Column::EnqueuedAt
+                            .is_null()
+                            .or(job::Column::EnqueuedAt.lt(now - LOST_GRACE)),
+                    );
+                if let Some(after) = after {
+                    select = select.filter(job::Column::Id.gt(after));
                 }
-                Err(err) => tracing::warn!(job = row.id, error = %err, "re-push failed"),
+                let rows = select
+                    .order_by_asc(job::Column::Id)
+                    .limit(PUMP_BATCH)
+                    .all(db)
+                    .await?;
+                let Some(last) = rows.last() else {
+                    break;
+                };
+                after = Some(last.id);
+                let full = rows.len() as u64 == PUMP_BATCH;
+                let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+                let queued = match self.transport.queued(&ids).await {
+                    Ok(queued) => queued,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read the queued markers; repair skipped");
+                        return Ok(repushed);
+                    }
+                };
+                for row in rows.into_iter().filter(|row| !queued.contains(&row.id)) {
+                    let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
+                    match self.transport.push(&plane, &payload(&row)).await {
+                        Ok(()) => {
+                            tracing::info!(job = row.id, "re-pushed a job the queue had lost");
+                            repushed += 1;
+                        }
+                        Err(err) => tracing::warn!(job = row.id, error = %err, "re-push failed"),
+                    }
+                }
+                if !full {
+                    break;
+                }
             }
         }
         Ok(repushed)
@@ -465,9 +490,7 @@ impl Scheduler {
             )
             .all(&self.services.db)
             .await?;
-        for row in open {
-            refresh_backfill(&self.services.db, row.id, now).await?;
-        }
+        refresh_backfills(&self.services.db, &open, now).await?;
         Ok(())
     }
 
@@ -565,15 +588,23 @@ async fn on_tick(
     Ok(())
 }
 
-/// The newest sync job of each integration that has one.
+/// The newest sync job of each integration that has one: one descent of the
+/// `(kind, integration_id, id)` index per integration, whatever the number of job rows.
 async fn last_sync_jobs(
     db: &sea_orm::DatabaseConnection,
 ) -> Result<HashMap<i64, job::Model>, Error> {
-    let newest: Vec<Option<i64>> = job::Entity::find()
+    let newest = Query::select()
+        .expr(Expr::col((job::Entity, job::Column::Id)).max())
+        .from(job::Entity)
+        .and_where(Expr::col((job::Entity, job::Column::Kind)).eq(Expr::value(JobKind::Sync)))
+        .and_where(
+            Expr::col((job::Entity, job::Column::IntegrationId))
+                .equals((integration::Entity, integration::Column::Id)),
+        )
+        .to_owned();
+    let newest: Vec<Option<i64>> = integration::Entity::find()
         .select_only()
-        .column_as(job::Column::Id.max(), "id")
-        .filter(job::Column::Kind.eq(JobKind::Sync))
-        .group_by(job::Column::IntegrationId)
+        .expr_as(Expr::from(newest), "id")
         .into_tuple()
         .all(db)
         .await?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::{backfill, job};
 use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use logwarden_jobs::window::Window;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Condition, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
     TransactionTrait,
@@ -169,12 +169,7 @@ pub async fn write_batch_page(
     Ok(jobs.len())
 }
 
-/// Brings a backfill's frontier and status up to date from the counters on its row and one
-/// indexed query (the earliest batch not yet succeeded), and records the `progress_seq` it
-/// saw, so the pump skips it until a batch changes again. Paused and canceled
-/// are the operator's word and are kept. A backfill whose batches all finished, none
-/// failed and some were canceled one by one ends `completed_with_gaps`. The write is conditional on the status read here, so
-/// a pause or cancel that commits meanwhile is never undone; the next refresh counts again.
+/// Brings a backfill's frontier and status up to date; see [`refresh_backfills`].
 pub async fn refresh_backfill(
     db: &impl ConnectionTrait,
     id: i64,
@@ -183,24 +178,140 @@ pub async fn refresh_backfill(
     let Some(row) = backfill::Entity::find_by_id(id).one(db).await? else {
         return Ok(());
     };
-    let counts = counts_of(&row);
+    refresh_backfills(db, &[row], now).await
+}
+
+/// The statuses of a batch that has not succeeded.
+const NOT_SUCCEEDED: [JobStatus; 5] = [
+    JobStatus::Pending,
+    JobStatus::Enqueued,
+    JobStatus::Processing,
+    JobStatus::Failed,
+    JobStatus::Canceled,
+];
+
+/// The window start of the earliest batch row that has not succeeded, for each of `ids` that
+/// has one: one statement whatever the number of backfills, whose per-status subqueries are
+/// each one descent of the `(backfill_id, status, window_start)` index, however many batch
+/// rows the backfills have.
+async fn first_open_rows(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<HashMap<i64, DateTime<Utc>>, DbErr> {
+    // Here only: its `min`/`max` would shadow `Ord`'s elsewhere in this module.
+    use sea_orm::sea_query::ExprTrait;
+    let mut first = HashMap::new();
+    for batch in ids.chunks(1_000) {
+        let mut select = backfill::Entity::find()
+            .select_only()
+            .column(backfill::Column::Id)
+            .filter(backfill::Column::Id.is_in(batch.iter().copied()));
+        for (n, status) in NOT_SUCCEEDED.into_iter().enumerate() {
+            let earliest = Query::select()
+                .expr(Expr::col((job::Entity, job::Column::WindowStart)).min())
+                .from(job::Entity)
+                .and_where(
+                    Expr::col((job::Entity, job::Column::BackfillId))
+                        .equals((backfill::Entity, backfill::Column::Id)),
+                )
+                .and_where(Expr::col((job::Entity, job::Column::Status)).eq(Expr::value(status)))
+                .to_owned();
+            select = select.expr_as(Expr::from(earliest), format!("first_{n}"));
+        }
+        type Row = (
+            i64,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        );
+        for (id, a, b, c, d, e) in select.into_tuple::<Row>().all(db).await? {
+            if let Some(start) = [a, b, c, d, e].into_iter().flatten().min() {
+                first.insert(id, start);
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// Brings the frontier and status of the backfills `rows` (as just read) up to date from the
+/// counters on their rows and one indexed query for all of them (the earliest batch not yet
+/// succeeded), and records the `progress_seq` each row had, so the pump skips it until a
+/// batch changes again. Paused and canceled are the operator's word and are kept. A backfill
+/// whose batches all finished, none failed and some were canceled one by one ends
+/// `completed_with_gaps`. Each write is conditional on the status read, so a pause or cancel
+/// that commits meanwhile is never undone; the next refresh counts again.
+pub async fn refresh_backfills(
+    db: &impl ConnectionTrait,
+    rows: &[backfill::Model],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let first_open_rows = first_open_rows(db, &ids).await?;
+    let mut unmoved = Vec::new();
+    for row in rows {
+        let (derived, synced_up_to) = progress(row, first_open_rows.get(&row.id).copied());
+        if derived != row.status && row.status.can_transition_to(derived) {
+            Move::to(derived, now)
+                .from(&[row.status])
+                .filter(backfill::Column::Id.eq(row.id))
+                .set(backfill::Column::SyncedUpTo, Expr::value(synced_up_to))
+                .set(
+                    backfill::Column::RefreshedSeq,
+                    Expr::value(row.progress_seq),
+                )
+                .apply(db)
+                .await?;
+        } else {
+            unmoved.push((row, synced_up_to));
+        }
+    }
+    // No move: only the frontier changes, still guarded by the status read, in one statement
+    // per page of backfills rather than one per backfill.
+    for page in unmoved.chunks(500) {
+        let id_is = |row: &backfill::Model| backfill::Column::Id.eq(row.id);
+        let case = |value: &dyn Fn(&backfill::Model, Option<DateTime<Utc>>) -> Expr| {
+            let (first, rest) = page.split_first()?;
+            let mut case = Expr::case(id_is(first.0), value(first.0, first.1));
+            for (row, synced_up_to) in rest {
+                case = case.case(id_is(row), value(row, *synced_up_to));
+            }
+            Some(Into::<Expr>::into(case))
+        };
+        let (Some(synced_up_to), Some(refreshed_seq)) = (
+            case(&|_, synced_up_to| Expr::value(synced_up_to)),
+            case(&|row, _| Expr::value(row.progress_seq)),
+        ) else {
+            continue;
+        };
+        let guard = page.iter().fold(Condition::any(), |any, (row, _)| {
+            any.add(
+                Condition::all()
+                    .add(backfill::Column::Id.eq(row.id))
+                    .add(backfill::Column::Status.eq(row.status)),
+            )
+        });
+        backfill::Entity::update_many()
+            .col_expr(backfill::Column::SyncedUpTo, synced_up_to)
+            .col_expr(backfill::Column::RefreshedSeq, refreshed_seq)
+            .col_expr(backfill::Column::UpdatedAt, Expr::value(now))
+            .filter(guard)
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a backfill's counters and earliest open batch row say: its status (paused and
+/// canceled kept) and how far its batches succeeded without a gap.
+fn progress(
+    row: &backfill::Model,
+    first_open_row: Option<DateTime<Utc>>,
+) -> (BackfillStatus, Option<DateTime<Utc>>) {
+    let counts = counts_of(row);
     // Batches tile the range, so the contiguous succeeded prefix ends where the earliest
     // batch that has not succeeded starts, or where the written rows end.
-    let first_open_row: Option<DateTime<Utc>> = job::Entity::find()
-        .select_only()
-        .column_as(job::Column::WindowStart.min(), "first_open")
-        .filter(job::Column::BackfillId.eq(id))
-        .filter(job::Column::Status.is_in([
-            JobStatus::Pending,
-            JobStatus::Enqueued,
-            JobStatus::Processing,
-            JobStatus::Failed,
-            JobStatus::Canceled,
-        ]))
-        .into_tuple::<Option<DateTime<Utc>>>()
-        .one(db)
-        .await?
-        .flatten();
     let unwritten = row
         .batches_written_until
         .filter(|until| *until < row.range_end);
@@ -228,31 +339,5 @@ pub async fn refresh_backfill(
     } else {
         BackfillStatus::Running
     };
-    let columns = [
-        (backfill::Column::SyncedUpTo, Expr::value(synced_up_to)),
-        (
-            backfill::Column::RefreshedSeq,
-            Expr::value(row.progress_seq),
-        ),
-        (backfill::Column::UpdatedAt, Expr::value(now)),
-    ];
-    if derived != current && current.can_transition_to(derived) {
-        let mut update = Move::to(derived, now)
-            .from(&[current])
-            .filter(backfill::Column::Id.eq(id));
-        for (column, value) in columns {
-            update = update.set(column, value);
-        }
-        update.apply(db).await?;
-    } else {
-        // No move: only the frontier changes, still guarded by the status read.
-        let mut update = backfill::Entity::update_many()
-            .filter(backfill::Column::Id.eq(id))
-            .filter(backfill::Column::Status.eq(current));
-        for (column, value) in columns {
-            update = update.col_expr(column, value);
-        }
-        update.exec(db).await?;
-    }
-    Ok(())
+    (derived, synced_up_to)
 }

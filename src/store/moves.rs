@@ -8,7 +8,8 @@ use logwarden_entities::{backfill, integration, job};
 use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobStatus};
 use sea_orm::sea_query::{Expr, IntoCondition, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic, QueryFilter, Value,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic, QueryFilter,
+    UpdateMany, Value,
 };
 
 /// A status whose moves are guarded: its state machine and the columns that change with it.
@@ -78,8 +79,28 @@ impl<S: Lifecycle> Move<S> {
     /// Applies the move in one statement; returns how many rows moved (0 when none was in an
     /// allowed status, e.g. because another writer moved it first).
     pub async fn apply(self, db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+        match self.statement() {
+            Some(update) => Ok(update.exec(db).await?.rows_affected),
+            None => Ok(0),
+        }
+    }
+
+    /// Applies the move in one statement and returns the rows it moved, as they are after
+    /// the move (`RETURNING`): none of those another writer moved first.
+    pub async fn apply_returning(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> Result<Vec<<S::Entity as EntityTrait>::Model>, DbErr> {
+        match self.statement() {
+            Some(update) => update.exec_with_returning(db).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The conditional update, or none when no status may move to the target.
+    fn statement(self) -> Option<UpdateMany<S::Entity>> {
         if self.from.is_empty() {
-            return Ok(0);
+            return None;
         }
         let status = S::column();
         let mut update =
@@ -87,12 +108,7 @@ impl<S: Lifecycle> Move<S> {
         for (column, value) in self.sets {
             update = update.col_expr(column, value);
         }
-        let moved = update
-            .filter(status.is_in(self.from))
-            .filter(self.rows)
-            .exec(db)
-            .await?;
-        Ok(moved.rows_affected)
+        Some(update.filter(status.is_in(self.from)).filter(self.rows))
     }
 }
 

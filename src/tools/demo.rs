@@ -85,7 +85,7 @@ pub async fn run(
         Ok(key) => Secret::new(key.trim().to_owned()),
         Err(_) => {
             let key = MasterKey::generate_base64();
-            std::fs::write(&key_file, key.expose())?;
+            write_private(&key_file, key.expose())?;
             key
         }
     };
@@ -250,4 +250,32 @@ pub async fn run(
     running.wait().await?;
     fake.shutdown().await?;
     Ok(())
+}
+
+/// Writes `contents` to a new file only its owner may read or write (0600 on Unix), so the
+/// demo's master key is never readable by other users, not even for a moment.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_master_key_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("lw-demo-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("master.key");
+        super::write_private(&path, "key").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "key");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

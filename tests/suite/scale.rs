@@ -13,7 +13,10 @@ use logwarden_entities::{backfill, job};
 use logwarden_jobs::kind::{BackfillStatus, JobStatus};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
+use logwarden::infra::secret::Secret;
+
 use crate::helpers::{seed_integration, test_settings, TestDb};
+use crate::services::PrivateRedis;
 
 crate::on_both_backends!(
     a_long_backfill_gets_its_batch_rows_page_by_page_and_its_counters_always_equal_a_recount,
@@ -249,4 +252,70 @@ async fn the_pump_refreshes_only_the_backfills_whose_batches_changed(test: TestD
     assert!(after_a.updated_at > before[0].updated_at);
     assert_eq!(after_a.synced_up_to, Some(first.window_end));
     assert_eq!(stored(db, b).await, before[1], "b had no change");
+}
+
+/// Enqueued rows of `acme` written straight into the store, as a scheduler that pushed them
+/// a minute ago left them: `batches` backfill batches, then one sync with a newer id.
+async fn enqueued_a_minute_ago(db: &DatabaseConnection, acme: i64, batches: u64) -> Vec<i64> {
+    use sea_orm::ConnectionTrait;
+    let columns = "kind, integration_id, window_start, window_end, dedupe_key, status, attempt, \
+        max_attempts, created_at, enqueued_at, pages, requests, chats, messages, events, \
+        access_events, violations, alerts";
+    let values = "'enqueued', 0, 5, now(), now() - interval '1 minute', 0, 0, 0, 0, 0, 0, 0, 0";
+    db.execute_unprepared(&format!(
+        "INSERT INTO jobs ({columns}) SELECT 'backfill_batch', {acme}, \
+         now() - (g + 1) * interval '1 hour', now() - g * interval '1 hour', \
+         'lost-batch:' || g, {values} FROM generate_series(1, {batches}) g"
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared(&format!(
+        "INSERT INTO jobs ({columns}) VALUES ('sync', {acme}, now() - interval '5 minutes', \
+         now() - interval '2 minutes', 'lost-sync', {values})"
+    ))
+    .await
+    .unwrap();
+    job::Entity::find()
+        .filter(job::Column::Status.eq(JobStatus::Enqueued))
+        .order_by_asc(job::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_flush_one_pump_pass_pushes_every_lost_job_again_the_newest_sync_included() {
+    let test = TestDb::postgres().await;
+    let db = &test.db;
+    let redis = PrivateRedis::start().await;
+    let settings = test_settings(|args| args.redis_url = Some(Secret::new(redis.url())));
+    let app = App::with_database(test.db.clone(), &settings)
+        .await
+        .expect("app");
+    let scheduler = Scheduler::new(app.services.clone(), app.transport.clone());
+    let acme = seed_integration(db, "acme", "security", "default").await;
+    // More than two repair pages of older batches ahead of the sync.
+    let ids = enqueued_a_minute_ago(db, acme, 2_005).await;
+    let sync = *ids.last().unwrap();
+
+    let first = scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(first.repushed_lost, ids.len(), "nothing was queued yet");
+    assert_eq!(
+        scheduler.transport.queued(&ids).await.unwrap().len(),
+        ids.len()
+    );
+
+    redis.flush_all().await;
+    assert!(scheduler.transport.queued(&ids).await.unwrap().is_empty());
+    let repaired = scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(repaired.repushed_lost, ids.len());
+    let queued = scheduler.transport.queued(&ids).await.unwrap();
+    assert!(queued.contains(&sync), "the newest sync was pushed again");
+    assert_eq!(queued.len(), ids.len(), "every lost batch was pushed again");
+
+    let again = scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(again.repushed_lost, 0, "queued jobs are not pushed twice");
 }
