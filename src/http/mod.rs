@@ -74,7 +74,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(policies::router())
         .merge(audit::router())
         .merge(events::router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(state.clone()))
         .route_layer(axum::middleware::from_fn(request::record_route))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()) })

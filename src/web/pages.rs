@@ -47,7 +47,23 @@ fn nav(viewer: &Viewer) -> Vec<NavItem> {
             id: "home",
         });
     }
+    if viewer.may_read_audit() {
+        items.push(NavItem {
+            href: "/ui/audit",
+            label: "Audit log",
+            id: "audit",
+        });
+    }
     items
+}
+
+/// A redirect after a form that changed `target` (`integration 7`), named in its audit row.
+pub(super) fn done(to: &str, target: String) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::http::request::AuditTarget(target));
+    response
 }
 
 /// What every page's layout needs.
@@ -101,7 +117,7 @@ pub fn error_page(
     )
 }
 
-fn service_error(viewer: &Viewer, err: crate::service::Error) -> Response {
+pub(super) fn service_error(viewer: &Viewer, err: crate::service::Error) -> Response {
     let status = match err.code() {
         "not_found" => StatusCode::NOT_FOUND,
         "invalid" => StatusCode::UNPROCESSABLE_ENTITY,

@@ -127,6 +127,20 @@ impl Viewer {
         self.caller.role.grants(role)
     }
 
+    /// The audit log is for admin tokens without a project scope, as in the API.
+    pub fn may_read_audit(&self) -> bool {
+        self.caller.role == Role::Admin
+            && self.caller.scope == crate::service::scope::Scope::Everything
+    }
+
+    /// `token ID (NAME)`, for the records a form leaves (created by, installed by).
+    pub fn who(&self) -> String {
+        format!(
+            "token {} ({})",
+            self.caller.token_id, self.caller.token_name
+        )
+    }
+
     /// `None` when the viewer's role grants `role`; a 403 page naming both roles otherwise.
     pub fn refusal(&self, role: Role) -> Option<Response> {
         if self.may(role) {

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use minijinja::context;
 use serde::Deserialize;
@@ -209,7 +209,10 @@ pub async fn step(
             match added {
                 Ok(view) => {
                     session::clear_draft(&viewer.session);
-                    Redirect::to(&format!("/ui/sources?added={}", view.id)).into_response()
+                    super::pages::done(
+                        &format!("/ui/sources?added={}", view.id),
+                        format!("integration {}", view.id),
+                    )
                 }
                 Err(err) => {
                     let field = err.field().unwrap_or("name");
