@@ -460,7 +460,7 @@ pub struct BackfillForm {
 
 /// The instant of a date-time picker: its UTC twin when the script sent one, else the
 /// `datetime-local` value (`2026-04-08T10:00`, seconds optional) read as UTC.
-fn picked(
+pub(super) fn picked(
     field: &'static str,
     local: &str,
     utc: &str,

@@ -6,6 +6,7 @@
 //! an audit row, as every mutating API call does. Templates and assets are embedded.
 
 mod audit;
+mod events;
 mod integration;
 mod jobs;
 mod pages;
@@ -54,6 +55,8 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route("/ui/jobs/{id}", get(jobs::show))
         .route("/ui/jobs/{id}/{action}", post(jobs::act))
         .route("/ui/audit", get(audit::show))
+        .route("/ui/events", get(events::search))
+        .route("/ui/events/{id}", get(events::show))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
         .route_layer(axum::middleware::from_fn_with_state(state, record_form))

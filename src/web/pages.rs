@@ -47,6 +47,13 @@ fn nav(viewer: &Viewer) -> Vec<NavItem> {
             id: "home",
         });
     }
+    if viewer.may(Role::Investigator) {
+        items.push(NavItem {
+            href: "/ui/events",
+            label: "Prompt Events",
+            id: "events",
+        });
+    }
     if viewer.may_read_audit() {
         items.push(NavItem {
             href: "/ui/audit",

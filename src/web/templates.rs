@@ -19,6 +19,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("job.html", include_str!("templates/job.html")),
     ("policies.html", include_str!("templates/policies.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("events.html", include_str!("templates/events.html")),
+    ("event.html", include_str!("templates/event.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

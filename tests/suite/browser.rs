@@ -18,6 +18,8 @@ use logwarden::roles::worker::Worker;
 use logwarden::service::audit::AuditQuery;
 use logwarden::service::backfills::{BackfillQuery, NewBackfill};
 use logwarden::service::integrations::NewIntegration;
+use logwarden::service::investigation::events::EventQuery;
+use logwarden::service::scope::Scope;
 use logwarden::service::tokens::{NewToken, Role};
 use logwarden_entities::job;
 use logwarden_fake_api::faults::FaultConfig;
@@ -919,4 +921,116 @@ async fn toggling_a_policy_shows_the_pending_change_and_install_makes_it_the_nex
         "toggle and install: {log}"
     );
     browser.check("audit-log").await;
+}
+
+#[tokio::test]
+async fn an_investigator_searches_events_by_user_and_date_range_and_sees_the_violation_highlighted()
+{
+    let dashboard = Dashboard::start().await;
+    let id = dashboard.integration("acme-claude").await;
+    let services = &dashboard.app.services;
+    let (from, to) = (day() + TimeDelta::hours(8), day() + TimeDelta::hours(18));
+    services
+        .start_backfill(NewBackfill {
+            integration_id: id,
+            from,
+            to,
+            batch_width: Some(Duration::from_secs(2 * 3600)),
+            created_by: "test".into(),
+        })
+        .await
+        .expect("backfill");
+    dashboard.run_jobs().await;
+    let everything = Scope::Everything;
+    let violating = services
+        .search_events(
+            &everything,
+            &EventQuery {
+                has_violation: Some(true),
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+    let target = violating.items.first().expect("the fake plants violations");
+    let user = target.user_email.clone();
+    let expected = services
+        .search_events(
+            &everything,
+            &EventQuery {
+                user_email: Some(user.clone()),
+                from: Some(from),
+                to: Some(to),
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+
+    let browser = dashboard.browser(Role::Investigator).await;
+    browser.click("#nav-events").await;
+    browser.wait_for("#event-search").await;
+    fill(&browser, "#ev-user", &user).await;
+    // 10:00 to 20:00 in Berlin is 08:00 to 18:00 UTC.
+    pick(&browser, "#ev-from", "2026-04-08T10:00").await;
+    pick(&browser, "#ev-to", "2026-04-08T20:00").await;
+    browser.click("#search").await;
+    browser.wait_for("#events").await;
+    assert_eq!(
+        browser.text("#total").await,
+        format!("{} match", expected.total.count)
+    );
+    let users = browser
+        .client
+        .find_all(Locator::Css("#events tbody tr td:nth-child(2)"))
+        .await
+        .expect("rows");
+    assert_eq!(users.len(), expected.items.len());
+    for cell in users {
+        assert_eq!(
+            cell.text().await.expect("text"),
+            user,
+            "every row is the user's"
+        );
+    }
+    browser.check("events").await;
+
+    browser
+        .click(&format!("#events a[href^='/ui/events/{}']", target.id))
+        .await;
+    browser.wait_for("#event-input").await;
+    let detail = services
+        .event_detail(&everything, target.id)
+        .await
+        .expect("detail");
+    let violation = detail
+        .violations
+        .iter()
+        .find(|v| v.direction == "input" || v.direction == "output")
+        .expect("a violation in the input or output");
+    let text = if violation.direction == "input" {
+        &detail.input
+    } else {
+        &detail.output
+    };
+    let span = &text[violation.span_start as usize..violation.span_end as usize];
+    // The marks of the violation's policy, read in order, are exactly its span.
+    let marked = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0]))
+                .map(m => m.textContent).join('');",
+            vec![json!(format!(
+                "#event-{} mark[data-policy~='{}']",
+                violation.direction, violation.policy
+            ))],
+        )
+        .await
+        .expect("marks");
+    assert_eq!(marked, json!(span), "the violating span is highlighted");
+    assert!(browser
+        .text("#violations")
+        .await
+        .contains(&violation.policy));
+    browser.check("event-detail").await;
 }
