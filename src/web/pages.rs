@@ -251,6 +251,8 @@ struct Bar {
 }
 
 const CHART_WIDTH: f64 = 720.0;
+/// The window of the rate-budget chart.
+const BUDGET_MINUTES: u32 = 60;
 const CHART_HEIGHT: f64 = 160.0;
 
 fn bars(counts: &[crate::service::overview::HourCount]) -> (Vec<Bar>, i64) {
@@ -328,6 +330,26 @@ pub async fn overview(State(state): State<ApiState>, viewer: Viewer) -> Response
         Ok(hours) => hours,
         Err(err) => return service_error(&viewer, err),
     };
+    let budgets = match services
+        .budget_use(&scope, Utc::now(), BUDGET_MINUTES)
+        .await
+    {
+        Ok(budgets) => budgets,
+        Err(err) => return service_error(&viewer, err),
+    };
+    let budgets: Vec<Value> = budgets
+        .iter()
+        .map(|b| {
+            let percent = b.requests as f64 * 100.0 / b.budget.max(1) as f64;
+            context! {
+                organization => b.organization,
+                requests => b.requests,
+                budget => b.budget,
+                percent => percent,
+                width => percent.min(100.0),
+            }
+        })
+        .collect();
     let total_events: i64 = hours.iter().map(|h| h.events).sum();
     let (bars, max) = bars(&hours);
     let mut integrations = match services
@@ -361,6 +383,8 @@ pub async fn overview(State(state): State<ApiState>, viewer: Viewer) -> Response
             total_events => total_events,
             integrations => integrations,
             attention => attention,
+            budgets => budgets,
+            budget_minutes => BUDGET_MINUTES,
         }},
     )
 }

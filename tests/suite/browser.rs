@@ -749,6 +749,23 @@ async fn a_backfill_started_on_the_backfill_tab_shows_its_progress_live_until_10
     let events: u64 = browser.text("#res-events").await.parse().expect("a count");
     assert!(events > 0, "the backfilled events are counted");
     browser.check("integration-resources").await;
+
+    // The batches' requests show as the organisation's rate-budget use on the overview.
+    let used = dashboard
+        .app
+        .services
+        .budget_use(&Scope::Everything, Utc::now(), 60)
+        .await
+        .expect("budget use");
+    assert_eq!(used.len(), 1, "one organisation: {used:?}");
+    assert!(used[0].requests > 0);
+    browser.visit("/", "#budgets", "overview-budget").await;
+    let shown = browser.text("#budgets").await;
+    assert!(
+        shown.contains(&used[0].organization)
+            && shown.contains(&format!("{} / {}", used[0].requests, used[0].budget)),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
