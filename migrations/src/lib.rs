@@ -17,6 +17,7 @@ pub mod m20261201_000022_ids_per_integration;
 mod m20261201_000030_create_token_projects_and_audit;
 mod m20261201_000040_event_search;
 mod m20261201_000060_backfill_progress_counters;
+mod m20261202_000085_create_web_sessions;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000030_create_token_projects_and_audit::Migration),
             Box::new(m20261201_000040_event_search::Migration),
             Box::new(m20261201_000060_backfill_progress_counters::Migration),
+            Box::new(m20261202_000085_create_web_sessions::Migration),
         ]
     }
 }

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::session::{self, Viewer};
 use super::templates::render;
 use crate::http::ApiState;
-use crate::infra::secret::Secret;
 use crate::service::integrations::{IntegrationQuery, IntegrationView};
 use crate::service::jobs::JobQuery;
 use crate::service::page::{Cursor, Limit};
@@ -179,9 +178,16 @@ pub async fn login(
         return Redirect::to("/login?error=expired").into_response();
     }
     let token = form.token.trim();
-    match state.services.authenticate(token).await {
-        Ok(_) => {
-            let id = session::start(Secret::new(token));
+    let started = match state.services.authenticate(token).await {
+        Ok(caller) => state
+            .services
+            .start_web_session(caller.token_id)
+            .await
+            .map_err(AuthError::Service),
+        Err(err) => Err(err),
+    };
+    match started {
+        Ok(id) => {
             let mut response = Redirect::to("/").into_response();
             let headers = response.headers_mut();
             for cookie in [
@@ -212,11 +218,18 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(viewer: Viewer, Form(form): Form<CsrfForm>) -> Response {
+pub async fn logout(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
         return refused;
     }
-    session::end(&viewer.session);
+    if let Err(err) = state.services.end_web_session(&viewer.session).await {
+        return service_error(&viewer, err);
+    }
+    session::clear_draft(&viewer.session);
     let mut response = Redirect::to("/login").into_response();
     if let Ok(value) = session::set_cookie(session::COOKIE, "", Some(0)).parse() {
         response.headers_mut().append(header::SET_COOKIE, value);

@@ -257,8 +257,9 @@ struct Dashboard {
     app: App,
     scheduler: Scheduler,
     worker: Worker,
+    settings: std::sync::Arc<logwarden::config::Settings>,
     shutdown: CancellationToken,
-    _test: TestDb,
+    test: TestDb,
 }
 
 impl Drop for Dashboard {
@@ -296,8 +297,9 @@ impl Dashboard {
             app,
             scheduler,
             worker,
+            settings,
             shutdown,
-            _test: test,
+            test,
         }
     }
 
@@ -1050,4 +1052,47 @@ async fn an_investigator_searches_events_by_user_and_date_range_and_sees_the_vio
         .await
         .contains(&violation.policy));
     browser.check("event-detail").await;
+}
+
+#[tokio::test]
+async fn a_login_survives_a_server_restart_and_the_database_holds_neither_the_id_nor_the_token() {
+    use logwarden_entities::web_session;
+    let dashboard = Dashboard::start().await;
+    let browser = dashboard.browser(Role::Operator).await;
+    let cookie = browser
+        .client
+        .get_named_cookie("lw_session")
+        .await
+        .expect("the session cookie");
+    let rows = web_session::Entity::find()
+        .all(&dashboard.test.db)
+        .await
+        .expect("sessions");
+    assert_eq!(rows.len(), 1, "one session row");
+    assert_ne!(rows[0].id_hash, cookie.value(), "the id is stored hashed");
+    assert_eq!(cookie.http_only(), Some(true));
+
+    // Stop the server and start another process's worth of it on the same database.
+    dashboard.shutdown.cancel();
+    let app = App::with_database(dashboard.test.db.clone(), &dashboard.settings)
+        .await
+        .expect("app");
+    let shutdown = CancellationToken::new();
+    let restarted = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("server");
+    let mut browser = browser;
+    browser.base = restarted.url();
+    browser.open("/ui/sources").await;
+    assert_eq!(browser.path().await, "/ui/sources", "still logged in");
+    browser.wait_for("#logout").await;
+
+    browser.click("#logout").await;
+    browser.wait_for("#token").await;
+    let left = web_session::Entity::find()
+        .all(&dashboard.test.db)
+        .await
+        .expect("sessions");
+    assert!(left.is_empty(), "logout deletes the session: {left:?}");
+    shutdown.cancel();
 }
