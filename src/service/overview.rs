@@ -119,7 +119,7 @@ impl Services {
                 budget,
             })
             .collect();
-        list.sort_by(|a, b| b.requests.cmp(&a.requests));
+        list.sort_by_key(|b| std::cmp::Reverse(b.requests));
         Ok(list)
     }
 }

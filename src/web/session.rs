@@ -39,8 +39,10 @@ pub struct Draft {
 }
 
 /// Drafts by session id, with when each was last written.
-fn drafts() -> &'static Mutex<HashMap<String, (Draft, DateTime<Utc>)>> {
-    static DRAFTS: OnceLock<Mutex<HashMap<String, (Draft, DateTime<Utc>)>>> = OnceLock::new();
+type Drafts = Mutex<HashMap<String, (Draft, DateTime<Utc>)>>;
+
+fn drafts() -> &'static Drafts {
+    static DRAFTS: OnceLock<Drafts> = OnceLock::new();
     DRAFTS.get_or_init(Default::default)
 }
 
