@@ -280,10 +280,7 @@ async fn refused_form(
 
 /// Checks role, CSRF and scope for a form on integration `id`; the response refuses it.
 async fn admit(state: &ApiState, viewer: &Viewer, csrf: &str, id: i64) -> Result<i64, Response> {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return Err(refused);
-    }
-    if let Some(refused) = viewer.csrf_refusal(csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, csrf) {
         return Err(refused);
     }
     state
@@ -552,10 +549,7 @@ pub async fn backfill_action(
     Path((id, action)): Path<(i64, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return refused;
-    }
-    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
     let services = &state.services;

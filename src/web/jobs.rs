@@ -75,10 +75,7 @@ pub async fn act(
     Path((id, action)): Path<(i64, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return refused;
-    }
-    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
     let services = &state.services;
@@ -119,10 +116,7 @@ pub async fn bulk(
     Path(id): Path<i64>,
     Form(form): Form<BulkForm>,
 ) -> Response {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return refused;
-    }
-    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
     let services = &state.services;

@@ -138,10 +138,7 @@ pub async fn act(
     Path((id, action)): Path<(i64, String)>,
     Form(form): Form<ActForm>,
 ) -> Response {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return refused;
-    }
-    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
     let services = &state.services;

@@ -128,6 +128,12 @@ impl Viewer {
         }
     }
 
+    /// `None` when a form may be submitted: the role grants `role` and `csrf` is this
+    /// session's CSRF token; the refusal otherwise.
+    pub fn form_refusal(&self, role: Role, csrf: &str) -> Option<Response> {
+        self.refusal(role).or_else(|| self.csrf_refusal(csrf))
+    }
+
     /// `None` when `submitted` is this session's CSRF token; a 403 page otherwise.
     pub fn csrf_refusal(&self, submitted: &str) -> Option<Response> {
         if !submitted.is_empty() && constant_eq(submitted.as_bytes(), self.csrf.as_bytes()) {

@@ -74,10 +74,7 @@ pub async fn step(
     viewer: Viewer,
     Form(form): Form<StepForm>,
 ) -> Response {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return refused;
-    }
-    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
     let mut draft = session::draft(&viewer.session).unwrap_or_default();
