@@ -25,3 +25,4 @@ pub mod policy_set;
 pub mod project;
 pub mod session;
 pub mod violation;
+pub mod web_session;

@@ -20,6 +20,7 @@ mod m20261201_000060_backfill_progress_counters;
 mod m20261202_000070_job_checkpoint;
 mod m20261202_000075_issue_triage;
 mod m20261202_000080_create_datasets;
+mod m20261202_000085_create_web_sessions;
 mod m20261202_000090_worker_heartbeats;
 mod m20261202_000095_pump_indexes;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000070_job_checkpoint::Migration),
             Box::new(m20261202_000075_issue_triage::Migration),
             Box::new(m20261202_000080_create_datasets::Migration),
+            Box::new(m20261202_000085_create_web_sessions::Migration),
             Box::new(m20261202_000090_worker_heartbeats::Migration),
             Box::new(m20261202_000095_pump_indexes::Migration),
         ]

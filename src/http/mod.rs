@@ -91,7 +91,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(export::router())
         .merge(datasets::router())
         .merge(reports::router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(state.clone()))
         .route_layer(axum::middleware::from_fn(request::record_route))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()) })

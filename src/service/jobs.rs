@@ -8,7 +8,8 @@ use logwarden_jobs::checkpoint::{Checkpoint, QuarantinedEvent, SkippedChat};
 use logwarden_jobs::kind::{JobKind, JobStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -269,6 +270,26 @@ impl From<job::Model> for JobView {
     }
 }
 
+/// Failed backfills with a batch back in line run again, as "retry failed batches" makes
+/// them: the scheduler feeds and refreshes only pending and running backfills, so a batch
+/// retried one by one or in bulk would otherwise wait behind a failed backfill for ever.
+async fn revive_backfills(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), Error> {
+    use logwarden_entities::backfill;
+    use logwarden_jobs::kind::BackfillStatus;
+    let waiting = sea_orm::sea_query::Query::select()
+        .column(job::Column::BackfillId)
+        .from(job::Entity)
+        .and_where(job::Column::Status.eq(JobStatus::Pending))
+        .and_where(job::Column::BackfillId.is_not_null())
+        .to_owned();
+    crate::store::moves::Move::to(BackfillStatus::Running, now)
+        .from(&[BackfillStatus::Failed])
+        .filter(backfill::Column::Id.in_subquery(waiting))
+        .apply(db)
+        .await?;
+    Ok(())
+}
+
 impl Services {
     /// One page of the jobs that match `query`, newest first.
     pub async fn list_jobs(&self, query: JobQuery) -> Result<Page<JobView>, Error> {
@@ -309,7 +330,9 @@ impl Services {
     /// Puts a failed job back in line with a fresh budget of attempts.
     pub async fn retry_job(&self, id: i64) -> Result<JobView, Error> {
         let extra = self.settings.job_max_attempts as i32;
-        let moved = JobMove::to(JobStatus::Pending, Utc::now())
+        let now = Utc::now();
+        let txn = crate::store::begin_write(&self.db).await?;
+        let moved = JobMove::to(JobStatus::Pending, now)
             .from(&[JobStatus::Failed])
             .filter(job::Column::Id.eq(id))
             .set(
@@ -320,8 +343,10 @@ impl Services {
                 job::Column::NextAttemptAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
-            .apply(&self.db)
+            .apply(&txn)
             .await?;
+        revive_backfills(&txn, now).await?;
+        txn.commit().await?;
         let view = self.job(id).await?;
         if moved == 0 {
             return Err(Error::Conflict(format!(
@@ -426,7 +451,9 @@ impl Services {
     /// attempts, in one guarded move; returns how many moved. The page of `query` is ignored.
     pub async fn retry_jobs(&self, query: JobQuery) -> Result<u64, Error> {
         let extra = self.settings.job_max_attempts as i32;
-        Ok(JobMove::to(JobStatus::Pending, Utc::now())
+        let now = Utc::now();
+        let txn = crate::store::begin_write(&self.db).await?;
+        let moved = JobMove::to(JobStatus::Pending, now)
             .from(&[JobStatus::Failed])
             .filter(query.condition()?)
             .set(
@@ -437,8 +464,11 @@ impl Services {
                 job::Column::NextAttemptAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
-            .apply(&self.db)
-            .await?)
+            .apply(&txn)
+            .await?;
+        revive_backfills(&txn, now).await?;
+        txn.commit().await?;
+        Ok(moved)
     }
 
     /// Cancels every unfinished job that matches `query`; returns how many moved.

@@ -27,6 +27,7 @@ pub mod pull;
 pub mod scope;
 pub mod tokens;
 pub mod views;
+pub mod web_sessions;
 
 /// A failed operation. Each variant maps to one stable error code of the API; messages name
 /// the field or the object, and never carry SQL or a secret.

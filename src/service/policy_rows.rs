@@ -89,3 +89,35 @@ impl Services {
         self.policy_set(integration_id).await
     }
 }
+
+impl Services {
+    /// Turns one policy of the draft on or off; a policy the draft lacks joins it with the
+    /// catalogue's defaults and the `alert` action. Installing makes the change take effect.
+    pub async fn set_policy_enabled(
+        &self,
+        integration_id: i64,
+        policy: &str,
+        enabled: bool,
+    ) -> Result<super::policies::PolicySetView, Error> {
+        let id = PolicyId::parse(policy).map_err(|_| {
+            let known: Vec<&str> = PolicyId::ALL.iter().map(|id| id.as_str()).collect();
+            Error::invalid(
+                "policy",
+                format!(
+                    "{policy:?} is not a policy: expected one of {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let mut draft = self.policy_set(integration_id).await?.draft;
+        match draft.policies.iter_mut().find(|p| p.id == id) {
+            Some(configured) => configured.enabled = enabled,
+            None => draft.policies.push(logwarden_policy::PolicyConfig::new(
+                id,
+                enabled,
+                logwarden_policy::Action::Alert,
+            )),
+        }
+        self.set_draft(integration_id, &draft).await
+    }
+}

@@ -234,6 +234,23 @@ impl Services {
             .await
             .map_err(Error::from)?
             .ok_or(AuthError::Unknown)?;
+        self.caller_of(row).await
+    }
+
+    /// The caller of the token with id `id`, as [`Services::authenticate`] gives it for the
+    /// token's secret: for the dashboard's sessions, which keep the token's id, not its secret.
+    pub async fn authenticate_token_id(&self, id: i64) -> Result<Caller, AuthError> {
+        let row = api_token::Entity::find_by_id(id)
+            .filter(api_token::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or(AuthError::Unknown)?;
+        self.caller_of(row).await
+    }
+
+    /// The caller a valid token's row stands for; notes when the token was last used.
+    async fn caller_of(&self, row: api_token::Model) -> Result<Caller, AuthError> {
         let role: Role = row.role.parse()?;
         let projects = self.token_project_ids(row.id).await?;
         let now = Utc::now();

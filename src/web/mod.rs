@@ -2,30 +2,108 @@
 //! HTTP API. Login takes an API token and keeps it server-side behind a random session id in
 //! an HttpOnly, SameSite=Strict cookie; every form carries the session's CSRF token; roles and
 //! project scope apply exactly as in the API, because every page authenticates the stored
-//! token with the same lookup as a bearer token. Templates and assets are embedded.
+//! token with the same lookup as a bearer token. Every form a logged-in viewer submits leaves
+//! an audit row, as every mutating API call does. Templates and assets are embedded.
 
+mod audit;
+mod events;
+mod integration;
+mod jobs;
 mod pages;
+mod policies;
 mod session;
 mod templates;
 mod wizard;
 
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 
+use crate::http::request::{AuditTarget, RequestId};
 use crate::http::ApiState;
+use crate::service::audit::NewAuditEntry;
 
 /// The dashboard's routes: `/`, `/login`, `/logout`, `/ui/...` and `/assets/...`.
-pub fn router() -> Router<ApiState> {
+pub fn router(state: ApiState) -> Router<ApiState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", axum::routing::post(pages::logout))
+        .route("/logout", post(pages::logout))
         .route("/ui/sources", get(pages::sources))
         .route("/ui/sources/new", get(wizard::start).post(wizard::step))
+        .route("/ui/sources/{id}", get(integration::show))
+        .route("/ui/sources/{id}/settings", post(integration::update))
+        .route("/ui/sources/{id}/key", post(integration::set_key))
+        .route("/ui/sources/{id}/pause", post(integration::pause))
+        .route("/ui/sources/{id}/resume", post(integration::resume))
+        .route("/ui/sources/{id}/delete", post(integration::delete))
+        .route(
+            "/ui/sources/{id}/backfills",
+            post(integration::start_backfill),
+        )
+        .route("/ui/sources/{id}/jobs", post(jobs::bulk))
+        .route("/ui/sources/{id}/policies", get(policies::show))
+        .route("/ui/sources/{id}/policies/{action}", post(policies::act))
+        .route("/ui/backfills/{id}/progress", get(integration::progress))
+        .route(
+            "/ui/backfills/{id}/{action}",
+            post(integration::backfill_action),
+        )
+        .route("/ui/jobs/{id}", get(jobs::show))
+        .route("/ui/jobs/{id}/{action}", post(jobs::act))
+        .route("/ui/audit", get(audit::show))
+        .route("/ui/events", get(events::search))
+        .route("/ui/events/{id}", get(events::show))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
+        .route_layer(axum::middleware::from_fn_with_state(state, record_form))
+}
+
+/// Writes the audit row of a form a logged-in viewer submitted: the same record as a
+/// mutating API call (`POST /ui/sources/{id}/pause`, the handler's target, the status).
+/// A form without a session (the login form) has no caller to record.
+async fn record_form(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|route| route.as_str().to_owned())
+        .unwrap_or_else(|| path.clone());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let (mut parts, body) = request.into_parts();
+    let viewer = session::Viewer::from_request_parts(&mut parts, &state)
+        .await
+        .ok();
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if let Some(viewer) = viewer {
+        let target = response
+            .extensions()
+            .get::<AuditTarget>()
+            .map(|target| target.0.clone())
+            .unwrap_or(path);
+        let entry = NewAuditEntry {
+            token_id: viewer.caller.token_id,
+            token_name: viewer.caller.token_name.clone(),
+            action: format!("POST {route}"),
+            target,
+            status: response.status().as_u16(),
+            request_id,
+        };
+        if let Err(err) = state.services.record_audit(entry).await {
+            tracing::error!(error = %err, "cannot write the audit row of a dashboard form");
+        }
+    }
+    response
 }
 
 async fn css() -> impl IntoResponse {

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::session::{self, Viewer};
 use super::templates::render;
 use crate::http::ApiState;
-use crate::infra::secret::Secret;
 use crate::service::integrations::{IntegrationQuery, IntegrationView};
 use crate::service::jobs::JobQuery;
 use crate::service::page::{Cursor, Limit};
@@ -47,7 +46,30 @@ fn nav(viewer: &Viewer) -> Vec<NavItem> {
             id: "home",
         });
     }
+    if viewer.may(Role::Investigator) {
+        items.push(NavItem {
+            href: "/ui/events",
+            label: "Prompt Events",
+            id: "events",
+        });
+    }
+    if viewer.may_read_audit() {
+        items.push(NavItem {
+            href: "/ui/audit",
+            label: "Audit log",
+            id: "audit",
+        });
+    }
     items
+}
+
+/// A redirect after a form that changed `target` (`integration 7`), named in its audit row.
+pub(super) fn done(to: &str, target: String) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::http::request::AuditTarget(target));
+    response
 }
 
 /// What every page's layout needs.
@@ -101,7 +123,7 @@ pub fn error_page(
     )
 }
 
-fn service_error(viewer: &Viewer, err: crate::service::Error) -> Response {
+pub(super) fn service_error(viewer: &Viewer, err: crate::service::Error) -> Response {
     let status = match err.code() {
         "not_found" => StatusCode::NOT_FOUND,
         "invalid" => StatusCode::UNPROCESSABLE_ENTITY,
@@ -156,9 +178,16 @@ pub async fn login(
         return Redirect::to("/login?error=expired").into_response();
     }
     let token = form.token.trim();
-    match state.services.authenticate(token).await {
-        Ok(_) => {
-            let id = session::start(Secret::new(token));
+    let started = match state.services.authenticate(token).await {
+        Ok(caller) => state
+            .services
+            .start_web_session(caller.token_id)
+            .await
+            .map_err(AuthError::Service),
+        Err(err) => Err(err),
+    };
+    match started {
+        Ok(id) => {
             let mut response = Redirect::to("/").into_response();
             let headers = response.headers_mut();
             for cookie in [
@@ -189,11 +218,18 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(viewer: Viewer, Form(form): Form<CsrfForm>) -> Response {
+pub async fn logout(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
         return refused;
     }
-    session::end(&viewer.session);
+    if let Err(err) = state.services.end_web_session(&viewer.session).await {
+        return service_error(&viewer, err);
+    }
+    session::clear_draft(&viewer.session);
     let mut response = Redirect::to("/login").into_response();
     if let Ok(value) = session::set_cookie(session::COOKIE, "", Some(0)).parse() {
         response.headers_mut().append(header::SET_COOKIE, value);
@@ -228,6 +264,8 @@ struct Bar {
 }
 
 const CHART_WIDTH: f64 = 720.0;
+/// The window of the rate-budget chart.
+const BUDGET_MINUTES: u32 = 60;
 const CHART_HEIGHT: f64 = 160.0;
 
 fn bars(counts: &[crate::service::overview::HourCount]) -> (Vec<Bar>, i64) {
@@ -305,6 +343,26 @@ pub async fn overview(State(state): State<ApiState>, viewer: Viewer) -> Response
         Ok(hours) => hours,
         Err(err) => return service_error(&viewer, err),
     };
+    let budgets = match services
+        .budget_use(&scope, Utc::now(), BUDGET_MINUTES)
+        .await
+    {
+        Ok(budgets) => budgets,
+        Err(err) => return service_error(&viewer, err),
+    };
+    let budgets: Vec<Value> = budgets
+        .iter()
+        .map(|b| {
+            let percent = b.requests as f64 * 100.0 / b.budget.max(1) as f64;
+            context! {
+                organization => b.organization,
+                requests => b.requests,
+                budget => b.budget,
+                percent => percent,
+                width => percent.min(100.0),
+            }
+        })
+        .collect();
     let total_events: i64 = hours.iter().map(|h| h.events).sum();
     let (bars, max) = bars(&hours);
     let mut integrations = match services
@@ -338,6 +396,8 @@ pub async fn overview(State(state): State<ApiState>, viewer: Viewer) -> Response
             total_events => total_events,
             integrations => integrations,
             attention => attention,
+            budgets => budgets,
+            budget_minutes => BUDGET_MINUTES,
         }},
     )
 }

@@ -1,7 +1,10 @@
-//! Dashboard sessions: a random id in the `lw_session` cookie names a server-side record of
-//! the API token it logged in with and the session's CSRF token. The token itself never goes
-//! back to the browser; each request authenticates it again, so a revoked token ends its
-//! sessions at once.
+//! Dashboard sessions: a random id in the `lw_session` cookie names a session in the
+//! database (see [`crate::service::web_sessions`]): the token it logged in with, by id, and
+//! the session's CSRF token. Neither the token nor the id is stored or sent back; each
+//! request authenticates the token again, so a revoked token ends its sessions at once, and
+//! a restart or another replica keeps them. The Add New Integration wizard's draft, key
+//! included, stays in the memory of the process that served its steps (a replica without it
+//! starts the wizard afresh); it is never written anywhere.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -10,25 +13,18 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::pages::error_page;
 use crate::http::ApiState;
 use crate::infra::secret::Secret;
-use crate::service::tokens::{AuthError, Caller, Role};
+use crate::service::tokens::{Caller, Role};
+pub use crate::service::web_sessions::random_id;
+use crate::service::web_sessions::IDLE;
 
 pub const COOKIE: &str = "lw_session";
 /// The double-submit cookie of the login form, which has no session yet.
 pub const LOGIN_COOKIE: &str = "lw_login_csrf";
-/// How long a session lasts without use.
-const IDLE: TimeDelta = TimeDelta::hours(8);
-
-struct Session {
-    token: Secret,
-    csrf: String,
-    seen: DateTime<Utc>,
-    draft: Option<Draft>,
-}
 
 /// The Add New Integration wizard's answers so far.
 #[derive(Debug, Clone, Default)]
@@ -42,34 +38,31 @@ pub struct Draft {
     pub tested: bool,
 }
 
-/// The wizard draft of session `id`.
-pub fn draft(id: &str) -> Option<Draft> {
-    let map = sessions().lock().expect("sessions");
-    map.get(id).and_then(|session| session.draft.clone())
+/// Drafts by session id, with when each was last written.
+type Drafts = Mutex<HashMap<String, (Draft, DateTime<Utc>)>>;
+
+fn drafts() -> &'static Drafts {
+    static DRAFTS: OnceLock<Drafts> = OnceLock::new();
+    DRAFTS.get_or_init(Default::default)
 }
 
-/// Keeps `draft` in session `id`.
+/// The wizard draft of session `id`.
+pub fn draft(id: &str) -> Option<Draft> {
+    let map = drafts().lock().expect("drafts");
+    map.get(id).map(|(draft, _)| draft.clone())
+}
+
+/// Keeps `draft` in session `id`; drafts left idle as long as a session lasts are dropped.
 pub fn set_draft(id: &str, draft: Draft) {
-    if let Some(session) = sessions().lock().expect("sessions").get_mut(id) {
-        session.draft = Some(draft);
-    }
+    let now = Utc::now();
+    let mut map = drafts().lock().expect("drafts");
+    map.retain(|_, (_, at)| now - *at < IDLE);
+    map.insert(id.to_owned(), (draft, now));
 }
 
 /// Forgets session `id`'s draft.
 pub fn clear_draft(id: &str) {
-    if let Some(session) = sessions().lock().expect("sessions").get_mut(id) {
-        session.draft = None;
-    }
-}
-
-fn sessions() -> &'static Mutex<HashMap<String, Session>> {
-    static SESSIONS: OnceLock<Mutex<HashMap<String, Session>>> = OnceLock::new();
-    SESSIONS.get_or_init(Default::default)
-}
-
-/// 256 random bits, hex-encoded.
-pub fn random_id() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
+    drafts().lock().expect("drafts").remove(id);
 }
 
 /// The value of cookie `name` in `headers`.
@@ -92,29 +85,6 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> String {
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{age}")
 }
 
-/// Starts a session for `token`; returns its id.
-pub fn start(token: Secret) -> String {
-    let id = random_id();
-    let mut map = sessions().lock().expect("sessions");
-    let now = Utc::now();
-    map.retain(|_, session| now - session.seen < IDLE);
-    map.insert(
-        id.clone(),
-        Session {
-            token,
-            csrf: random_id(),
-            seen: now,
-            draft: None,
-        },
-    );
-    id
-}
-
-/// Ends the session `id`.
-pub fn end(id: &str) {
-    sessions().lock().expect("sessions").remove(id);
-}
-
 /// The logged-in viewer of a page: the token's caller and the session's CSRF token.
 pub struct Viewer {
     pub caller: Caller,
@@ -125,6 +95,20 @@ pub struct Viewer {
 impl Viewer {
     pub fn may(&self, role: Role) -> bool {
         self.caller.role.grants(role)
+    }
+
+    /// The audit log is for admin tokens without a project scope, as in the API.
+    pub fn may_read_audit(&self) -> bool {
+        self.caller.role == Role::Admin
+            && self.caller.scope == crate::service::scope::Scope::Everything
+    }
+
+    /// `token ID (NAME)`, for the records a form leaves (created by, installed by).
+    pub fn who(&self) -> String {
+        format!(
+            "token {} ({})",
+            self.caller.token_id, self.caller.token_name
+        )
     }
 
     /// `None` when the viewer's role grants `role`; a 403 page naming both roles otherwise.
@@ -142,6 +126,12 @@ impl Viewer {
                 ),
             ))
         }
+    }
+
+    /// `None` when a form may be submitted: the role grants `role` and `csrf` is this
+    /// session's CSRF token; the refusal otherwise.
+    pub fn form_refusal(&self, role: Role, csrf: &str) -> Option<Response> {
+        self.refusal(role).or_else(|| self.csrf_refusal(csrf))
     }
 
     /// `None` when `submitted` is this session's CSRF token; a 403 page otherwise.
@@ -171,35 +161,17 @@ impl FromRequestParts<ApiState> for Viewer {
         let Some(id) = cookie(&parts.headers, COOKIE) else {
             return Err(to_login());
         };
-        let found = {
-            let mut map = sessions().lock().expect("sessions");
-            let now = Utc::now();
-            match map.get_mut(id) {
-                Some(session) if now - session.seen < IDLE => {
-                    session.seen = now;
-                    Some((session.token.clone(), session.csrf.clone()))
-                }
-                Some(_) => {
-                    map.remove(id);
-                    None
-                }
-                None => None,
-            }
-        };
-        let Some((token, csrf)) = found else {
-            return Err(to_login());
-        };
-        match state.services.authenticate(token.expose()).await {
-            Ok(caller) => Ok(Viewer {
-                caller,
-                csrf,
+        match state.services.web_session(id).await {
+            Ok(Some(found)) => Ok(Viewer {
+                caller: found.caller,
+                csrf: found.csrf,
                 session: id.to_owned(),
             }),
-            Err(AuthError::Malformed | AuthError::Unknown) => {
-                end(id);
+            Ok(None) => {
+                clear_draft(id);
                 Err(to_login())
             }
-            Err(AuthError::Service(err)) => Err(error_page(
+            Err(err) => Err(error_page(
                 None,
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "Cannot check your session",

@@ -12,6 +12,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("templates/home.html")),
     ("sources.html", include_str!("templates/sources.html")),
     ("wizard.html", include_str!("templates/wizard.html")),
+    (
+        "integration.html",
+        include_str!("templates/integration.html"),
+    ),
+    ("job.html", include_str!("templates/job.html")),
+    ("policies.html", include_str!("templates/policies.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("events.html", include_str!("templates/events.html")),
+    ("event.html", include_str!("templates/event.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

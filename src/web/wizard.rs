@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use minijinja::context;
 use serde::Deserialize;
@@ -74,10 +74,7 @@ pub async fn step(
     viewer: Viewer,
     Form(form): Form<StepForm>,
 ) -> Response {
-    if let Some(refused) = viewer.refusal(Role::Operator) {
-        return refused;
-    }
-    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+    if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
     let mut draft = session::draft(&viewer.session).unwrap_or_default();
@@ -209,7 +206,10 @@ pub async fn step(
             match added {
                 Ok(view) => {
                     session::clear_draft(&viewer.session);
-                    Redirect::to(&format!("/ui/sources?added={}", view.id)).into_response()
+                    super::pages::done(
+                        &format!("/ui/sources?added={}", view.id),
+                        format!("integration {}", view.id),
+                    )
                 }
                 Err(err) => {
                     let field = err.field().unwrap_or("name");

@@ -6,21 +6,35 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use chrono::{TimeDelta, Utc};
 use fantoccini::{Client, ClientBuilder, Locator};
 use logwarden::app::App;
+use logwarden::infra::secret::Secret;
+use logwarden::roles::scheduler::{payload, Scheduler};
 use logwarden::roles::serve::RunningServer;
+use logwarden::roles::worker::Worker;
+use logwarden::service::audit::AuditQuery;
+use logwarden::service::backfills::{BackfillQuery, NewBackfill};
+use logwarden::service::integrations::NewIntegration;
+use logwarden::service::investigation::events::EventQuery;
+use logwarden::service::scope::Scope;
 use logwarden::service::tokens::{NewToken, Role};
+use logwarden_entities::job;
+use logwarden_fake_api::faults::FaultConfig;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{seed_integration, test_settings, TestDb};
+use crate::helpers::{day, seed_integration, test_settings, unique_name, TestDb};
 
 /// A chromedriver process of this test's own, and the browser session it drives.
 struct Browser {
     client: Client,
     driver: Child,
+    /// The dashboard's URL, e.g. `http://127.0.0.1:40123`.
+    base: String,
 }
 
 impl Drop for Browser {
@@ -38,13 +52,16 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    async fn start() -> Self {
+    /// A browser for the dashboard at `base`, in the time zone Europe/Berlin, so times shown
+    /// in the viewer's zone differ from UTC.
+    async fn start(base: &str) -> Self {
         let chromedriver = which("chromedriver").expect(
             "chromedriver is not installed: apt-get install -y chromium chromium-driver (.ci/run does this)",
         );
         let port = free_port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            .env("TZ", VIEWER_ZONE)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -80,7 +97,34 @@ impl Browser {
             .set_window_size(1366, 900)
             .await
             .expect("window size");
-        Self { client, driver }
+        Self {
+            client,
+            driver,
+            base: base.to_owned(),
+        }
+    }
+
+    /// Opens `path` of the dashboard.
+    async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|err| panic!("open {path}: {err}"));
+    }
+
+    /// Opens `path`, waits for `ready`, then checks and saves the page as `name`.
+    async fn visit(&self, path: &str, ready: &str, name: &str) {
+        self.open(path).await;
+        self.wait_for(ready).await;
+        self.check(name).await;
+    }
+
+    async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
     }
 
     /// Runs axe-core on the page shown and fails on any serious or critical violation.
@@ -161,12 +205,9 @@ impl Browser {
             .expect("click");
     }
 
-    /// Logs in at `base` with `token` through the login form.
-    async fn log_in(&self, base: &str, token: &str) {
-        self.client
-            .goto(&format!("{base}/login"))
-            .await
-            .expect("open login");
+    /// Logs in with `token` through the login form.
+    async fn log_in(&self, token: &str) {
+        self.open("/login").await;
         self.client
             .wait()
             .for_element(Locator::Css("#token"))
@@ -193,6 +234,9 @@ impl Browser {
     }
 }
 
+/// The time zone of the browser in every test.
+const VIEWER_ZONE: &str = "Europe/Berlin";
+
 fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -205,13 +249,17 @@ fn axe_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/axe-core/axe.min.js")
 }
 
-/// The server on a test database, with a token per role.
+/// The server on a test database and the fake Compliance API, with a scheduler and a worker
+/// the test steps itself, and a token per role.
 struct Dashboard {
     base: String,
     fake: logwarden_fake_api::FakeServer,
     app: App,
+    scheduler: Scheduler,
+    worker: Worker,
+    settings: std::sync::Arc<logwarden::config::Settings>,
     shutdown: CancellationToken,
-    _test: TestDb,
+    test: TestDb,
 }
 
 impl Drop for Dashboard {
@@ -229,8 +277,10 @@ impl Dashboard {
         })
         .await
         .expect("fake API");
+        fake.set_now(day() + TimeDelta::days(2));
         let settings = test_settings(|args| {
             args.allow_loopback_http = Some("true".into());
+            args.backfill_batch_width = Some("30m".into());
         });
         let app = App::with_database(test.db.clone(), &settings)
             .await
@@ -239,12 +289,17 @@ impl Dashboard {
         let server = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
             .await
             .expect("server");
+        let scheduler = Scheduler::new(app.services.clone(), app.transport.clone());
+        let worker = Worker::new(&app, unique_name("worker"), shutdown.clone());
         Self {
             base: server.url(),
             fake,
             app,
+            scheduler,
+            worker,
+            settings,
             shutdown,
-            _test: test,
+            test,
         }
     }
 
@@ -262,19 +317,85 @@ impl Dashboard {
             .expose()
             .to_owned()
     }
+
+    /// A browser logged in with a new token of `role`.
+    async fn browser(&self, role: Role) -> Browser {
+        let token = self.token(role).await;
+        let browser = Browser::start(&self.base).await;
+        browser.log_in(&token).await;
+        browser
+    }
+
+    /// An integration that pulls from the fake API; returns its id.
+    async fn integration(&self, name: &str) -> i64 {
+        self.app
+            .services
+            .add_integration(NewIntegration {
+                name: name.into(),
+                project: "security".into(),
+                data_plane: "default".into(),
+                api_key: Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
+                base_url: Some(self.fake.base_url()),
+                sync_from: Some(day()),
+            })
+            .await
+            .expect("add integration")
+            .id
+    }
+
+    /// Pumps, then runs the oldest job the queue holds; false when none was ready.
+    async fn run_one_job(&self) -> bool {
+        self.scheduler.pump(Utc::now()).await.expect("pump");
+        let ready = job::Entity::find()
+            .filter(job::Column::Status.eq("enqueued"))
+            .order_by_asc(job::Column::Id)
+            .one(&self.app.services.db)
+            .await
+            .expect("enqueued jobs");
+        match ready {
+            Some(row) => {
+                self.worker.process(payload(&row)).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs jobs until none is ready.
+    async fn run_jobs(&self) {
+        for _ in 0..1000 {
+            if !self.run_one_job().await {
+                return;
+            }
+        }
+        panic!("jobs kept coming after 1,000 runs");
+    }
+}
+
+/// Polls `condition` (a script returning a boolean) until it holds, failing after 20 s.
+async fn until(browser: &Browser, what: &str, condition: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = browser
+            .client
+            .execute(condition, vec![])
+            .await
+            .unwrap_or_else(|err| panic!("evaluate {what}: {err}"));
+        if held == json!(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
 async fn an_operator_logs_in_with_a_token_sees_the_overview_and_logs_out() {
     let dashboard = Dashboard::start().await;
     let token = dashboard.token(Role::Operator).await;
-    let browser = Browser::start().await;
+    let browser = Browser::start(&dashboard.base).await;
 
-    browser
-        .client
-        .goto(&format!("{}/", dashboard.base))
-        .await
-        .expect("open /");
+    browser.open("/").await;
     assert_eq!(
         browser.path().await,
         "/login",
@@ -282,7 +403,7 @@ async fn an_operator_logs_in_with_a_token_sees_the_overview_and_logs_out() {
     );
     browser.check("login").await;
 
-    browser.log_in(&dashboard.base, &token).await;
+    browser.log_in(&token).await;
     assert_eq!(browser.path().await, "/");
     assert_eq!(browser.text("h1").await, "Operations");
     assert_eq!(browser.text("#jobs-failed").await, "0");
@@ -293,17 +414,8 @@ async fn an_operator_logs_in_with_a_token_sees_the_overview_and_logs_out() {
     browser.check("overview-empty").await;
 
     browser.click("#logout").await;
-    browser
-        .client
-        .wait()
-        .for_element(Locator::Css("#token"))
-        .await
-        .expect("back at the login form");
-    browser
-        .client
-        .goto(&format!("{}/", dashboard.base))
-        .await
-        .expect("open /");
+    browser.wait_for("#token").await;
+    browser.open("/").await;
     assert_eq!(
         browser.path().await,
         "/login",
@@ -314,20 +426,9 @@ async fn an_operator_logs_in_with_a_token_sees_the_overview_and_logs_out() {
 #[tokio::test]
 async fn a_wrong_token_is_refused_with_a_message_naming_the_problem() {
     let dashboard = Dashboard::start().await;
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&format!("{}/login", dashboard.base))
-        .await
-        .expect("open login");
-    browser
-        .client
-        .find(Locator::Css("#token"))
-        .await
-        .expect("token field")
-        .send_keys("lw_not-a-real-token")
-        .await
-        .expect("type");
+    let browser = Browser::start(&dashboard.base).await;
+    browser.open("/login").await;
+    fill(&browser, "#token", "lw_not-a-real-token").await;
     browser.click("#login-submit").await;
     let error = browser.text("#login-error").await;
     assert!(
@@ -366,9 +467,7 @@ async fn failing_integrations_are_listed_first_on_the_overview_and_log_sources_s
     .update(db)
     .await
     .expect("mark synced");
-    let token = dashboard.token(Role::Admin).await;
-    let browser = Browser::start().await;
-    browser.log_in(&dashboard.base, &token).await;
+    let browser = dashboard.browser(Role::Admin).await;
 
     let first = browser.text("#attention tbody tr:first-child").await;
     assert!(
@@ -382,12 +481,7 @@ async fn failing_integrations_are_listed_first_on_the_overview_and_log_sources_s
     browser.check("overview").await;
 
     browser.click("#nav-sources").await;
-    browser
-        .client
-        .wait()
-        .for_element(Locator::Css("#sources"))
-        .await
-        .expect("sources table");
+    browser.wait_for("#sources").await;
     let headings = browser.text("#sources thead").await.to_lowercase();
     for column in [
         "Name",
@@ -440,9 +534,7 @@ async fn failing_integrations_are_listed_first_on_the_overview_and_log_sources_s
 #[tokio::test]
 async fn an_investigator_sees_neither_log_sources_nor_operations() {
     let dashboard = Dashboard::start().await;
-    let token = dashboard.token(Role::Investigator).await;
-    let browser = Browser::start().await;
-    browser.log_in(&dashboard.base, &token).await;
+    let browser = dashboard.browser(Role::Investigator).await;
     assert!(
         !browser.exists("#nav-sources").await,
         "no Log Sources in the sidebar"
@@ -451,19 +543,19 @@ async fn an_investigator_sees_neither_log_sources_nor_operations() {
         !browser.exists("#nav-overview").await,
         "no Operations in the sidebar"
     );
+    assert!(!browser.exists("#nav-audit").await, "no Audit log");
     browser.check("investigator-home").await;
 
-    browser
-        .client
-        .goto(&format!("{}/ui/sources", dashboard.base))
-        .await
-        .expect("open sources");
-    let refusal = browser.text("#main").await;
-    assert!(
-        refusal.contains("needs a token with the role operator"),
-        "the page says which role it needs: {refusal}"
-    );
-    assert!(!browser.exists("#sources").await, "no integration table");
+    for path in ["/ui/sources", "/ui/sources/new"] {
+        browser.open(path).await;
+        let refusal = browser.text("#main").await;
+        assert!(
+            refusal.contains("needs a token with the role operator"),
+            "{path} says which role it needs: {refusal}"
+        );
+        assert!(!browser.exists("#sources").await, "no integration table");
+        assert!(!browser.exists("#wizard-next").await, "no wizard on {path}");
+    }
 }
 
 /// Types `text` into the field `css`, replacing what it held.
@@ -478,12 +570,23 @@ async fn fill(browser: &Browser, css: &str, text: &str) {
     field.send_keys(text).await.expect("type");
 }
 
+/// Sets a date-time picker, as choosing a date and time in it does.
+async fn pick(browser: &Browser, css: &str, value: &str) {
+    browser.wait_for(css).await;
+    browser
+        .client
+        .execute(
+            "document.querySelector(arguments[0]).value = arguments[1];",
+            vec![json!(css), json!(value)],
+        )
+        .await
+        .expect("set the picker");
+}
+
 #[tokio::test]
 async fn the_wizard_shows_a_failed_connection_test_for_a_wrong_key_then_adds_the_integration() {
     let dashboard = Dashboard::start().await;
-    let token = dashboard.token(Role::Operator).await;
-    let browser = Browser::start().await;
-    browser.log_in(&dashboard.base, &token).await;
+    let browser = dashboard.browser(Role::Operator).await;
     browser.click("#nav-sources").await;
     browser.check("log-sources-empty").await;
     browser.click("#add-integration").await;
@@ -530,11 +633,467 @@ async fn the_wizard_shows_a_failed_connection_test_for_a_wrong_key_then_adds_the
         row.starts_with("acme-claude") && row.contains("security"),
         "{row}"
     );
-    let stored = dashboard
-        .app
-        .services
+    let services = &dashboard.app.services;
+    let stored = services
         .resolve_integration("acme-claude")
         .await
         .expect("stored");
-    assert!(stored > 0);
+    // The creation left an audit row, as the API's does.
+    let audit = services
+        .list_audit(AuditQuery::default())
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .items
+            .iter()
+            .any(|entry| entry.action == "POST /ui/sources/new"
+                && entry.target == format!("integration {stored}")
+                && entry.token_name == "operator in the browser"),
+        "the wizard's create is audited: {:?}",
+        audit.items
+    );
+}
+
+#[tokio::test]
+async fn a_backfill_started_on_the_backfill_tab_shows_its_progress_live_until_100_percent() {
+    let dashboard = Dashboard::start().await;
+    let id = dashboard.integration("acme-claude").await;
+    let browser = dashboard.browser(Role::Operator).await;
+    browser
+        .visit(
+            &format!("/ui/sources/{id}"),
+            "#save-settings",
+            "integration-configuration",
+        )
+        .await;
+    assert_eq!(
+        browser.text("#key-last4").await,
+        format!(
+            "••••{}",
+            &logwarden_fake_api::DEFAULT_TEST_KEY[logwarden_fake_api::DEFAULT_TEST_KEY.len() - 4..]
+        )
+    );
+    browser.click("#tab-backfill").await;
+    browser.wait_for("#start-backfill").await;
+    assert!(
+        browser.text("#main").await.contains("No backfills yet"),
+        "an empty list says what to do next"
+    );
+
+    // An end before the start is refused on the field, in words.
+    pick(&browser, "#bf-start", "2026-04-08T14:00").await;
+    pick(&browser, "#bf-end", "2026-04-08T12:00").await;
+    browser.click("#start-backfill").await;
+    let refused = browser.text("#end-error").await;
+    assert!(refused.contains("range"), "{refused}");
+    browser.check("backfill-validation").await;
+
+    // 12:00 to 14:00 in Berlin (UTC+2 in April) is 10:00 to 12:00 UTC: four 30-minute batches.
+    pick(&browser, "#bf-start", "2026-04-08T12:00").await;
+    pick(&browser, "#bf-end", "2026-04-08T14:00").await;
+    browser.click("#start-backfill").await;
+    assert!(browser
+        .text("#notice")
+        .await
+        .contains("backfill is recorded"));
+    let listed = dashboard
+        .app
+        .services
+        .list_backfills(BackfillQuery {
+            integration_id: Some(id),
+            ..BackfillQuery::default()
+        })
+        .await
+        .expect("backfills")
+        .items;
+    assert_eq!(listed.len(), 1);
+    let backfill = &listed[0];
+    assert_eq!(backfill.range_start, day() + TimeDelta::hours(10));
+    assert_eq!(backfill.range_end, day() + TimeDelta::hours(12));
+    assert_eq!(backfill.batches_total, 4);
+    let bar = format!("#backfill-{} [role=progressbar]", backfill.id);
+
+    // Each batch the worker finishes moves the bar on the open page, without a reload.
+    for done in 1..=4 {
+        assert!(dashboard.run_one_job().await, "batch {done} runs");
+        let percent = done * 25;
+        until(
+            &browser,
+            &format!("the bar shows {percent} %"),
+            &format!(
+                "return document.querySelector('{bar}').getAttribute('aria-valuenow') === '{percent}'"
+            ),
+        )
+        .await;
+        if done == 2 {
+            browser.check("backfill-running").await;
+        }
+    }
+    // The scheduler's next pass marks the backfill completed; the page shows it.
+    assert!(!dashboard.run_one_job().await, "no batch is left");
+    until(
+        &browser,
+        "the backfill shows completed",
+        &format!(
+            "return document.querySelector('#backfill-{} [data-field=status]').textContent === 'completed'",
+            backfill.id
+        ),
+    )
+    .await;
+    assert!(browser
+        .text(&format!("#backfill-{}", backfill.id))
+        .await
+        .contains("4/4 batches"));
+    browser.check("backfill-done").await;
+
+    browser.click("#tab-resources").await;
+    let events: u64 = browser.text("#res-events").await.parse().expect("a count");
+    assert!(events > 0, "the backfilled events are counted");
+    browser.check("integration-resources").await;
+
+    // The batches' requests show as the organisation's rate-budget use on the overview.
+    let used = dashboard
+        .app
+        .services
+        .budget_use(&Scope::Everything, Utc::now(), 60)
+        .await
+        .expect("budget use");
+    assert_eq!(used.len(), 1, "one organisation: {used:?}");
+    assert!(used[0].requests > 0);
+    browser.visit("/", "#budgets", "overview-budget").await;
+    let shown = browser.text("#budgets").await;
+    assert!(
+        shown.contains(&used[0].organization)
+            && shown.contains(&format!("{} / {}", used[0].requests, used[0].budget)),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_failed_by_an_injected_fault_shows_its_attempt_and_bulk_retry_runs_it_again() {
+    let dashboard = Dashboard::start().await;
+    let id = dashboard.integration("acme-claude").await;
+    let services = &dashboard.app.services;
+    services
+        .start_backfill(NewBackfill {
+            integration_id: id,
+            from: day() + TimeDelta::hours(10),
+            to: day() + TimeDelta::hours(11),
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .expect("backfill");
+    // The first request of each of the two batches fails with a 500 marked do-not-retry.
+    let faults: FaultConfig = serde_json::from_value(json!({
+        "server_error": {"trigger": {"next": 2}, "status": 500, "should_retry": false}
+    }))
+    .expect("faults");
+    dashboard.fake.set_faults(faults).expect("set faults");
+    dashboard.run_jobs().await;
+
+    let browser = dashboard.browser(Role::Operator).await;
+    browser
+        .visit(
+            &format!("/ui/sources/{id}?tab=jobs&status=failed"),
+            "#jobs",
+            "jobs-failed",
+        )
+        .await;
+    assert_eq!(browser.text("#matching").await, "2 jobs match.");
+    let first = browser.text("#jobs tbody tr:first-child").await;
+    assert!(
+        first.contains("backfill_batch") && first.contains("api_error"),
+        "{first}"
+    );
+
+    browser.click("#jobs tbody tr:first-child a").await;
+    browser.wait_for("#attempts").await;
+    assert_eq!(browser.text("#job-status").await.to_lowercase(), "failed");
+    let attempt = browser
+        .text("#attempts tbody tr:first-child")
+        .await
+        .to_lowercase();
+    assert!(
+        attempt.contains("failed") && attempt.contains("api_error"),
+        "the attempt shows its error: {attempt}"
+    );
+    assert!(
+        browser
+            .text("#completeness")
+            .await
+            .contains("No record yet"),
+        "a failed pull has no completeness record"
+    );
+    browser.check("job-detail").await;
+
+    browser.click("#back-to-jobs").await;
+    browser
+        .open(&format!("/ui/sources/{id}?tab=jobs&status=failed"))
+        .await;
+    browser.click("#bulk-retry").await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "2 failed job(s) are back in line."
+    );
+    dashboard.run_jobs().await;
+    browser
+        .open(&format!("/ui/sources/{id}?tab=jobs&status=failed"))
+        .await;
+    assert_eq!(browser.text("#matching").await, "0 jobs match.");
+    assert!(browser.text("#main").await.contains("No jobs match"));
+
+    browser
+        .visit(
+            &format!("/ui/sources/{id}?tab=jobs&status=succeeded&kind=backfill_batch"),
+            "#jobs",
+            "jobs",
+        )
+        .await;
+    assert_eq!(browser.text("#matching").await, "2 jobs match.");
+    let retried = browser.text("#jobs tbody tr:first-child").await;
+    assert!(
+        retried.contains("2/"),
+        "the second attempt succeeded: {retried}"
+    );
+}
+
+#[tokio::test]
+async fn toggling_a_policy_shows_the_pending_change_and_install_makes_it_the_next_version_audited()
+{
+    let dashboard = Dashboard::start().await;
+    let id = dashboard.integration("acme-claude").await;
+    let browser = dashboard.browser(Role::Admin).await;
+    browser.open(&format!("/ui/sources/{id}")).await;
+    browser.click("#open-policies").await;
+    browser.wait_for("#policies").await;
+    assert!(browser
+        .text("#alert-note")
+        .await
+        .contains("Block and modify act as alerts"));
+    assert!(browser
+        .text("#last-installed")
+        .await
+        .starts_with("Version 1"));
+    assert_eq!(browser.text("#pending-count").await, "No pending changes");
+    browser.check("policies").await;
+
+    let toggle = "#policies tbody tr:first-child .toggle";
+    let before = browser
+        .client
+        .find(Locator::Css(toggle))
+        .await
+        .expect("toggle")
+        .attr("aria-checked")
+        .await
+        .expect("aria-checked");
+    let policy = browser
+        .client
+        .find(Locator::Css("#policies tbody tr:first-child code"))
+        .await
+        .expect("policy id")
+        .text()
+        .await
+        .expect("text");
+    browser.click(toggle).await;
+    assert!(browser.text("#notice").await.contains("The draft changed"));
+    let after = browser
+        .client
+        .find(Locator::Css(&format!("#toggle-{policy}")))
+        .await
+        .expect("toggle")
+        .attr("aria-checked")
+        .await
+        .expect("aria-checked");
+    assert_ne!(before, after, "the toggle flipped");
+    assert_eq!(browser.text("#pending-count").await, "1 pending change");
+    let changes = browser.text("#changes tbody").await;
+    assert!(
+        changes.contains(&policy),
+        "the diff names {policy}: {changes}"
+    );
+    browser.check("policies-pending").await;
+
+    browser.click("#install").await;
+    assert!(browser.text("#notice").await.starts_with("Installed"));
+    assert!(browser
+        .text("#last-installed")
+        .await
+        .starts_with("Version 2"));
+    assert_eq!(browser.text("#pending-count").await, "No pending changes");
+    let installed = dashboard.app.services.policy_set(id).await.expect("set");
+    assert_eq!(installed.installed_version, Some(2));
+    assert!(installed.pending_changes.is_empty());
+
+    // Both forms are in the audit log, which admins read on its page.
+    browser.click("#nav-audit").await;
+    browser.wait_for("#audit").await;
+    let log = browser.text("#audit tbody").await;
+    assert!(
+        log.contains("POST /ui/sources/{id}/policies/{action}"),
+        "the audit log names the route: {log}"
+    );
+    assert_eq!(
+        log.matches(&format!("policy set of integration {id}"))
+            .count(),
+        2,
+        "toggle and install: {log}"
+    );
+    browser.check("audit-log").await;
+}
+
+#[tokio::test]
+async fn an_investigator_searches_events_by_user_and_date_range_and_sees_the_violation_highlighted()
+{
+    let dashboard = Dashboard::start().await;
+    let id = dashboard.integration("acme-claude").await;
+    let services = &dashboard.app.services;
+    let (from, to) = (day() + TimeDelta::hours(8), day() + TimeDelta::hours(18));
+    services
+        .start_backfill(NewBackfill {
+            integration_id: id,
+            from,
+            to,
+            batch_width: Some(Duration::from_secs(2 * 3600)),
+            created_by: "test".into(),
+        })
+        .await
+        .expect("backfill");
+    dashboard.run_jobs().await;
+    let everything = Scope::Everything;
+    let violating = services
+        .search_events(
+            &everything,
+            &EventQuery {
+                has_violation: Some(true),
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+    let target = violating.items.first().expect("the fake plants violations");
+    let user = target.user_email.clone();
+    let expected = services
+        .search_events(
+            &everything,
+            &EventQuery {
+                user_email: Some(user.clone()),
+                from: Some(from),
+                to: Some(to),
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+
+    let browser = dashboard.browser(Role::Investigator).await;
+    browser.click("#nav-events").await;
+    browser.wait_for("#event-search").await;
+    fill(&browser, "#ev-user", &user).await;
+    // 10:00 to 20:00 in Berlin is 08:00 to 18:00 UTC.
+    pick(&browser, "#ev-from", "2026-04-08T10:00").await;
+    pick(&browser, "#ev-to", "2026-04-08T20:00").await;
+    browser.click("#search").await;
+    browser.wait_for("#events").await;
+    assert_eq!(
+        browser.text("#total").await,
+        format!("{} match", expected.total.count)
+    );
+    let users = browser
+        .client
+        .find_all(Locator::Css("#events tbody tr td:nth-child(2)"))
+        .await
+        .expect("rows");
+    assert_eq!(users.len(), expected.items.len());
+    for cell in users {
+        assert_eq!(
+            cell.text().await.expect("text"),
+            user,
+            "every row is the user's"
+        );
+    }
+    browser.check("events").await;
+
+    browser
+        .click(&format!("#events a[href^='/ui/events/{}']", target.id))
+        .await;
+    browser.wait_for("#event-input").await;
+    let detail = services
+        .event_detail(&everything, target.id)
+        .await
+        .expect("detail");
+    let violation = detail
+        .violations
+        .iter()
+        .find(|v| v.direction == "input" || v.direction == "output")
+        .expect("a violation in the input or output");
+    let text = if violation.direction == "input" {
+        &detail.input
+    } else {
+        &detail.output
+    };
+    let span = &text[violation.span_start as usize..violation.span_end as usize];
+    // The marks of the violation's policy, read in order, are exactly its span.
+    let marked = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0]))
+                .map(m => m.textContent).join('');",
+            vec![json!(format!(
+                "#event-{} mark[data-policy~='{}']",
+                violation.direction, violation.policy
+            ))],
+        )
+        .await
+        .expect("marks");
+    assert_eq!(marked, json!(span), "the violating span is highlighted");
+    assert!(browser
+        .text("#violations")
+        .await
+        .contains(&violation.policy));
+    browser.check("event-detail").await;
+}
+
+#[tokio::test]
+async fn a_login_survives_a_server_restart_and_the_database_holds_neither_the_id_nor_the_token() {
+    use logwarden_entities::web_session;
+    let dashboard = Dashboard::start().await;
+    let browser = dashboard.browser(Role::Operator).await;
+    let cookie = browser
+        .client
+        .get_named_cookie("lw_session")
+        .await
+        .expect("the session cookie");
+    let rows = web_session::Entity::find()
+        .all(&dashboard.test.db)
+        .await
+        .expect("sessions");
+    assert_eq!(rows.len(), 1, "one session row");
+    assert_ne!(rows[0].id_hash, cookie.value(), "the id is stored hashed");
+    assert_eq!(cookie.http_only(), Some(true));
+
+    // Stop the server and start another process's worth of it on the same database.
+    dashboard.shutdown.cancel();
+    let app = App::with_database(dashboard.test.db.clone(), &dashboard.settings)
+        .await
+        .expect("app");
+    let shutdown = CancellationToken::new();
+    let restarted = RunningServer::start(&app, "127.0.0.1:0", shutdown.clone())
+        .await
+        .expect("server");
+    let mut browser = browser;
+    browser.base = restarted.url();
+    browser.open("/ui/sources").await;
+    assert_eq!(browser.path().await, "/ui/sources", "still logged in");
+    browser.wait_for("#logout").await;
+
+    browser.click("#logout").await;
+    browser.wait_for("#token").await;
+    let left = web_session::Entity::find()
+        .all(&dashboard.test.db)
+        .await
+        .expect("sessions");
+    assert!(left.is_empty(), "logout deletes the session: {left:?}");
+    shutdown.cancel();
 }

@@ -29,6 +29,59 @@
       });
     }
 
+    // Date-time pickers are in the viewer's zone: the form says which, and sends each
+    // picked instant in UTC too (the offset of that date, so summer time counts).
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) {}
+    document.querySelectorAll("input[data-utc-of]").forEach(function (hidden) {
+      var picker = document.getElementById(hidden.getAttribute("data-utc-of"));
+      hidden.form.addEventListener("submit", function () {
+        var at = picker.value ? new Date(picker.value) : null;
+        hidden.value = at && !isNaN(at) ? at.toISOString() : "";
+      });
+    });
+    document.querySelectorAll(".tz-name").forEach(function (el) {
+      if (zone) el.textContent = "(" + zone + ")";
+    });
+
+    // Live backfill progress: each unfinished row polls its JSON until it is finished.
+    var local = function (text) {
+      if (!text) return "never";
+      var at = new Date(text);
+      return isNaN(at) ? text : at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+    };
+    var setTime = function (cell, text) {
+      if (!cell) return;
+      cell.textContent = local(text);
+      if (text) cell.title = new Date(text).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    };
+    var live = ["pending", "running", "paused"];
+    document.querySelectorAll("tr[data-progress]").forEach(function (row) {
+      if (live.indexOf(row.getAttribute("data-status")) < 0) return;
+      var poll = function () {
+        fetch(row.getAttribute("data-progress"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+          .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+          .then(function (b) {
+            var percent = Math.round(b.percent * 10) / 10;
+            var bar = row.querySelector("[role=progressbar]");
+            bar.setAttribute("aria-valuenow", String(percent));
+            bar.firstElementChild.style.width = b.percent + "%";
+            row.querySelector("[data-field=percent]").textContent = percent + " %";
+            row.querySelector("[data-field=batches]").textContent = b.batches_done + "/" + b.batches_total + " batches" + (b.batches_failed ? ", " + b.batches_failed + " failed" : "");
+            var status = row.querySelector("[data-field=status]");
+            status.textContent = b.status;
+            status.className = "badge badge-" + b.status;
+            setTime(row.querySelector("[data-field=started_at]"), b.started_at);
+            setTime(row.querySelector("[data-field=synced_up_to]"), b.synced_up_to);
+            setTime(row.querySelector("[data-field=eta]"), b.eta);
+            row.setAttribute("data-status", b.status);
+            if (live.indexOf(b.status) >= 0) setTimeout(poll, 1000);
+          })
+          .catch(function () { setTimeout(poll, 5000); });
+      };
+      setTimeout(poll, 1000);
+    });
+
     // Sortable tables: each heading becomes a button; sorting keeps to the page shown.
     document.querySelectorAll("table.sortable").forEach(function (table) {
       var heads = table.querySelectorAll("thead th");
