@@ -98,6 +98,7 @@ async fn record_form(State(state): State<ApiState>, request: Request, next: Next
             target,
             status: response.status().as_u16(),
             request_id,
+            detail: None,
         };
         if let Err(err) = state.services.record_audit(entry).await {
             tracing::error!(error = %err, "cannot write the audit row of a dashboard form");
