@@ -13,29 +13,36 @@
 //! validation, s-labs validation, the remaining fifth of the list), scoring them with the
 //! quantised model exactly as the engine does. The test splits are never read.
 //!
-//! The solver is `linfa-logistic` (L-BFGS, L2 penalty `alpha` 0.1, `--iterations` 60) on a
-//! dense matrix, so the columns are the `--features` (8,192) hashed slots that occur in the
-//! most training texts; the other slots get weight 0. The matrix takes about 530 MB, and one
-//! iteration about 5 CPU seconds. Everything is deterministic: the same data and arguments
-//! give the same file, version included.
+//! The solver is argmin's L-BFGS (the solver `linfa-logistic` runs, More-Thuente line search,
+//! 10 stored steps) over the sparse logistic loss of every hashed slot that occurs in a
+//! training text (about 208,000 of the 2 × 2^20), with L2 penalty `--alpha` on the weights,
+//! not the bias, and attack examples weighted `--attack-weight`. Alpha 0.01, 0.03, 0.1 and 0.3
+//! (and, at 0.03, attack weights 0.7, 1 and 1.5) gave mean validation F1 (neuralchemy and
+//! s-labs, `medium` and `high`) within 0.01 of each other; the default alpha 0.3 is the
+//! strongest penalty, and it keeps the own corpus's precision at 1.00 at `low` where 0.03
+//! scores plain requests such as "let's skip the intro" above 0.99. It stops after
+//! `--iterations` (400) or when the gradient norm falls below 1e-6, in about a minute.
+//! Everything runs on one thread in a fixed order, so the same data and arguments give the
+//! same file, version included.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
+use argmin::core::{CostFunction, Executor, Gradient};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
 use logwarden_policy::classifier::dataset::{read, Example, Format};
 use logwarden_policy::classifier::features::{vector, Family, DIM};
 use logwarden_policy::classifier::metrics::Confusion;
 use logwarden_policy::classifier::model::{Model, RawModel, Thresholds};
 use logwarden_policy::classifier::normalised;
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 
 struct Args {
     data: PathBuf,
     out: PathBuf,
-    features: usize,
-    alpha: f32,
+    alpha: f64,
+    attack_weight: f64,
     iterations: u64,
 }
 
@@ -43,9 +50,9 @@ fn args() -> Result<Args, String> {
     let mut args = Args {
         data: PathBuf::from("datasets"),
         out: PathBuf::from("crates/policy/src/classifier/weights.bin"),
-        features: 8_192,
-        alpha: 0.1,
-        iterations: 60,
+        alpha: 0.3,
+        attack_weight: 1.0,
+        iterations: 400,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,10 +60,10 @@ fn args() -> Result<Args, String> {
         match flag.as_str() {
             "--data" => args.data = PathBuf::from(value()?),
             "--out" => args.out = PathBuf::from(value()?),
-            "--features" => {
-                args.features = value()?
+            "--attack-weight" => {
+                args.attack_weight = value()?
                     .parse()
-                    .map_err(|e| format!("--features: {e}"))?;
+                    .map_err(|e| format!("--attack-weight: {e}"))?;
             }
             "--alpha" => args.alpha = value()?.parse().map_err(|e| format!("--alpha: {e}"))?,
             "--iterations" => {
@@ -66,7 +73,7 @@ fn args() -> Result<Args, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; valid: --data DIR, --out FILE, --features N, --alpha X, --iterations N"
+                    "unknown argument {other}; valid: --data DIR, --out FILE, --alpha X, --attack-weight X, --iterations N"
                 ))
             }
         }
@@ -165,6 +172,85 @@ fn fnv64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The weighted logistic loss of the training texts, with an L2 penalty on the weights: the
+/// parameters are one weight per column, then the bias.
+struct Problem {
+    /// Compressed rows: the entries of text `i` are `starts[i]..starts[i + 1]`.
+    starts: Vec<usize>,
+    columns: Vec<u32>,
+    values: Vec<f64>,
+    /// 1 for an attack, 0 for a benign text.
+    labels: Vec<f64>,
+    sample_weights: Vec<f64>,
+    alpha: f64,
+    /// Columns (the bias is the parameter after them).
+    weights: usize,
+}
+
+impl Problem {
+    /// The logit of each text.
+    fn logits(&self, p: &Array1<f64>) -> Vec<f64> {
+        let bias = p[self.weights];
+        self.starts
+            .windows(2)
+            .map(|r| {
+                bias + (r[0]..r[1])
+                    .map(|j| p[self.columns[j] as usize] * self.values[j])
+                    .sum::<f64>()
+            })
+            .collect()
+    }
+
+    fn penalty(&self, p: &Array1<f64>) -> f64 {
+        0.5 * self.alpha * p.iter().take(self.weights).map(|w| w * w).sum::<f64>()
+    }
+}
+
+/// `ln(1 + e^z)` without overflow.
+fn softplus(z: f64) -> f64 {
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
+}
+
+impl CostFunction for Problem {
+    type Param = Array1<f64>;
+    type Output = f64;
+
+    fn cost(&self, p: &Self::Param) -> Result<f64, argmin::core::Error> {
+        let loss: f64 = self
+            .logits(p)
+            .iter()
+            .zip(&self.labels)
+            .zip(&self.sample_weights)
+            .map(|((z, y), s)| s * (softplus(*z) - y * z))
+            .sum();
+        Ok(loss + self.penalty(p))
+    }
+}
+
+impl Gradient for Problem {
+    type Param = Array1<f64>;
+    type Gradient = Array1<f64>;
+
+    fn gradient(&self, p: &Self::Param) -> Result<Array1<f64>, argmin::core::Error> {
+        let mut g = Array1::zeros(self.weights + 1);
+        for (i, z) in self.logits(p).iter().enumerate() {
+            let residual = self.sample_weights[i] * (1.0 / (1.0 + (-z).exp()) - self.labels[i]);
+            for j in self.starts[i]..self.starts[i + 1] {
+                g[self.columns[j] as usize] += residual * self.values[j];
+            }
+            g[self.weights] += residual;
+        }
+        for c in 0..self.weights {
+            g[c] += self.alpha * p[c];
+        }
+        Ok(g)
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args().map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
     let started = Instant::now();
@@ -174,52 +260,78 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|e| vector(&normalised(&e.text)))
         .collect();
-    // Document frequency per slot; the columns are the most frequent slots (ties: lower key).
-    let mut df = vec![0u32; 2 * DIM];
+    // The columns are the slots that occur in some training text, in slot order.
+    let mut column = vec![u32::MAX; 2 * DIM];
+    let mut keys: Vec<usize> = Vec::new();
     for v in &vectors {
         for (family, index, _) in &v.entries {
-            df[slot_key(*family, *index)] += 1;
+            column[slot_key(*family, *index)] = 0;
         }
     }
-    let mut keys: Vec<usize> = (0..2 * DIM).filter(|k| df[*k] > 0).collect();
-    keys.sort_by(|a, b| df[*b].cmp(&df[*a]).then(a.cmp(b)));
-    keys.truncate(args.features);
-    let mut column = vec![usize::MAX; 2 * DIM];
-    for (c, k) in keys.iter().enumerate() {
-        column[*k] = c;
+    for (k, c) in column.iter_mut().enumerate() {
+        if *c == 0 {
+            *c = u32::try_from(keys.len()).expect("fewer than 2^32 columns");
+            keys.push(k);
+        }
     }
-    let mut x = Array2::<f32>::zeros((vectors.len(), keys.len()));
-    for (row, v) in vectors.iter().enumerate() {
+    let mut problem = Problem {
+        starts: vec![0],
+        columns: Vec::new(),
+        values: Vec::new(),
+        labels: splits
+            .train
+            .iter()
+            .map(|e| f64::from(u8::from(e.label)))
+            .collect(),
+        sample_weights: splits
+            .train
+            .iter()
+            .map(|e| if e.label { args.attack_weight } else { 1.0 })
+            .collect(),
+        alpha: args.alpha,
+        weights: keys.len(),
+    };
+    for v in &vectors {
         for (family, index, value) in &v.entries {
-            let c = column[slot_key(*family, *index)];
-            if c != usize::MAX {
-                x[[row, c]] = *value;
-            }
+            problem.columns.push(column[slot_key(*family, *index)]);
+            problem.values.push(f64::from(*value));
         }
+        problem.starts.push(problem.columns.len());
     }
-    let y: Array1<bool> = splits.train.iter().map(|e| e.label).collect();
     eprintln!(
-        "{} training texts ({} attacks), {} columns of {} used slots; features in {:.1?}",
+        "{} training texts ({} attacks), {} columns, {} non-zeros; features in {:.1?}",
         splits.train.len(),
         splits.train.iter().filter(|e| e.label).count(),
         keys.len(),
-        df.iter().filter(|d| **d > 0).count(),
+        problem.values.len(),
         started.elapsed()
     );
     let fit_started = Instant::now();
-    let dataset = Dataset::new(x, y);
-    let fitted = LogisticRegression::default()
-        .alpha(args.alpha)
-        .max_iterations(args.iterations)
-        .gradient_tolerance(1e-4)
-        .fit(&dataset)?;
-    eprintln!("fitted in {:.1?}", fit_started.elapsed());
-    // linfa labels the larger class positive; the weights must point towards attacks.
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10).with_tolerance_grad(1e-6)?;
+    let result = Executor::new(problem, solver)
+        .configure(|state| {
+            state
+                .param(Array1::zeros(keys.len() + 1))
+                .max_iters(args.iterations)
+        })
+        .run()?;
+    let state = result.state();
+    eprintln!(
+        "fitted in {:.1?}: {} iterations, loss {:.4}, {:?}",
+        fit_started.elapsed(),
+        state.iter,
+        state.best_cost,
+        state.termination_status
+    );
+    let params = state
+        .best_param
+        .as_ref()
+        .ok_or("the solver returned no weights")?;
     let mut word = vec![0f32; DIM];
     let mut chars = vec![0f32; DIM];
     for (c, k) in keys.iter().enumerate() {
-        let w = sign * fitted.params()[c];
+        #[allow(clippy::cast_possible_truncation)]
+        let w = params[c] as f32;
         if *k < DIM {
             word[*k] = w;
         } else {
@@ -228,7 +340,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut raw = RawModel {
         version: String::new(),
-        bias: sign * fitted.intercept(),
+        #[allow(clippy::cast_possible_truncation)]
+        bias: params[keys.len()] as f32,
         word,
         chars,
         thresholds: Thresholds {

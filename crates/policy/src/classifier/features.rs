@@ -16,7 +16,7 @@
 use std::ops::Range;
 
 /// Bits of a feature index.
-pub const HASH_BITS: u32 = 18;
+pub const HASH_BITS: u32 = 20;
 /// Slots per family.
 pub const DIM: usize = 1 << HASH_BITS;
 /// Character n-gram lengths.

@@ -124,7 +124,7 @@ impl<'de> serde::Deserialize<'de> for Sensitivity {
     }
 }
 
-/// The compiled-in weights file (trained by `examples/train_classifier.rs`).
+/// The compiled-in weights file (trained by `src/bin/train-classifier.rs`).
 static WEIGHTS: &[u8] = include_bytes!("weights.bin");
 
 /// The compiled-in model.
