@@ -528,7 +528,6 @@ pub fn report_csv(report: &Report) -> Vec<u8> {
             );
         }
     }
-    drop(row);
     writer.into_inner().unwrap_or_default()
 }
 
