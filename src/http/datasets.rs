@@ -31,7 +31,7 @@ pub fn router() -> Router<ApiState> {
 }
 
 /// Datasets inside the caller's scope, newest first.
-#[utoipa::path(get, path = "/api/v1/datasets", tag = "investigation",
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "investigation", operation_id = "list_datasets",
     params(DatasetQuery),
     responses(
         (status = 200, body = Page<DatasetView>),
@@ -55,7 +55,7 @@ pub async fn list(
 /// Compiles the prompts of the events search in the query string (the filters of
 /// `GET /api/v1/events`) into a dataset: one item per distinct prompt, with every source
 /// event id, optionally only prompts with violations of the given policies.
-#[utoipa::path(post, path = "/api/v1/datasets", tag = "investigation",
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "investigation", operation_id = "create_dataset",
     params(EventQuery),
     request_body = NewDataset,
     responses(
@@ -86,7 +86,7 @@ pub async fn create(
 }
 
 /// One dataset.
-#[utoipa::path(get, path = "/api/v1/datasets/{id}", tag = "investigation",
+#[utoipa::path(get, path = "/api/v1/datasets/{id}", tag = "investigation", operation_id = "show_dataset",
     params(("id" = i64, Path, description = "Dataset id")),
     responses(
         (status = 200, body = DatasetView),
@@ -103,7 +103,7 @@ pub async fn show(
 }
 
 /// Deletes a dataset and its items.
-#[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "investigation",
+#[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "investigation", operation_id = "delete_dataset",
     params(("id" = i64, Path, description = "Dataset id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -126,7 +126,7 @@ pub async fn delete(
 
 /// The dataset as JSONL: one `{"prompt", "response", "labels", "source_event_ids"}` object
 /// per line, in order, streamed.
-#[utoipa::path(get, path = "/api/v1/datasets/{id}/items", tag = "investigation",
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/items", tag = "investigation", operation_id = "dataset_items",
     params(("id" = i64, Path, description = "Dataset id")),
     responses(
         (status = 200, description = "The items, one JSON object per line",

@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod bench_budget;
+pub mod bench_investigation;
 pub mod bench_pump;
 pub mod demo;

@@ -85,6 +85,7 @@ impl ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct ExportOptions {
     /// `csv` or `ndjson`.
+    #[param(inline)]
     pub format: ExportFormat,
     /// IANA time zone of the exported times, e.g. `Europe/Paris`; UTC by default.
     pub tz: Option<String>,

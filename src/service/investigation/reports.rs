@@ -49,6 +49,7 @@ pub struct ReportQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// `json` (the default), `csv` or `html`.
+    #[param(inline)]
     pub format: Option<ReportFormat>,
 }
 
