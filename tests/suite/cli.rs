@@ -554,7 +554,7 @@ const SETTINGS_GROUPS: &[(&str, &[&str])] = &[
 fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
     let cases: &[(&[&str], &[&str])] = &[
         (&["fake-api"], &["logging"]),
-        (&["pull"], &["logging", "api"]),
+        (&["pull"], &["logging", "api", "redis"]),
         (&["policy", "templates"], &["logging"]),
         (&["policy", "eval"], &["logging", "database"]),
         (&["policy", "reevaluate"], &["logging", "database", "jobs"]),
