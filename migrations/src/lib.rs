@@ -18,6 +18,7 @@ mod m20261201_000030_create_token_projects_and_audit;
 mod m20261201_000040_event_search;
 mod m20261201_000060_backfill_progress_counters;
 mod m20261202_000095_pump_indexes;
+mod m20261202_000096_job_retention_indexes;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000040_event_search::Migration),
             Box::new(m20261201_000060_backfill_progress_counters::Migration),
             Box::new(m20261202_000095_pump_indexes::Migration),
+            Box::new(m20261202_000096_job_retention_indexes::Migration),
         ]
     }
 }
