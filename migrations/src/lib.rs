@@ -23,6 +23,7 @@ mod m20261202_000080_create_datasets;
 mod m20261202_000085_create_web_sessions;
 mod m20261202_000090_worker_heartbeats;
 mod m20261202_000095_pump_indexes;
+mod m20261202_000096_job_retention_indexes;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000085_create_web_sessions::Migration),
             Box::new(m20261202_000090_worker_heartbeats::Migration),
             Box::new(m20261202_000095_pump_indexes::Migration),
+            Box::new(m20261202_000096_job_retention_indexes::Migration),
         ]
     }
 }

@@ -87,6 +87,11 @@ settings! {
         retry_cap: Duration = "10m", env "LOGWARDEN_RETRY_CAP";
         /// A processing job whose worker has not sent a heartbeat for this long is taken over.
         orphan_timeout: Duration = "2m", env "LOGWARDEN_ORPHAN_TIMEOUT";
+        /// Succeeded jobs (and their attempts) are deleted this long after they finished.
+        /// Backfill batches stay as long as their backfill.
+        job_retention_succeeded: Duration = "30d", env "LOGWARDEN_JOB_RETENTION_SUCCEEDED";
+        /// Failed and canceled jobs are deleted this long after they finished.
+        job_retention_failed: Duration = "180d", env "LOGWARDEN_JOB_RETENTION_FAILED";
     }
 
     /// How the Compliance API is called.
@@ -227,6 +232,8 @@ impl Settings {
         for (field, value) in [
             ("job_timeout", self.job_timeout),
             ("orphan_timeout", self.orphan_timeout),
+            ("job_retention_succeeded", self.job_retention_succeeded),
+            ("job_retention_failed", self.job_retention_failed),
         ] {
             if value.is_zero() {
                 return Err(invalid(field, "0s", "more than 0s, e.g. 15m"));

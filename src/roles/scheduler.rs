@@ -41,6 +41,10 @@ pub const VACUUM_EVERY: Duration = Duration::from_secs(60);
 /// The kinds of job that are not backfill batches: fed and repaired first.
 const SINGLE_JOBS: &[JobKind] = &[JobKind::Sync, JobKind::Reconcile, JobKind::Reevaluate];
 
+/// Most finished jobs one prune deletes (one prune per [`VACUUM_EVERY`]): retention
+/// catches up in many short transactions rather than one long one.
+const PRUNE_BATCH: u64 = 500;
+
 /// Most rows one pump pass looks at per step, so one pass stays short.
 const PUMP_BATCH: u64 = 1_000;
 
@@ -458,6 +462,55 @@ impl Scheduler {
         Ok(taken)
     }
 
+    /// Deletes up to [`PRUNE_BATCH`] finished jobs past their retention (succeeded ones after
+    /// `job_retention_succeeded`, failed and canceled ones after `job_retention_failed`) with
+    /// their attempts, in one transaction. Kept: backfill batches (they are their
+    /// backfill's progress, and go with it) and the newest sync of each integration (the
+    /// next sync follows it; without it a paused integration's next sync could take the
+    /// key of a first sync still kept).
+    pub async fn prune_finished_jobs(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let settings = &self.services.settings;
+        let before = |retention: Duration| {
+            now - TimeDelta::from_std(retention).unwrap_or(TimeDelta::MAX / 2)
+        };
+        let expired = Condition::any()
+            .add(
+                Condition::all()
+                    .add(job::Column::Status.eq(JobStatus::Succeeded))
+                    .add(job::Column::FinishedAt.lt(before(settings.job_retention_succeeded))),
+            )
+            .add(
+                Condition::all()
+                    .add(job::Column::Status.is_in([JobStatus::Failed, JobStatus::Canceled]))
+                    .add(job::Column::FinishedAt.lt(before(settings.job_retention_failed))),
+            );
+        let db = &self.services.db;
+        let ids: Vec<i64> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .filter(expired)
+            .filter(job::Column::BackfillId.is_null())
+            .filter(job::Column::Id.is_not_in(last_sync_jobs(db).await?.values().map(|row| row.id)))
+            .limit(PRUNE_BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let txn = crate::store::begin_write(db).await?;
+        job_attempt::Entity::delete_many()
+            .filter(job_attempt::Column::JobId.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+        let deleted = job::Entity::delete_many()
+            .filter(job::Column::Id.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected as usize)
+    }
+
     /// For the embedded single-process mode at start: every `processing` row belonged to
     /// this process before it stopped, so it is taken over at once instead of after the
     /// orphan timeout.
@@ -508,7 +561,7 @@ impl Scheduler {
     }
 
     /// Runs the scheduler until `shutdown`: the apalis-cron tick worker and the pump loop,
-    /// which also vacuums Redis every [`VACUUM_EVERY`].
+    /// which also vacuums Redis and prunes finished jobs every [`VACUUM_EVERY`].
     pub async fn run(
         self,
         pump_every: Duration,
@@ -548,6 +601,10 @@ impl Scheduler {
                                 match scheduler.vacuum_queues().await {
                                     Ok(removed) => tracing::debug!(removed, "vacuumed finished tasks from Redis"),
                                     Err(err) => tracing::warn!(error = %err, "vacuuming Redis failed; retrying later"),
+                                }
+                                match scheduler.prune_finished_jobs(Utc::now()).await {
+                                    Ok(pruned) => tracing::debug!(pruned, "pruned finished jobs past their retention"),
+                                    Err(err) => tracing::warn!(error = %err, "pruning finished jobs failed; retrying later"),
                                 }
                             }
                         }

@@ -10,7 +10,7 @@ use logwarden::service::backfills::NewBackfill;
 use logwarden::store::backfills::{batch_counts, recount_batches, BATCH_PAGE};
 use logwarden::store::moves::JobMove;
 use logwarden_entities::{backfill, job};
-use logwarden_jobs::kind::{BackfillStatus, JobStatus};
+use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use logwarden::infra::secret::Secret;
@@ -21,6 +21,7 @@ use crate::services::PrivateRedis;
 crate::on_both_backends!(
     a_long_backfill_gets_its_batch_rows_page_by_page_and_its_counters_always_equal_a_recount,
     the_pump_refreshes_only_the_backfills_whose_batches_changed,
+    the_scheduler_prunes_finished_jobs_past_their_retention_with_their_attempts,
 );
 
 fn hour_now() -> DateTime<Utc> {
@@ -318,4 +319,148 @@ async fn after_a_redis_flush_one_pump_pass_pushes_every_lost_job_again_the_newes
 
     let again = scheduler.pump(Utc::now()).await.unwrap();
     assert_eq!(again.repushed_lost, 0, "queued jobs are not pushed twice");
+}
+
+/// A job of `acme` that finished `days_ago` as `status`, with one attempt: recorded, then
+/// moved through processing, at that time.
+async fn finished_job(
+    db: &DatabaseConnection,
+    acme: i64,
+    kind: JobKind,
+    status: JobStatus,
+    days_ago: i64,
+    backfill: Option<i64>,
+    follows: Option<i64>,
+) -> i64 {
+    use logwarden::store::jobs::{insert_unique, NewJob};
+    use logwarden_entities::job_attempt;
+    use logwarden_jobs::kind::AttemptOutcome;
+    use logwarden_jobs::window::Window;
+    use sea_orm::ActiveValue::Set;
+    let finished = hour_now() - TimeDelta::days(days_ago);
+    let window = Window {
+        start: finished - TimeDelta::hours(1),
+        end: finished,
+    };
+    let new = NewJob {
+        kind,
+        integration_id: acme,
+        backfill_id: backfill,
+        window,
+        status: JobStatus::Enqueued,
+        max_attempts: 5,
+        policy_set_version: None,
+        follows,
+    };
+    let id = insert_unique(db, new, window.start)
+        .await
+        .unwrap()
+        .expect("a new job")
+        .id;
+    for (to, at) in [(JobStatus::Processing, window.start), (status, finished)] {
+        let moved = JobMove::to(to, at)
+            .filter(job::Column::Id.eq(id))
+            .apply(db)
+            .await
+            .unwrap();
+        assert_eq!(moved, 1);
+    }
+    job_attempt::Entity::insert(job_attempt::ActiveModel {
+        job_id: Set(id),
+        attempt: Set(1),
+        worker_name: Set("worker".into()),
+        outcome: Set(if status == JobStatus::Succeeded {
+            AttemptOutcome::Succeeded
+        } else {
+            AttemptOutcome::Failed
+        }),
+        started_at: Set(window.start),
+        finished_at: Set(finished),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .unwrap();
+    id
+}
+
+async fn the_scheduler_prunes_finished_jobs_past_their_retention_with_their_attempts(test: TestDb) {
+    use logwarden_entities::job_attempt;
+    let db = &test.db;
+    let scheduler = scheduler(&test).await;
+    let acme = seed_integration(db, "acme", "security", "default").await;
+    let job = |kind, status, days_ago, follows| {
+        finished_job(db, acme, kind, status, days_ago, None, follows)
+    };
+    let old_success = job(JobKind::Sync, JobStatus::Succeeded, 31, None).await;
+    let recent_success = job(JobKind::Sync, JobStatus::Succeeded, 29, Some(old_success)).await;
+    let failed_kept = job(JobKind::Reconcile, JobStatus::Failed, 100, None).await;
+    let old_failure = job(JobKind::Reconcile, JobStatus::Failed, 181, None).await;
+    let end = hour_now() - TimeDelta::days(400);
+    let backfill = scheduler
+        .services
+        .start_backfill(NewBackfill {
+            integration_id: acme,
+            from: end - TimeDelta::hours(1),
+            to: end,
+            batch_width: Some(std::time::Duration::from_secs(3600)),
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    let old_batch = finished_job(
+        db,
+        acme,
+        JobKind::BackfillBatch,
+        JobStatus::Succeeded,
+        60,
+        Some(backfill.id),
+        None,
+    )
+    .await;
+    // An integration's newest sync stays, however old: its next sync follows it.
+    let globex = seed_integration(db, "globex", "security", "default").await;
+    let newest_sync = finished_job(
+        db,
+        globex,
+        JobKind::Sync,
+        JobStatus::Succeeded,
+        40,
+        None,
+        None,
+    )
+    .await;
+
+    assert_eq!(scheduler.prune_finished_jobs(Utc::now()).await.unwrap(), 2);
+    let left: Vec<i64> = job::Entity::find()
+        .filter(job::Column::Status.is_in([JobStatus::Succeeded, JobStatus::Failed]))
+        .order_by_asc(job::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![recent_success, failed_kept, old_batch, newest_sync]
+    );
+    let attempts: Vec<i64> = job_attempt::Entity::find()
+        .order_by_asc(job_attempt::Column::JobId)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.job_id)
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![recent_success, failed_kept, old_batch, newest_sync]
+    );
+    assert!(!left.contains(&old_success) && !left.contains(&old_failure));
+    assert_eq!(
+        scheduler.prune_finished_jobs(Utc::now()).await.unwrap(),
+        0,
+        "nothing else is past its retention"
+    );
 }
