@@ -144,21 +144,15 @@ impl Services {
             let id: Uuid = key.id.parse().unwrap_or_default();
             select = select.filter(key.before(alert::Column::EventTime, alert::Column::Id, id));
         }
-        let limit = query.limit.get();
-        let mut rows = select
+        let rows = select
             .order_by_desc(alert::Column::EventTime)
             .order_by_desc(alert::Column::Id)
-            .limit(limit + 1)
+            .limit(query.limit.get() + 1)
             .all(&self.db)
             .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|row| TimeKey::new(row.event_time, row.id).cursor(LIST))
-            })
-            .flatten();
+        let (rows, next_cursor) = TimeKey::cut(LIST, query.limit, rows, |row| {
+            TimeKey::new(row.event_time, row.id)
+        });
         Ok(Page {
             items: rows.into_iter().map(AlertView::from).collect(),
             next_cursor,

@@ -486,18 +486,9 @@ impl Services {
         if parts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut integration_ids: Vec<i64> = parts.iter().map(|row| row.integration_id).collect();
-        integration_ids.sort_unstable();
-        integration_ids.dedup();
-        let names: HashMap<i64, String> = integration::Entity::find()
-            .select_only()
-            .columns([integration::Column::Id, integration::Column::Name])
-            .filter(integration::Column::Id.is_in(integration_ids))
-            .into_tuple::<(i64, String)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect();
+        let names = self
+            .integration_names(parts.iter().map(|row| row.integration_id))
+            .await?;
         let ids: Vec<Uuid> = parts.iter().map(|row| row.id).collect();
         let counts: Vec<(Uuid, String, String, i64)> = violation::Entity::find()
             .select_only()

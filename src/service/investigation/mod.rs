@@ -15,10 +15,34 @@ pub mod sessions;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition};
+use std::collections::HashMap;
 
-use crate::service::page::Cursor;
-use crate::service::Error;
+use logwarden_entities::integration;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::service::page::{Cursor, Limit};
+use crate::service::{Error, Services};
+
+impl Services {
+    /// The names of the integrations `ids`, for the resource column of investigation rows.
+    pub(crate) async fn integration_names(
+        &self,
+        ids: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, String>, Error> {
+        let mut ids: Vec<i64> = ids.collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(integration::Entity::find()
+            .select_only()
+            .columns([integration::Column::Id, integration::Column::Name])
+            .filter(integration::Column::Id.is_in(ids))
+            .into_tuple::<(i64, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+}
 
 /// Where a page of a newest-first list ends: the `(time, id)` of its last row. A cursor
 /// names its list (`sessions`, `alerts`, ...), and another list refuses it.
@@ -68,6 +92,22 @@ impl TimeKey {
                 ),
             )
         })
+    }
+
+    /// Cuts `rows` (fetched with one row more than `limit`) into a page of `list`, and the
+    /// cursor of the next page when more rows follow.
+    pub fn cut<R>(
+        list: &str,
+        limit: Limit,
+        mut rows: Vec<R>,
+        key: impl Fn(&R) -> Self,
+    ) -> (Vec<R>, Option<Cursor>) {
+        let more = rows.len() as u64 > limit.get();
+        rows.truncate(limit.get() as usize);
+        let next = more
+            .then(|| rows.last().map(|row| key(row).cursor(list)))
+            .flatten();
+        (rows, next)
     }
 
     /// The rows after this key, newest first: earlier times, or the same time and a smaller

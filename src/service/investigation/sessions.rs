@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use logwarden_entities::{event, integration, session, violation};
+use logwarden_entities::{event, session, violation};
 use logwarden_policy::{
     evaluate_session, Action, Direction, Finding, PolicyId, Role, SessionPolicyConfig, SessionTurn,
     Severity,
@@ -189,21 +189,15 @@ impl Services {
                 key.id.clone(),
             ));
         }
-        let limit = query.limit.get();
-        let mut rows = select
+        let rows = select
             .order_by_desc(session::Column::ChatCreatedAt)
             .order_by_desc(session::Column::Id)
-            .limit(limit + 1)
+            .limit(query.limit.get() + 1)
             .all(&self.db)
             .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|row| TimeKey::new(row.chat_created_at, &row.id).cursor(LIST))
-            })
-            .flatten();
+        let (rows, next_cursor) = TimeKey::cut(LIST, query.limit, rows, |row| {
+            TimeKey::new(row.chat_created_at, &row.id)
+        });
         Ok(Page {
             items: self.session_rows(rows).await?,
             next_cursor,
@@ -215,18 +209,9 @@ impl Services {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut integration_ids: Vec<i64> = rows.iter().map(|row| row.integration_id).collect();
-        integration_ids.sort_unstable();
-        integration_ids.dedup();
-        let names: HashMap<i64, String> = integration::Entity::find()
-            .select_only()
-            .columns([integration::Column::Id, integration::Column::Name])
-            .filter(integration::Column::Id.is_in(integration_ids))
-            .into_tuple::<(i64, String)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect();
+        let names = self
+            .integration_names(rows.iter().map(|row| row.integration_id))
+            .await?;
         let mut chats = Condition::any();
         for row in &rows {
             chats = chats.add(
