@@ -83,8 +83,7 @@ impl AllowedHosts {
             return false;
         };
         let name = name.to_ascii_lowercase();
-        (self.any_address && name.parse::<IpAddr>().is_ok())
-            || self.names.iter().any(|allowed| *allowed == name)
+        (self.any_address && name.parse::<IpAddr>().is_ok()) || self.names.contains(&name)
     }
 
     /// The names, for the error message.
