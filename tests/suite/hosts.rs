@@ -68,9 +68,8 @@ async fn a_request_for_a_host_the_server_does_not_answer_to_is_refused_naming_ho
     // The API behind it is refused the same way, before any token is looked at.
     let (status, body) = raw(
         server.addr,
-        format!(
-            "GET /api/v1/jobs HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n"
-        ),
+        "GET /api/v1/jobs HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n"
+            .to_owned(),
     )
     .await;
     assert_eq!(
