@@ -643,6 +643,8 @@ async fn a_six_hour_gap_under_a_limit_of_60_requests_a_minute_and_30_second_atte
     };
     let pipeline = pipeline_on(backend, org, start, |args| {
         args.job_timeout = Some("30s".to_owned());
+        // A job must outlive one heartbeat (orphan_timeout / 4).
+        args.orphan_timeout = Some("60s".to_owned());
     })
     .await;
     let api_now = start + TimeDelta::hours(6);
@@ -699,6 +701,8 @@ async fn an_attempt_cut_short_by_its_timeout_continues_from_its_checkpoint_witho
     let start = day() + TimeDelta::hours(14);
     let pipeline = pipeline_on(backend, busy_org(), start, |args| {
         args.job_timeout = Some("3s".to_owned());
+        // A job must outlive one heartbeat (orphan_timeout / 4).
+        args.orphan_timeout = Some("8s".to_owned());
         args.job_max_attempts = Some("20".to_owned());
     })
     .await;
