@@ -58,6 +58,25 @@ impl Investigation {
         this
     }
 
+    /// A second project with an integration of its own, and an investigator scoped to it.
+    pub(crate) async fn other_project_token(&self) -> String {
+        self.app
+            .services
+            .add_integration(logwarden::service::integrations::NewIntegration {
+                name: "other".into(),
+                project: "other".into(),
+                data_plane: "default".into(),
+                api_key: logwarden::infra::secret::Secret::new(
+                    logwarden_fake_api::DEFAULT_TEST_KEY,
+                ),
+                base_url: Some(self.pipeline.fake.base_url()),
+                sync_from: None,
+            })
+            .await
+            .expect("second integration");
+        self.token(Role::Investigator, &["other"]).await
+    }
+
     /// One live tick: ingests everything the fake has indexed up to `api_now`.
     pub(crate) async fn ingest_until(&self, api_now: DateTime<Utc>) {
         self.pipeline.fake.set_now(api_now);
@@ -307,20 +326,7 @@ async fn a_cursor_walk_neither_repeats_nor_skips_while_new_events_are_ingested()
 #[tokio::test]
 async fn a_project_scoped_token_never_sees_another_projects_events_even_by_id() {
     let it = Investigation::on(TestDb::postgres().await).await;
-    // A second project with an integration of its own, and a token scoped to it.
-    it.app
-        .services
-        .add_integration(logwarden::service::integrations::NewIntegration {
-            name: "other".into(),
-            project: "other".into(),
-            data_plane: "default".into(),
-            api_key: logwarden::infra::secret::Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
-            base_url: Some(it.pipeline.fake.base_url()),
-            sync_from: None,
-        })
-        .await
-        .expect("second integration");
-    let scoped = it.token(Role::Investigator, &["other"]).await;
+    let scoped = it.other_project_token().await;
     let own = it.token(Role::Investigator, &["security"]).await;
     let some = event::Entity::find()
         .one(&it.pipeline.test.db)

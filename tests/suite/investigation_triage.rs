@@ -67,25 +67,6 @@ impl Investigation {
             .await
             .unwrap()
     }
-
-    /// A second project with an integration of its own, and an investigator scoped to it.
-    async fn other_project_token(&self) -> String {
-        self.app
-            .services
-            .add_integration(logwarden::service::integrations::NewIntegration {
-                name: "other".into(),
-                project: "other".into(),
-                data_plane: "default".into(),
-                api_key: logwarden::infra::secret::Secret::new(
-                    logwarden_fake_api::DEFAULT_TEST_KEY,
-                ),
-                base_url: Some(self.pipeline.fake.base_url()),
-                sync_from: None,
-            })
-            .await
-            .expect("second integration");
-        self.token(Role::Investigator, &["other"]).await
-    }
 }
 
 fn ids(items: &[Value]) -> Vec<String> {

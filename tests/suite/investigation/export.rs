@@ -457,19 +457,7 @@ async fn datasets_deduplicate_prompts_and_keep_every_source_event_on_sqlite() {
 #[tokio::test]
 async fn a_project_scoped_token_never_sees_another_projects_exports_datasets_or_reports() {
     let it = Investigation::on(TestDb::postgres().await).await;
-    it.app
-        .services
-        .add_integration(logwarden::service::integrations::NewIntegration {
-            name: "other".into(),
-            project: "other".into(),
-            data_plane: "default".into(),
-            api_key: logwarden::infra::secret::Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
-            base_url: Some(it.pipeline.fake.base_url()),
-            sync_from: None,
-        })
-        .await
-        .expect("second integration");
-    let scoped = it.token(Role::Investigator, &["other"]).await;
+    let scoped = it.other_project_token().await;
     let own = it.token(Role::Investigator, &["security"]).await;
 
     // Exports: the other project's events are not in them, even when asked for by id.
