@@ -29,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{day, seed_integration, test_settings, unique_name, TestDb};
 
+/// How long `text` and `click` keep finding an element again that a live refresh replaced.
+const STALE_RETRY: Duration = Duration::from_secs(10);
+
 /// A chromedriver process of this test's own, and the browser session it drives.
 struct Browser {
     client: Client,
@@ -174,15 +177,23 @@ impl Browser {
         self.screenshot(name).await;
     }
 
+    /// The text of the first element matching `css`. A page that refreshes itself may replace the
+    /// element between finding and reading it; then it is found again.
     async fn text(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|err| panic!("no {css} on the page: {err}"))
-            .text()
-            .await
-            .expect("text")
+        let deadline = Instant::now() + STALE_RETRY;
+        loop {
+            let element = self
+                .client
+                .wait()
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(err) => panic!("text of {css}: {err}"),
+            }
+        }
     }
 
     async fn exists(&self, css: &str) -> bool {
@@ -194,15 +205,22 @@ impl Browser {
             .is_empty()
     }
 
+    /// Clicks the first element matching `css`, finding it again if a refresh replaced it.
     async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|err| panic!("no {css} on the page: {err}"))
-            .click()
-            .await
-            .expect("click");
+        let deadline = Instant::now() + STALE_RETRY;
+        loop {
+            let element = self
+                .client
+                .wait()
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(err) => panic!("click {css}: {err}"),
+            }
+        }
     }
 
     /// Logs in with `token` through the login form.
