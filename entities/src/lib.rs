@@ -26,3 +26,4 @@ pub mod project;
 pub mod session;
 pub mod violation;
 pub mod web_session;
+pub mod web_session_draft;

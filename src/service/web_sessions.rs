@@ -1,7 +1,8 @@
 //! Dashboard login sessions in the database, so that a restart or a second `serve` replica
 //! keeps them. The cookie carries a random 256-bit id; the row is keyed by its SHA-256 and
 //! names the token by id, so neither the session id nor the token's secret is stored. Each
-//! use authenticates the token again: revoking it ends its sessions at once.
+//! use authenticates the token again: revoking it ends its sessions at once. A session may
+//! keep one Add New Integration wizard draft (`web_session_drafts`), deleted with it.
 
 use chrono::{TimeDelta, Utc};
 use logwarden_entities::web_session;
@@ -95,6 +96,80 @@ impl Services {
     /// Ends session `id` (logout).
     pub async fn end_web_session(&self, id: &str) -> Result<(), Error> {
         web_session::Entity::delete_by_id(hash_of(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A session's saved wizard draft: the answers (JSON, no secret in them) and the API key.
+pub struct SavedDraft {
+    pub answers: String,
+    pub api_key: Option<crate::infra::secret::Secret>,
+}
+
+impl Services {
+    /// Keeps the wizard draft of session `id`: `answers` as given, and `api_key` encrypted
+    /// under the master key (without one set, a draft with a key is refused, as adding the
+    /// integration would be). The draft is deleted with its session.
+    pub async fn save_web_draft(
+        &self,
+        id: &str,
+        answers: String,
+        api_key: Option<&crate::infra::secret::Secret>,
+    ) -> Result<(), Error> {
+        use logwarden_entities::web_session_draft as draft;
+        use sea_orm::sea_query::OnConflict;
+        let encrypted = match api_key {
+            Some(key) => Some(self.master_key()?.encrypt(key)),
+            None => None,
+        };
+        draft::Entity::insert(draft::ActiveModel {
+            session_hash: Set(hash_of(id)),
+            answers: Set(answers),
+            api_key_encrypted: Set(encrypted),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(draft::Column::SessionHash)
+                .update_columns([
+                    draft::Column::Answers,
+                    draft::Column::ApiKeyEncrypted,
+                    draft::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The wizard draft of session `id`, if one is kept. A key the master key cannot decrypt
+    /// (the key was changed since) is dropped: the wizard asks for it again.
+    pub async fn web_draft(&self, id: &str) -> Result<Option<SavedDraft>, Error> {
+        use logwarden_entities::web_session_draft as draft;
+        let Some(row) = draft::Entity::find_by_id(hash_of(id)).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let api_key = match row.api_key_encrypted {
+            Some(stored) => match self.master_key()?.decrypt(&stored) {
+                Ok(key) => Some(key),
+                Err(err) => {
+                    tracing::warn!(error = %err, "a wizard draft's key cannot be decrypted; it is asked for again");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Some(SavedDraft {
+            answers: row.answers,
+            api_key,
+        }))
+    }
+
+    /// Forgets the wizard draft of session `id`.
+    pub async fn clear_web_draft(&self, id: &str) -> Result<(), Error> {
+        logwarden_entities::web_session_draft::Entity::delete_by_id(hash_of(id))
             .exec(&self.db)
             .await?;
         Ok(())

@@ -5,12 +5,16 @@
 //! token with the same lookup as a bearer token. Every form a logged-in viewer submits leaves
 //! an audit row, as every mutating API call does. Templates and assets are embedded.
 
+mod alerts;
 mod audit;
+mod datasets;
 mod events;
 mod integration;
+mod issues;
 mod jobs;
 mod pages;
 mod policies;
+mod reports;
 mod session;
 mod templates;
 mod wizard;
@@ -22,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::http::request::{AuditTarget, RequestId};
+use crate::http::request::{AuditTarget, Audited, RequestId};
 use crate::http::ApiState;
 use crate::service::audit::NewAuditEntry;
 
@@ -57,6 +61,17 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route("/ui/audit", get(audit::show))
         .route("/ui/events", get(events::search))
         .route("/ui/events/{id}", get(events::show))
+        .route("/ui/alerts", get(alerts::list))
+        .route("/ui/issues", get(issues::list))
+        .route("/ui/issues/{id}", get(issues::show))
+        .route("/ui/issues/{id}/status", post(issues::set_status))
+        .route("/ui/issues/{id}/assignee", post(issues::set_assignee))
+        .route("/ui/issues/{id}/comments", post(issues::comment))
+        .route("/ui/datasets", get(datasets::list))
+        .route("/ui/datasets/{id}/items", get(datasets::download))
+        .route("/ui/reports", get(reports::show))
+        .route("/ui/reports/file", get(reports::file))
+        .route("/ui/reports/frame", get(reports::frame))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
         .route_layer(axum::middleware::from_fn_with_state(state, record_form))
@@ -85,6 +100,10 @@ async fn record_form(State(state): State<ApiState>, request: Request, next: Next
         .await
         .ok();
     let response = next.run(Request::from_parts(parts, body)).await;
+    // The service wrote this form's audit row with its change, as for the API call.
+    if response.extensions().get::<Audited>().is_some() {
+        return response;
+    }
     if let Some(viewer) = viewer {
         let target = response
             .extensions()

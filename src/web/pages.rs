@@ -52,6 +52,14 @@ fn nav(viewer: &Viewer) -> Vec<NavItem> {
             label: "Prompt Events",
             id: "events",
         });
+        for (href, label, id) in [
+            ("/ui/alerts", "Alerts", "alerts"),
+            ("/ui/issues", "Issues", "issues"),
+            ("/ui/datasets", "Datasets", "datasets"),
+            ("/ui/reports", "Reports", "reports"),
+        ] {
+            items.push(NavItem { href, label, id });
+        }
     }
     if viewer.may_read_audit() {
         items.push(NavItem {
@@ -229,7 +237,6 @@ pub async fn logout(
     if let Err(err) = state.services.end_web_session(&viewer.session).await {
         return service_error(&viewer, err);
     }
-    session::clear_draft(&viewer.session);
     let mut response = Redirect::to("/login").into_response();
     if let Ok(value) = session::set_cookie(session::COOKIE, "", Some(0)).parse() {
         response.headers_mut().append(header::SET_COOKIE, value);

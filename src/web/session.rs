@@ -2,67 +2,65 @@
 //! database (see [`crate::service::web_sessions`]): the token it logged in with, by id, and
 //! the session's CSRF token. Neither the token nor the id is stored or sent back; each
 //! request authenticates the token again, so a revoked token ends its sessions at once, and
-//! a restart or another replica keeps them. The Add New Integration wizard's draft, key
-//! included, stays in the memory of the process that served its steps (a replica without it
-//! starts the wizard afresh); it is never written anywhere.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+//! a restart or another replica keeps them. The Add New Integration wizard's draft is kept
+//! with the session in the database, its key encrypted under the master key, and is deleted
+//! with the session.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::pages::error_page;
 use crate::http::ApiState;
 use crate::infra::secret::Secret;
 use crate::service::tokens::{Caller, Role};
 pub use crate::service::web_sessions::random_id;
-use crate::service::web_sessions::IDLE;
+use crate::service::Services;
 
 pub const COOKIE: &str = "lw_session";
 /// The double-submit cookie of the login form, which has no session yet.
 pub const LOGIN_COOKIE: &str = "lw_login_csrf";
 
-/// The Add New Integration wizard's answers so far.
-#[derive(Debug, Clone, Default)]
+/// The Add New Integration wizard's answers so far, kept in the database with the session
+/// (the key encrypted under the master key), so any replica serves the next step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Draft {
     pub name: String,
     pub project: String,
     pub data_plane: String,
     pub base_url: String,
+    #[serde(skip)]
     pub api_key: Option<Secret>,
     /// Test connection succeeded with the key, data plane and base URL above.
     pub tested: bool,
 }
 
-/// Drafts by session id, with when each was last written.
-type Drafts = Mutex<HashMap<String, (Draft, DateTime<Utc>)>>;
-
-fn drafts() -> &'static Drafts {
-    static DRAFTS: OnceLock<Drafts> = OnceLock::new();
-    DRAFTS.get_or_init(Default::default)
+/// The wizard draft of session `id`; an empty one when none is kept.
+pub async fn draft(services: &Services, id: &str) -> Result<Draft, crate::service::Error> {
+    let Some(saved) = services.web_draft(id).await? else {
+        return Ok(Draft::default());
+    };
+    let mut draft: Draft = serde_json::from_str(&saved.answers).unwrap_or_default();
+    draft.api_key = saved.api_key;
+    if draft.api_key.is_none() {
+        draft.tested = false;
+    }
+    Ok(draft)
 }
 
-/// The wizard draft of session `id`.
-pub fn draft(id: &str) -> Option<Draft> {
-    let map = drafts().lock().expect("drafts");
-    map.get(id).map(|(draft, _)| draft.clone())
-}
-
-/// Keeps `draft` in session `id`; drafts left idle as long as a session lasts are dropped.
-pub fn set_draft(id: &str, draft: Draft) {
-    let now = Utc::now();
-    let mut map = drafts().lock().expect("drafts");
-    map.retain(|_, (_, at)| now - *at < IDLE);
-    map.insert(id.to_owned(), (draft, now));
-}
-
-/// Forgets session `id`'s draft.
-pub fn clear_draft(id: &str) {
-    drafts().lock().expect("drafts").remove(id);
+/// Keeps `draft` in session `id`.
+pub async fn set_draft(
+    services: &Services,
+    id: &str,
+    draft: &Draft,
+) -> Result<(), crate::service::Error> {
+    // Strings and a flag: encoding cannot fail.
+    let answers = serde_json::to_string(draft).unwrap_or_default();
+    services
+        .save_web_draft(id, answers, draft.api_key.as_ref())
+        .await
 }
 
 /// The value of cookie `name` in `headers`.
@@ -167,10 +165,7 @@ impl FromRequestParts<ApiState> for Viewer {
                 csrf: found.csrf,
                 session: id.to_owned(),
             }),
-            Ok(None) => {
-                clear_draft(id);
-                Err(to_login())
-            }
+            Ok(None) => Err(to_login()),
             Err(err) => Err(error_page(
                 None,
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -21,6 +21,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("templates/audit.html")),
     ("events.html", include_str!("templates/events.html")),
     ("event.html", include_str!("templates/event.html")),
+    ("alerts.html", include_str!("templates/alerts.html")),
+    ("issues.html", include_str!("templates/issues.html")),
+    ("issue.html", include_str!("templates/issue.html")),
+    ("datasets.html", include_str!("templates/datasets.html")),
+    ("reports.html", include_str!("templates/reports.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

@@ -1,6 +1,7 @@
 //! The Add New Integration wizard: basic setup (type, name, project), connection (data plane,
-//! API key, Test connection) and review. The draft, key included, stays in the server-side
-//! session between steps; the key is never sent back to the browser.
+//! API key, Test connection) and review. The draft stays with the session in the database
+//! between steps (the key encrypted under the master key), so each step may be served by
+//! another replica; the key is never sent back to the browser.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +10,7 @@ use axum::Form;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::pages::{layout, page};
+use super::pages::{layout, page, service_error};
 use super::session::{self, Draft, Viewer};
 use crate::http::ApiState;
 use crate::infra::secret::Secret;
@@ -47,11 +48,13 @@ fn render(
     )
 }
 
-pub async fn start(viewer: Viewer) -> Response {
+pub async fn start(State(state): State<ApiState>, viewer: Viewer) -> Response {
     if let Some(refused) = viewer.refusal(Role::Operator) {
         return refused;
     }
-    session::set_draft(&viewer.session, Draft::default());
+    if let Err(err) = state.services.clear_web_draft(&viewer.session).await {
+        return service_error(&viewer, err);
+    }
     render(&viewer, "basic", &Draft::default(), None, vec![])
 }
 
@@ -77,7 +80,36 @@ pub async fn step(
     if let Some(refused) = viewer.form_refusal(Role::Operator, &form.csrf) {
         return refused;
     }
-    let mut draft = session::draft(&viewer.session).unwrap_or_default();
+    let mut draft = match session::draft(&state.services, &viewer.session).await {
+        Ok(draft) => draft,
+        Err(err) => return service_error(&viewer, err),
+    };
+    let mut kept = Kept::Draft;
+    let response = advance(&state, &viewer, form, &mut draft, &mut kept).await;
+    let saved = match kept {
+        Kept::Draft => session::set_draft(&state.services, &viewer.session, &draft).await,
+        Kept::Nothing => state.services.clear_web_draft(&viewer.session).await,
+    };
+    match saved {
+        Ok(()) => response,
+        Err(err) => service_error(&viewer, err),
+    }
+}
+
+/// What a step leaves in the session: the draft, or nothing once the integration is added.
+enum Kept {
+    Draft,
+    Nothing,
+}
+
+/// The page after the step `form` submits, with `draft` changed by it.
+async fn advance(
+    state: &ApiState,
+    viewer: &Viewer,
+    form: StepForm,
+    draft: &mut Draft,
+    kept: &mut Kept,
+) -> Response {
     match form.step.as_str() {
         "basic" => {
             draft.name = form.name.unwrap_or_default().trim().to_owned();
@@ -92,14 +124,13 @@ pub async fn step(
                     "Enter the project the events belong to, e.g. security.".to_owned(),
                 ));
             }
-            session::set_draft(&viewer.session, draft.clone());
             if !errors.is_empty() {
-                return render(&viewer, "basic", &draft, None, errors);
+                return render(viewer, "basic", draft, None, errors);
             }
             if draft.data_plane.is_empty() {
                 draft.data_plane = "default".to_owned();
             }
-            render(&viewer, "connection", &draft, None, vec![])
+            render(viewer, "connection", draft, None, vec![])
         }
         "connection" => {
             let plane = form.data_plane.unwrap_or_default().trim().to_owned();
@@ -115,15 +146,13 @@ pub async fn step(
                 draft.tested = false;
             }
             if form.action == "back" {
-                session::set_draft(&viewer.session, draft.clone());
-                return render(&viewer, "basic", &draft, None, vec![]);
+                    return render(viewer, "basic", draft, None, vec![]);
             }
             let Some(api_key) = draft.api_key.clone() else {
-                session::set_draft(&viewer.session, draft.clone());
-                return render(
-                    &viewer,
+                    return render(
+                    viewer,
                     "connection",
-                    &draft,
+                    draft,
                     None,
                     vec![("api_key", "Enter the Compliance Access Key.".to_owned())],
                 );
@@ -151,23 +180,21 @@ pub async fn step(
                         (false, format!("The connection failed: {err}"))
                     }
                 };
-                session::set_draft(&viewer.session, draft.clone());
-                if form.action == "test" || !draft.tested {
-                    return render(&viewer, "connection", &draft, Some(result), vec![]);
+                    if form.action == "test" || !draft.tested {
+                    return render(viewer, "connection", draft, Some(result), vec![]);
                 }
             }
-            session::set_draft(&viewer.session, draft.clone());
-            render(&viewer, "review", &draft, None, vec![])
+            render(viewer, "review", draft, None, vec![])
         }
         "review" => {
             if form.action == "back" {
-                return render(&viewer, "connection", &draft, None, vec![]);
+                return render(viewer, "connection", draft, None, vec![]);
             }
             let Some(api_key) = draft.api_key.clone() else {
                 return render(
-                    &viewer,
+                    viewer,
                     "connection",
-                    &draft,
+                    draft,
                     None,
                     vec![("api_key", "Enter the Compliance Access Key.".to_owned())],
                 );
@@ -179,9 +206,9 @@ pub async fn step(
                 .unwrap_or(false)
             {
                 return render(
-                    &viewer,
+                    viewer,
                     "basic",
-                    &draft,
+                    draft,
                     None,
                     vec![(
                         "project",
@@ -205,7 +232,7 @@ pub async fn step(
                 .await;
             match added {
                 Ok(view) => {
-                    session::clear_draft(&viewer.session);
+                    *kept = Kept::Nothing;
                     super::pages::done(
                         &format!("/ui/sources?added={}", view.id),
                         format!("integration {}", view.id),
@@ -214,9 +241,9 @@ pub async fn step(
                 Err(err) => {
                     let field = err.field().unwrap_or("name");
                     render(
-                        &viewer,
+                        viewer,
                         "review",
-                        &draft,
+                        draft,
                         Some((false, err.to_string())),
                         vec![(field, err.to_string())],
                     )
@@ -224,9 +251,9 @@ pub async fn step(
             }
         }
         other => render(
-            &viewer,
+            viewer,
             "basic",
-            &draft,
+            draft,
             None,
             vec![(
                 "step",
