@@ -13,7 +13,7 @@ use super::pages::{layout, page, service_error};
 use super::session::Viewer;
 use crate::http::ApiState;
 use crate::service::investigation::alerts::{AlertQuery, AlertStatus};
-use crate::service::page::Cursor;
+use crate::service::page::{Cursor, Limit};
 use crate::service::tokens::Role;
 
 /// The filter form as the query string gives it; empty fields are no filter.
@@ -33,6 +33,8 @@ pub struct AlertForm {
     from_utc: String,
     #[serde(default)]
     to_utc: String,
+    #[serde(default)]
+    limit: String,
     #[serde(default)]
     cursor: String,
 }
@@ -69,6 +71,22 @@ pub(super) fn status_of<T: serde::de::DeserializeOwned>(
         })
 }
 
+/// The page size a form asks for: 50 when it is empty.
+pub(super) fn limit_of(text: &str) -> Result<Limit, crate::service::Error> {
+    match text.trim() {
+        "" => Ok(Limit::DEFAULT),
+        text => text
+            .parse::<i64>()
+            .map_err(|_| {
+                crate::service::Error::invalid(
+                    "limit",
+                    format!("{text:?} is not a whole number from 1 to 1000"),
+                )
+            })
+            .and_then(Limit::new),
+    }
+}
+
 /// `raw` without its `cursor` pair, to carry a filter into links.
 pub(super) fn without_cursor(raw: Option<&str>) -> String {
     raw.unwrap_or_default()
@@ -94,6 +112,7 @@ fn query_of(form: &AlertForm) -> Result<AlertQuery, crate::service::Error> {
         user_id,
         from: time("from", &form.from, &form.from_utc)?,
         to: time("to", &form.to, &form.to_utc)?,
+        limit: limit_of(&form.limit)?,
         cursor: given(&form.cursor).map(Cursor::from),
         ..AlertQuery::default()
     })
@@ -109,7 +128,12 @@ pub async fn list(
         return refused;
     }
     let found = match query_of(&form) {
-        Ok(query) => state.services.list_alerts(&viewer.caller.scope, &query).await,
+        Ok(query) => {
+            state
+                .services
+                .list_alerts(&viewer.caller.scope, &query)
+                .await
+        }
         Err(err) => Err(err),
     };
     let (alerts, next, error) = match found {
@@ -148,7 +172,7 @@ pub async fn list(
         context! { ..layout(Some(&viewer), "alerts", "Alerts"), ..context! {
             form => context! {
                 status => form.status, policy => form.policy, user => form.user,
-                from => form.from, to => form.to,
+                from => form.from, to => form.to, limit => form.limit,
             },
             statuses => ALERT_STATUSES,
             filtered => raw.as_deref().is_some_and(|q| !q.is_empty()),

@@ -12,7 +12,7 @@ use axum::{Extension, Form};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::alerts::{given, status_of, user_of, without_cursor};
+use super::alerts::{given, limit_of, status_of, user_of, without_cursor};
 use super::pages::{done, layout, page, service_error};
 use super::session::Viewer;
 use crate::http::request::{Audited, RequestId};
@@ -38,6 +38,8 @@ pub struct IssueForm {
     #[serde(default)]
     assignee: String,
     #[serde(default)]
+    limit: String,
+    #[serde(default)]
     cursor: String,
 }
 
@@ -49,6 +51,7 @@ fn query_of(form: &IssueForm) -> Result<IssueQuery, crate::service::Error> {
         user_email,
         user_id,
         assignee: given(&form.assignee),
+        limit: limit_of(&form.limit)?,
         cursor: given(&form.cursor).map(Cursor::from),
         ..IssueQuery::default()
     })
@@ -64,7 +67,12 @@ pub async fn list(
         return refused;
     }
     let found = match query_of(&form) {
-        Ok(query) => state.services.list_issues(&viewer.caller.scope, &query).await,
+        Ok(query) => {
+            state
+                .services
+                .list_issues(&viewer.caller.scope, &query)
+                .await
+        }
         Err(err) => Err(err),
     };
     let (issues, next, error) = match found {
@@ -86,7 +94,7 @@ pub async fn list(
         context! { ..layout(Some(&viewer), "issues", "Issues"), ..context! {
             form => context! {
                 status => form.status, policy => form.policy, user => form.user,
-                assignee => form.assignee,
+                assignee => form.assignee, limit => form.limit,
             },
             statuses => ISSUE_STATUSES,
             filtered => raw.as_deref().is_some_and(|q| !q.is_empty()),
@@ -193,7 +201,10 @@ fn actor(viewer: &Viewer, route: &MatchedPath, request_id: Option<&RequestId>) -
 
 /// After a change its service audited: back to the issue's page, saying what changed.
 fn changed(id: i64, what: &str) -> Response {
-    let mut response = done(&format!("/ui/issues/{id}?done={what}"), format!("issue {id}"));
+    let mut response = done(
+        &format!("/ui/issues/{id}?done={what}"),
+        format!("issue {id}"),
+    );
     response.extensions_mut().insert(Audited);
     response
 }

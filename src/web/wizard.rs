@@ -146,10 +146,10 @@ async fn advance(
                 draft.tested = false;
             }
             if form.action == "back" {
-                    return render(viewer, "basic", draft, None, vec![]);
+                return render(viewer, "basic", draft, None, vec![]);
             }
             let Some(api_key) = draft.api_key.clone() else {
-                    return render(
+                return render(
                     viewer,
                     "connection",
                     draft,
@@ -180,7 +180,7 @@ async fn advance(
                         (false, format!("The connection failed: {err}"))
                     }
                 };
-                    if form.action == "test" || !draft.tested {
+                if form.action == "test" || !draft.tested {
                     return render(viewer, "connection", draft, Some(result), vec![]);
                 }
             }

@@ -15,10 +15,13 @@ use logwarden::service::investigation::datasets::NewDataset;
 use logwarden::service::investigation::events::EventQuery;
 use logwarden::service::investigation::issues::{IssueQuery, IssueStatusName};
 use logwarden::service::investigation::reports::ReportQuery;
+use logwarden::service::page::Limit;
 use logwarden::service::scope::Scope;
 use logwarden::service::tokens::Role;
 use logwarden_entities::{alert, audit_entry, web_session_draft};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -90,7 +93,11 @@ async fn api_get(dashboard: &Dashboard, path: &str, token: &str) -> String {
         .send()
         .await
         .expect("API call");
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     response.text().await.expect("API body")
 }
 
@@ -158,7 +165,7 @@ async fn an_investigator_acknowledges_assigns_comments_on_and_resolves_an_issue_
     browser
         .click(&format!("#issues a[href='/ui/issues/{id}']"))
         .await;
-    assert_eq!(browser.text("#issue-status").await, "open");
+    assert_eq!(browser.text("#issue-status").await.to_lowercase(), "open");
     browser.check("issue").await;
 
     // A form whose CSRF token is not the session's is refused and changes nothing.
@@ -179,7 +186,10 @@ async fn an_investigator_acknowledges_assigns_comments_on_and_resolves_an_issue_
     browser.open(&format!("/ui/issues/{id}")).await;
     browser.click("#acknowledge").await;
     assert_eq!(browser.text("#notice").await, "The status is changed.");
-    assert_eq!(browser.text("#issue-status").await, "acknowledged");
+    assert_eq!(
+        browser.text("#issue-status").await.to_lowercase(),
+        "acknowledged"
+    );
     fill(&browser, "#assignee", "bob@example.com").await;
     browser.click("#assign").await;
     assert_eq!(browser.text("#notice").await, "The assignee is changed.");
@@ -190,7 +200,10 @@ async fn an_investigator_acknowledges_assigns_comments_on_and_resolves_an_issue_
     assert_eq!(browser.text("#notice").await, "Your comment is added.");
     assert!(browser.text("#comments").await.contains(note));
     browser.click("#resolve").await;
-    assert_eq!(browser.text("#issue-status").await, "resolved");
+    assert_eq!(
+        browser.text("#issue-status").await.to_lowercase(),
+        "resolved"
+    );
     browser.check("issue-resolved").await;
 
     let detail = services.issue_detail(&everything, id).await.expect("issue");
@@ -258,7 +271,11 @@ async fn an_investigator_acknowledges_assigns_comments_on_and_resolves_an_issue_
         .expect("audit row")
         .expect("the API's row");
     assert_eq!(
-        (api_row.action.as_str(), api_row.detail.as_deref(), api_row.status),
+        (
+            api_row.action.as_str(),
+            api_row.detail.as_deref(),
+            api_row.status
+        ),
         (
             "POST /api/v1/issues/{id}/status",
             Some("status resolved -> open"),
@@ -276,7 +293,10 @@ async fn an_investigator_acknowledges_assigns_comments_on_and_resolves_an_issue_
         &format!("comment {comment}"),
         "status acknowledged -> resolved",
     ] {
-        assert!(log.contains(change), "the audit log shows {change:?}: {log}");
+        assert!(
+            log.contains(change),
+            "the audit log shows {change:?}: {log}"
+        );
     }
     assert!(log.contains("POST /ui/issues/{id}/status"), "{log}");
 }
@@ -319,26 +339,38 @@ async fn the_alerts_list_filters_by_status_policy_user_and_time_and_shows_a_supe
     );
     browser.check("alerts").await;
 
-    // Paging: the next page is the service's next page.
-    let next = first
+    // Paging, two a page: each page is the service's.
+    let two = AlertQuery {
+        limit: Limit::new(2).expect("a limit"),
+        ..AlertQuery::default()
+    };
+    let page_one = services.list_alerts(&everything, &two).await.expect("page");
+    let next = page_one
         .next_cursor
         .clone()
-        .expect("more than one page of alerts: ten hours of planted hits");
-    browser.click("#next-page").await;
-    browser.wait_for("#alerts").await;
-    let second = services
+        .expect("more than two alerts: ten hours of planted hits");
+    let page_two = services
         .list_alerts(
             &everything,
             &AlertQuery {
                 cursor: Some(next),
-                ..AlertQuery::default()
+                ..two.clone()
             },
         )
         .await
         .expect("second page");
+    fill(&browser, "#al-limit", "2").await;
+    browser.click("#apply-filters").await;
+    browser.wait_for("#clear-filters").await;
     assert_eq!(
         row_keys(&browser, "#alerts", "alert").await,
-        ids(&second.items)
+        ids(&page_one.items)
+    );
+    browser.click("#next-page").await;
+    browser.wait_for("#clear-filters").await;
+    assert_eq!(
+        row_keys(&browser, "#alerts", "alert").await,
+        ids(&page_two.items)
     );
 
     browser.open("/ui/alerts").await;
@@ -349,8 +381,11 @@ async fn the_alerts_list_filters_by_status_policy_user_and_time_and_shows_a_supe
         row_keys(&browser, "#alerts", "alert").await,
         vec![closed.id.to_string()]
     );
-    let row = browser.text("#alerts tbody tr").await;
-    assert!(row.contains("closed") && row.contains("superseded"), "{row}");
+    let row = browser.text("#alerts tbody tr").await.to_lowercase();
+    assert!(
+        row.contains("closed") && row.contains("superseded"),
+        "{row}"
+    );
     browser.check("alerts-closed").await;
 
     // Open alerts of one policy and user between 12:00 and 16:00 in Berlin (10:00 to 14:00
@@ -386,7 +421,10 @@ async fn the_alerts_list_filters_by_status_policy_user_and_time_and_shows_a_supe
     // A bad filter says which field is wrong.
     browser.open("/ui/alerts?status=gone").await;
     let error = browser.text("#filter-error").await;
-    assert!(error.contains("status") && error.contains("open, closed"), "{error}");
+    assert!(
+        error.contains("status") && error.contains("open, closed"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -486,8 +524,7 @@ async fn the_datasets_and_reports_pages_download_exactly_what_the_api_serves() {
             .remove("generated_at");
         value
     };
-    let (status, _, report_json) =
-        fetched(&browser, &href(&browser, "#download-json").await).await;
+    let (status, _, report_json) = fetched(&browser, &href(&browser, "#download-json").await).await;
     assert_eq!(status, 200);
     let api_json = api_get(&dashboard, &format!("/api/v1/reports?{query}"), &token).await;
     assert_eq!(
