@@ -665,3 +665,127 @@ async fn a_wizard_begun_on_one_server_is_finished_on_another_sharing_the_databas
     assert!(left.is_empty(), "logout deletes the draft: {left:?}");
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_project_scoped_investigator_sees_no_alert_issue_dataset_or_report_of_another_project_even_by_id(
+) {
+    use logwarden::infra::secret::Secret;
+    use logwarden::service::integrations::NewIntegration;
+    use logwarden::service::tokens::NewToken;
+    let (dashboard, id) = investigated().await;
+    let services = &dashboard.app.services;
+    let everything = Scope::Everything;
+    services
+        .add_integration(NewIntegration {
+            name: "other-claude".into(),
+            project: "other".into(),
+            data_plane: "default".into(),
+            api_key: Secret::new(logwarden_fake_api::DEFAULT_TEST_KEY),
+            base_url: Some(dashboard.fake.base_url()),
+            sync_from: None,
+        })
+        .await
+        .expect("another project's integration");
+    let token = services
+        .create_token(NewToken {
+            name: "other project's investigator".into(),
+            role: Role::Investigator,
+            projects: vec!["other".into()],
+        })
+        .await
+        .expect("token")
+        .token;
+    let issue = services
+        .list_issues(&everything, &IssueQuery::default())
+        .await
+        .expect("issues")
+        .items
+        .first()
+        .cloned()
+        .expect("an issue of the security project");
+    let dataset = services
+        .create_dataset(
+            &everything,
+            "test",
+            "",
+            &EventQuery::default(),
+            NewDataset {
+                name: "security prompts".into(),
+                policies: vec![],
+            },
+        )
+        .await
+        .expect("dataset");
+
+    let browser = Browser::start(&dashboard.base).await;
+    browser.log_in(token.expose()).await;
+    browser
+        .visit("/ui/alerts", "#alerts-h", "alerts-empty")
+        .await;
+    assert!(
+        !browser.exists("#alerts").await,
+        "no alert of another project"
+    );
+    assert!(browser.text("#main").await.contains("No alerts yet"));
+    browser.open("/ui/issues").await;
+    assert!(
+        !browser.exists("#issues").await,
+        "no issue of another project"
+    );
+
+    // By id, the issue does not exist, and a form posted to it changes nothing.
+    browser.open(&format!("/ui/issues/{}", issue.id)).await;
+    let page = browser.text("#main").await;
+    assert!(
+        page.contains(&format!("issue {} does not exist", issue.id)),
+        "{page}"
+    );
+    browser
+        .client
+        .execute(
+            "const f = document.createElement('form');
+             f.method = 'post'; f.action = arguments[0];
+             for (const [k, v] of [['csrf', document.querySelector('input[name=csrf]').value], ['status', 'resolved']]) {
+                 const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+             }
+             document.body.appendChild(f); f.submit();",
+            vec![json!(format!("/ui/issues/{}/status", issue.id))],
+        )
+        .await
+        .expect("post the form");
+    browser.wait_for("h1").await;
+    let page = browser.text("#main").await;
+    assert!(page.contains("does not exist"), "{page}");
+    let after = services
+        .issue_detail(&everything, issue.id)
+        .await
+        .expect("issue");
+    assert_eq!(after.issue.status, issue.status, "nothing changed");
+
+    browser.open("/ui/datasets").await;
+    browser.wait_for("#datasets-h").await;
+    assert!(
+        !browser.exists("#datasets").await,
+        "no dataset of another project"
+    );
+    let (status, _, _) = fetched(&browser, &format!("/ui/datasets/{}/items", dataset.id)).await;
+    assert_eq!(status, 404);
+
+    browser.open("/ui/reports").await;
+    assert_eq!(
+        row_keys(&browser, "#subjects", "subject").await.len(),
+        2,
+        "only the other project and its log source"
+    );
+    let (from, to) = hours();
+    browser
+        .open(&format!(
+            "/ui/reports?subject=integration:{id}&from_utc={}&to_utc={}",
+            crate::investigation::encoded(&from.to_rfc3339()),
+            crate::investigation::encoded(&to.to_rfc3339())
+        ))
+        .await;
+    let error = browser.text("#report-error").await;
+    assert!(error.contains("does not exist"), "{error}");
+    assert!(!browser.exists("#report-frame").await);
+}
