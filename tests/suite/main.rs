@@ -27,3 +27,4 @@ mod scale;
 mod services;
 mod sink;
 mod store;
+mod web_drafts;
