@@ -183,3 +183,44 @@ pub async fn list(
         }},
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_with_an_at_sign_is_an_email_and_any_other_an_id() {
+        assert_eq!(
+            user_of(" alice@example.com "),
+            (Some("alice@example.com".to_owned()), None)
+        );
+        assert_eq!(user_of("user_01"), (None, Some("user_01".to_owned())));
+        assert_eq!(user_of("  "), (None, None));
+    }
+
+    #[test]
+    fn a_bad_status_or_page_size_names_the_field_and_what_it_takes() {
+        let err = status_of::<AlertStatus>("gone", ALERT_STATUSES).unwrap_err();
+        assert_eq!(err.field(), Some("status"));
+        assert!(err.to_string().contains("open, closed"), "{err}");
+        assert_eq!(
+            status_of::<AlertStatus>("closed", ALERT_STATUSES).unwrap(),
+            Some(AlertStatus::Closed)
+        );
+        for bad in ["0", "1001", "ten"] {
+            let err = limit_of(bad).unwrap_err();
+            assert_eq!(err.field(), Some("limit"), "{bad}");
+        }
+        assert_eq!(limit_of("").unwrap(), Limit::DEFAULT);
+        assert_eq!(limit_of("2").unwrap().get(), 2);
+    }
+
+    #[test]
+    fn links_keep_the_filters_but_not_the_cursor() {
+        assert_eq!(
+            without_cursor(Some("status=open&cursor=abc&policy=pii")),
+            "status=open&policy=pii"
+        );
+        assert_eq!(without_cursor(None), "");
+    }
+}

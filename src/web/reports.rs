@@ -266,3 +266,59 @@ pub async fn frame(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(subject: &str, format: &str) -> ReportForm {
+        ReportForm {
+            subject: subject.to_owned(),
+            from_utc: "2026-04-08T08:00:00Z".to_owned(),
+            to_utc: "2026-04-08T18:00:00Z".to_owned(),
+            format: format.to_owned(),
+            ..ReportForm::default()
+        }
+    }
+
+    #[test]
+    fn a_subject_is_a_project_or_an_integration_by_id() {
+        let project = query_of(&form("project:3", "")).unwrap();
+        assert_eq!(
+            (project.project_id, project.integration_id),
+            (Some(3), None)
+        );
+        let integration = query_of(&form("integration:7", "csv")).unwrap();
+        assert_eq!(
+            (integration.project_id, integration.integration_id),
+            (None, Some(7))
+        );
+        assert_eq!(integration.format, Some(ReportFormat::Csv));
+        for bad in ["", "project:", "team:3", "integration:x"] {
+            assert_eq!(
+                query_of(&form(bad, "")).unwrap_err().field(),
+                Some("subject")
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_format_names_the_formats() {
+        let err = query_of(&form("project:3", "pdf")).unwrap_err();
+        assert_eq!(err.field(), Some("format"));
+        assert!(err.to_string().contains("json, csv, html"), "{err}");
+    }
+
+    #[test]
+    fn report_links_carry_the_instants_encoded() {
+        let (from, to) = (
+            "2026-04-08T08:00:00Z".parse().unwrap(),
+            "2026-04-08T18:00:00Z".parse().unwrap(),
+        );
+        let link = report_link("integration:7", from, to);
+        assert_eq!(
+            link,
+            "subject=integration%3A7&from_utc=2026-04-08T08%3A00%3A00%2B00%3A00&to_utc=2026-04-08T18%3A00%3A00%2B00%3A00"
+        );
+    }
+}
