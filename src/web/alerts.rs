@@ -13,7 +13,7 @@ use super::pages::{layout, page, service_error};
 use super::session::Viewer;
 use crate::http::ApiState;
 use crate::service::investigation::alerts::{AlertQuery, AlertStatus};
-use crate::service::page::{Cursor, Limit};
+use crate::service::page::{Cursor, Limit, Page};
 use crate::service::tokens::Role;
 
 /// The filter form as the query string gives it; empty fields are no filter.
@@ -87,6 +87,44 @@ pub(super) fn limit_of(text: &str) -> Result<Limit, crate::service::Error> {
     }
 }
 
+/// A list page's rows, its next cursor and the message of a refused filter.
+pub(super) struct Listed<T> {
+    pub rows: Vec<T>,
+    pub next: Option<String>,
+    pub error: Option<String>,
+}
+
+impl<T> Listed<T> {
+    /// The page `found`; a refused filter is a message on the page, any other error is
+    /// returned.
+    pub fn of(
+        found: Result<Page<T>, crate::service::Error>,
+    ) -> Result<Self, crate::service::Error> {
+        match found {
+            Ok(list) => Ok(Self {
+                rows: list.items,
+                next: list.next_cursor.map(|c| c.as_str().to_owned()),
+                error: None,
+            }),
+            Err(err) if err.code() == "invalid" => Ok(Self {
+                rows: Vec::new(),
+                next: None,
+                error: Some(err.to_string()),
+            }),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// 422 when a filter was refused.
+    pub fn status(&self) -> StatusCode {
+        if self.error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
 /// `raw` without its `cursor` pair, to carry a filter into links.
 pub(super) fn without_cursor(raw: Option<&str>) -> String {
     raw.unwrap_or_default()
@@ -136,24 +174,20 @@ pub async fn list(
         }
         Err(err) => Err(err),
     };
-    let (alerts, next, error) = match found {
-        Ok(list) => (
-            list.items,
-            list.next_cursor.map(|c| c.as_str().to_owned()),
-            None,
-        ),
-        Err(err) if err.code() == "invalid" => (Vec::new(), None, Some(err.to_string())),
+    let listed = match Listed::of(found) {
+        Ok(listed) => listed,
         Err(err) => return service_error(&viewer, err),
     };
     let names = match state
         .services
-        .integration_names(alerts.iter().map(|a| a.integration_id))
+        .integration_names(listed.rows.iter().map(|a| a.integration_id))
         .await
     {
         Ok(names) => names,
         Err(err) => return service_error(&viewer, err),
     };
-    let rows: Vec<minijinja::Value> = alerts
+    let rows: Vec<minijinja::Value> = listed
+        .rows
         .iter()
         .map(|a| {
             context! {
@@ -164,11 +198,7 @@ pub async fn list(
         .collect();
     page(
         "alerts.html",
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
+        listed.status(),
         context! { ..layout(Some(&viewer), "alerts", "Alerts"), ..context! {
             form => context! {
                 status => form.status, policy => form.policy, user => form.user,
@@ -178,8 +208,8 @@ pub async fn list(
             filtered => raw.as_deref().is_some_and(|q| !q.is_empty()),
             kept => without_cursor(raw.as_deref()),
             rows => rows,
-            next => next,
-            error => error,
+            next => listed.next,
+            error => listed.error,
         }},
     )
 }

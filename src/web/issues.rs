@@ -12,7 +12,7 @@ use axum::{Extension, Form};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::alerts::{given, limit_of, status_of, user_of, without_cursor};
+use super::alerts::{given, limit_of, status_of, user_of, without_cursor, Listed};
 use super::pages::{done, layout, page, service_error};
 use super::session::Viewer;
 use crate::http::request::{Audited, RequestId};
@@ -75,22 +75,13 @@ pub async fn list(
         }
         Err(err) => Err(err),
     };
-    let (issues, next, error) = match found {
-        Ok(list) => (
-            list.items,
-            list.next_cursor.map(|c| c.as_str().to_owned()),
-            None,
-        ),
-        Err(err) if err.code() == "invalid" => (Vec::new(), None, Some(err.to_string())),
+    let listed = match Listed::of(found) {
+        Ok(listed) => listed,
         Err(err) => return service_error(&viewer, err),
     };
     page(
         "issues.html",
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
+        listed.status(),
         context! { ..layout(Some(&viewer), "issues", "Issues"), ..context! {
             form => context! {
                 status => form.status, policy => form.policy, user => form.user,
@@ -99,9 +90,9 @@ pub async fn list(
             statuses => ISSUE_STATUSES,
             filtered => raw.as_deref().is_some_and(|q| !q.is_empty()),
             kept => without_cursor(raw.as_deref()),
-            issues => issues,
-            next => next,
-            error => error,
+            next => listed.next,
+            error => listed.error,
+            issues => listed.rows,
         }},
     )
 }
@@ -138,8 +129,9 @@ async fn issue_page(
     notice: Option<&str>,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return service_error(viewer, crate::service::Error::not_found("issue", id));
+    let id = match number(id) {
+        Ok(id) => id,
+        Err(err) => return service_error(viewer, err),
     };
     let scope = &viewer.caller.scope;
     let detail = match state.services.issue_detail(scope, id).await {
@@ -209,13 +201,25 @@ fn changed(id: i64, what: &str) -> Response {
     response
 }
 
-/// The issue's page again, with the error of a refused change.
-async fn refused(
+/// The issue id of a form's path.
+fn number(id: &str) -> Result<i64, crate::service::Error> {
+    id.parse()
+        .map_err(|_| crate::service::Error::not_found("issue", id))
+}
+
+/// The answer to a change of issue `id`: back to its page saying `what` changed, or its page
+/// again with the error of a refused change.
+async fn finish(
     state: &ApiState,
     viewer: &Viewer,
     id: &str,
-    err: crate::service::Error,
+    what: &str,
+    result: Result<i64, crate::service::Error>,
 ) -> Response {
+    let err = match result {
+        Ok(number) => return changed(number, what),
+        Err(err) => err,
+    };
     let status = match err.code() {
         "invalid" => StatusCode::UNPROCESSABLE_ENTITY,
         "conflict" => StatusCode::CONFLICT,
@@ -244,11 +248,11 @@ pub async fn set_status(
         return refused;
     }
     let actor = actor(&viewer, &route, request_id.as_deref());
-    let changed_to = match (
-        id.parse::<i64>(),
+    let result = match (
+        number(&id),
         status_of::<IssueStatusName>(&form.status, ISSUE_STATUSES),
     ) {
-        (Err(_), _) => Err(crate::service::Error::not_found("issue", &id)),
+        (Err(err), _) => Err(err),
         (_, Ok(None)) => Err(crate::service::Error::invalid(
             "status",
             format!("choose one of {}", ISSUE_STATUSES.join(", ")),
@@ -265,10 +269,7 @@ pub async fn set_status(
             .await
             .map(|issue| issue.id),
     };
-    match changed_to {
-        Ok(number) => changed(number, "status"),
-        Err(err) => refused(&state, &viewer, &id, err).await,
-    }
+    finish(&state, &viewer, &id, "status", result).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,9 +305,8 @@ pub async fn set_assignee(
             )
         })
     };
-    let result = match (id.parse::<i64>(), assignee) {
-        (Err(_), _) => Err(crate::service::Error::not_found("issue", &id)),
-        (_, Err(err)) => Err(err),
+    let result = match (number(&id), assignee) {
+        (Err(err), _) | (_, Err(err)) => Err(err),
         (Ok(number), Ok(assignee)) => state
             .services
             .set_issue_assignee(
@@ -318,10 +318,7 @@ pub async fn set_assignee(
             .await
             .map(|issue| issue.id),
     };
-    match result {
-        Ok(number) => changed(number, "assignee"),
-        Err(err) => refused(&state, &viewer, &id, err).await,
-    }
+    finish(&state, &viewer, &id, "assignee", result).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,8 +341,8 @@ pub async fn comment(
         return refused;
     }
     let actor = actor(&viewer, &route, request_id.as_deref());
-    let result = match id.parse::<i64>() {
-        Err(_) => Err(crate::service::Error::not_found("issue", &id)),
+    let result = match number(&id) {
+        Err(err) => Err(err),
         Ok(number) => state
             .services
             .add_issue_comment(
@@ -357,8 +354,5 @@ pub async fn comment(
             .await
             .map(|_| number),
     };
-    match result {
-        Ok(number) => changed(number, "comment"),
-        Err(err) => refused(&state, &viewer, &id, err).await,
-    }
+    finish(&state, &viewer, &id, "comment", result).await
 }

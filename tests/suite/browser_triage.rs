@@ -11,7 +11,7 @@ use logwarden::app::App;
 use logwarden::roles::serve::RunningServer;
 use logwarden::service::backfills::NewBackfill;
 use logwarden::service::investigation::alerts::{AlertQuery, AlertStatus};
-use logwarden::service::investigation::datasets::NewDataset;
+use logwarden::service::investigation::datasets::{DatasetView, NewDataset};
 use logwarden::service::investigation::events::EventQuery;
 use logwarden::service::investigation::issues::{IssueQuery, IssueStatusName};
 use logwarden::service::investigation::reports::ReportQuery;
@@ -53,6 +53,25 @@ async fn investigated() -> (Dashboard, i64) {
         .expect("backfill");
     dashboard.run_jobs().await;
     (dashboard, id)
+}
+
+/// A dataset `name` of every prompt stored.
+async fn every_prompt(dashboard: &Dashboard, name: &str) -> DatasetView {
+    dashboard
+        .app
+        .services
+        .create_dataset(
+            &Scope::Everything,
+            "test",
+            "",
+            &EventQuery::default(),
+            NewDataset {
+                name: name.into(),
+                policies: vec![],
+            },
+        )
+        .await
+        .expect("dataset")
 }
 
 /// The values of attribute `data-NAME` of the rows of table `table`, in page order.
@@ -432,19 +451,7 @@ async fn the_datasets_and_reports_pages_download_exactly_what_the_api_serves() {
     let (dashboard, id) = investigated().await;
     let services = &dashboard.app.services;
     let everything = Scope::Everything;
-    let dataset = services
-        .create_dataset(
-            &everything,
-            "test",
-            "",
-            &EventQuery::default(),
-            NewDataset {
-                name: "every prompt".into(),
-                policies: vec![],
-            },
-        )
-        .await
-        .expect("dataset");
+    let dataset = every_prompt(&dashboard, "every prompt").await;
     let token = dashboard.token(Role::Investigator).await;
 
     let browser = dashboard.browser(Role::Investigator).await;
@@ -703,19 +710,7 @@ async fn a_project_scoped_investigator_sees_no_alert_issue_dataset_or_report_of_
         .first()
         .cloned()
         .expect("an issue of the security project");
-    let dataset = services
-        .create_dataset(
-            &everything,
-            "test",
-            "",
-            &EventQuery::default(),
-            NewDataset {
-                name: "security prompts".into(),
-                policies: vec![],
-            },
-        )
-        .await
-        .expect("dataset");
+    let dataset = every_prompt(&dashboard, "security prompts").await;
 
     let browser = Browser::start(&dashboard.base).await;
     browser.log_in(token.expose()).await;

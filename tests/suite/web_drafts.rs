@@ -12,24 +12,36 @@ use crate::helpers::{test_settings, TestDb};
 
 const KEY: &str = "sk-ant-admin01-draft-key-7890";
 
-async fn a_draft_is_kept_encrypted_and_ends_with_its_session(test: TestDb) {
-    let settings = test_settings(|_| {});
+/// An app on `test` with `settings`, an operator token's id and a session of it.
+async fn signed_in(
+    test: &TestDb,
+    settings: std::sync::Arc<logwarden::config::Settings>,
+) -> (App, i64, String) {
     let app = App::with_database(test.db.clone(), &settings)
         .await
         .expect("app");
-    let services = &app.services;
-    let token = services
+    let token = app
+        .services
         .create_token(NewToken {
             name: "operator".into(),
             role: Role::Operator,
             projects: vec![],
         })
         .await
-        .expect("token");
-    let session = services
-        .start_web_session(token.view.id)
+        .expect("token")
+        .view
+        .id;
+    let session = app
+        .services
+        .start_web_session(token)
         .await
         .expect("session");
+    (app, token, session)
+}
+
+async fn a_draft_is_kept_encrypted_and_ends_with_its_session(test: TestDb) {
+    let (app, token, session) = signed_in(&test, test_settings(|_| {})).await;
+    let services = &app.services;
 
     assert!(services.web_draft(&session).await.expect("read").is_none());
     services
@@ -73,10 +85,7 @@ async fn a_draft_is_kept_encrypted_and_ends_with_its_session(test: TestDb) {
     assert!(saved.api_key.is_none());
 
     // Another session sees nothing of it, and ending the session deletes it.
-    let other = services
-        .start_web_session(token.view.id)
-        .await
-        .expect("session");
+    let other = services.start_web_session(token).await.expect("session");
     assert!(services.web_draft(&other).await.expect("read").is_none());
     services.end_web_session(&session).await.expect("logout");
     let left = web_session_draft::Entity::find()
@@ -99,23 +108,8 @@ async fn a_wizard_draft_is_kept_encrypted_and_ends_with_its_session_on_sqlite() 
 #[tokio::test]
 async fn without_a_master_key_a_drafts_key_is_refused_and_nothing_is_stored() {
     let test = TestDb::sqlite().await;
-    let settings = test_settings(|args| args.master_key = None);
-    let app = App::with_database(test.db.clone(), &settings)
-        .await
-        .expect("app");
+    let (app, _, session) = signed_in(&test, test_settings(|args| args.master_key = None)).await;
     let services = &app.services;
-    let token = services
-        .create_token(NewToken {
-            name: "operator".into(),
-            role: Role::Operator,
-            projects: vec![],
-        })
-        .await
-        .expect("token");
-    let session = services
-        .start_web_session(token.view.id)
-        .await
-        .expect("session");
     let refused = services
         .save_web_draft(&session, "{}".into(), Some(&Secret::new(KEY)))
         .await
