@@ -674,7 +674,7 @@ async fn a_wizard_begun_on_one_server_is_finished_on_another_sharing_the_databas
 }
 
 #[tokio::test]
-async fn a_project_scoped_investigator_sees_no_alert_issue_dataset_or_report_of_another_project_even_by_id(
+async fn a_project_scoped_investigator_sees_nothing_of_another_project_even_by_id_and_an_operator_is_refused_triage(
 ) {
     use logwarden::infra::secret::Secret;
     use logwarden::service::integrations::NewIntegration;
@@ -783,4 +783,25 @@ async fn a_project_scoped_investigator_sees_no_alert_issue_dataset_or_report_of_
     let error = browser.text("#report-error").await;
     assert!(error.contains("does not exist"), "{error}");
     assert!(!browser.exists("#report-frame").await);
+
+    // As in the API, triage is for investigators and admins: an operator is refused.
+    let operator = dashboard.browser(Role::Operator).await;
+    assert!(
+        !operator.exists("#nav-issues").await,
+        "no Issues in the sidebar"
+    );
+    for path in [
+        "/ui/alerts",
+        "/ui/issues",
+        &format!("/ui/issues/{}", issue.id),
+        "/ui/datasets",
+        "/ui/reports",
+    ] {
+        operator.open(path).await;
+        let refusal = operator.text("#main").await;
+        assert!(
+            refusal.contains("needs a token with the role investigator"),
+            "{path} says which role it needs: {refusal}"
+        );
+    }
 }
