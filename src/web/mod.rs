@@ -5,6 +5,7 @@
 //! token with the same lookup as a bearer token. Every form a logged-in viewer submits leaves
 //! an audit row, as every mutating API call does. Templates and assets are embedded.
 
+mod access;
 mod audit;
 mod events;
 mod integration;
@@ -12,6 +13,7 @@ mod jobs;
 mod pages;
 mod policies;
 mod session;
+mod sessions;
 mod templates;
 mod wizard;
 
@@ -57,6 +59,12 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route("/ui/audit", get(audit::show))
         .route("/ui/events", get(events::search))
         .route("/ui/events/{id}", get(events::show))
+        .route("/ui/events/export", get(events::export))
+        .route("/ui/events/dataset", post(events::add_to_dataset))
+        .route("/ui/access-events", get(access::search))
+        .route("/ui/access-events/{id}", get(access::show))
+        .route("/ui/sessions", get(sessions::list))
+        .route("/ui/sessions/{id}", get(sessions::show))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
         .route_layer(axum::middleware::from_fn_with_state(state, record_form))

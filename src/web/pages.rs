@@ -52,6 +52,11 @@ fn nav(viewer: &Viewer) -> Vec<NavItem> {
             label: "Prompt Events",
             id: "events",
         });
+        items.push(NavItem {
+            href: "/ui/sessions",
+            label: "Sessions",
+            id: "sessions",
+        });
     }
     if viewer.may_read_audit() {
         items.push(NavItem {

@@ -21,6 +21,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("templates/audit.html")),
     ("events.html", include_str!("templates/events.html")),
     ("event.html", include_str!("templates/event.html")),
+    (
+        "investigation_tabs.html",
+        include_str!("templates/investigation_tabs.html"),
+    ),
+    (
+        "access_events.html",
+        include_str!("templates/access_events.html"),
+    ),
+    ("access_event.html", include_str!("templates/access_event.html")),
+    ("sessions.html", include_str!("templates/sessions.html")),
+    ("session.html", include_str!("templates/session.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
