@@ -160,14 +160,14 @@ pub async fn search(
     render_search(&state, &viewer, &form, &added, None).await
 }
 
-/// The Prompt Events page for `form`'s search; `dataset_error` is what an Add to dataset
-/// form got wrong.
+/// The Prompt Events page for `form`'s search; `failed` is an Add to dataset form and what
+/// it got wrong, shown again with its answers.
 async fn render_search(
     state: &ApiState,
     viewer: &Viewer,
     form: &SearchForm,
     added: &AddedQuery,
-    dataset_error: Option<String>,
+    failed: Option<(&DatasetForm, crate::service::Error)>,
 ) -> Response {
     let services = &state.services;
     let scope = &viewer.caller.scope;
@@ -209,7 +209,7 @@ async fn render_search(
         None => None,
     };
     let kept = kept_of(form);
-    let status = if error.is_some() || dataset_error.is_some() {
+    let status = if error.is_some() || failed.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -231,7 +231,10 @@ async fn render_search(
             capped => page_of.as_ref().is_some_and(|p| p.total.capped),
             events => page_of.map(|p| p.items).unwrap_or_default(),
             datasets => datasets,
-            dataset_error => dataset_error,
+            dataset => failed.as_ref().map(|(form, err)| context! {
+                pick => form.dataset, name => form.name, policies => form.policies,
+                field => err.field(), error => err.to_string(),
+            }),
             notice => notice,
             error => error,
         }},
@@ -378,9 +381,10 @@ pub async fn add_to_dataset(
             )
         }
         Err(err) if err.code() == "invalid" => {
-            let mut form = form;
-            form.search.cursor.clear();
-            render_search(&state, &viewer, &form.search, &AddedQuery::default(), Some(err.to_string())).await
+            let mut search = form.search.clone();
+            search.cursor.clear();
+            let failed = Some((&form, err));
+            render_search(&state, &viewer, &search, &AddedQuery::default(), failed).await
         }
         Err(err) => service_error(&viewer, err),
     }

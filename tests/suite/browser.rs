@@ -33,11 +33,11 @@ use crate::helpers::{day, seed_integration, test_settings, unique_name, TestDb};
 const STALE_RETRY: Duration = Duration::from_secs(10);
 
 /// A chromedriver process of this test's own, and the browser session it drives.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     /// The dashboard's URL, e.g. `http://127.0.0.1:40123`.
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Browser {
@@ -57,7 +57,7 @@ fn free_port() -> u16 {
 impl Browser {
     /// A browser for the dashboard at `base`, in the time zone Europe/Berlin, so times shown
     /// in the viewer's zone differ from UTC.
-    async fn start(base: &str) -> Self {
+    pub(crate) async fn start(base: &str) -> Self {
         let chromedriver = which("chromedriver").expect(
             "chromedriver is not installed: apt-get install -y chromium chromium-driver (.ci/run does this)",
         );
@@ -108,7 +108,7 @@ impl Browser {
     }
 
     /// Opens `path` of the dashboard.
-    async fn open(&self, path: &str) {
+    pub(crate) async fn open(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
@@ -116,13 +116,13 @@ impl Browser {
     }
 
     /// Opens `path`, waits for `ready`, then checks and saves the page as `name`.
-    async fn visit(&self, path: &str, ready: &str, name: &str) {
+    pub(crate) async fn visit(&self, path: &str, ready: &str, name: &str) {
         self.open(path).await;
         self.wait_for(ready).await;
         self.check(name).await;
     }
 
-    async fn wait_for(&self, css: &str) {
+    pub(crate) async fn wait_for(&self, css: &str) {
         self.client
             .wait()
             .for_element(Locator::Css(css))
@@ -131,7 +131,7 @@ impl Browser {
     }
 
     /// Runs axe-core on the page shown and fails on any serious or critical violation.
-    async fn assert_accessible(&self, page: &str) {
+    pub(crate) async fn assert_accessible(&self, page: &str) {
         let axe = std::fs::read_to_string(axe_path()).expect(
             "axe-core is not installed: (cd .ci/node && npm install axe-core@4) (.ci/run does this)",
         );
@@ -158,7 +158,7 @@ impl Browser {
     }
 
     /// Saves a screenshot of the page shown as `name.png`.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/screenshots");
@@ -172,14 +172,14 @@ impl Browser {
     }
 
     /// Checks the page, then saves it.
-    async fn check(&self, name: &str) {
+    pub(crate) async fn check(&self, name: &str) {
         self.assert_accessible(name).await;
         self.screenshot(name).await;
     }
 
     /// The text of the first element matching `css`. A page that refreshes itself may replace the
     /// element between finding and reading it; then it is found again.
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let deadline = Instant::now() + STALE_RETRY;
         loop {
             let element = self
@@ -196,7 +196,7 @@ impl Browser {
         }
     }
 
-    async fn exists(&self, css: &str) -> bool {
+    pub(crate) async fn exists(&self, css: &str) -> bool {
         !self
             .client
             .find_all(Locator::Css(css))
@@ -206,7 +206,7 @@ impl Browser {
     }
 
     /// Clicks the first element matching `css`, finding it again if a refresh replaced it.
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let deadline = Instant::now() + STALE_RETRY;
         loop {
             let element = self
@@ -224,7 +224,7 @@ impl Browser {
     }
 
     /// Logs in with `token` through the login form.
-    async fn log_in(&self, token: &str) {
+    pub(crate) async fn log_in(&self, token: &str) {
         self.open("/login").await;
         self.client
             .wait()
@@ -242,7 +242,7 @@ impl Browser {
             .expect("logged in: the sidebar's Log out button");
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         self.client
             .current_url()
             .await
@@ -253,7 +253,7 @@ impl Browser {
 }
 
 /// The time zone of the browser in every test.
-const VIEWER_ZONE: &str = "Europe/Berlin";
+pub(crate) const VIEWER_ZONE: &str = "Europe/Berlin";
 
 fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
@@ -269,10 +269,10 @@ fn axe_path() -> PathBuf {
 
 /// The server on a test database and the fake Compliance API, with a scheduler and a worker
 /// the test steps itself, and a token per role.
-struct Dashboard {
-    base: String,
-    fake: logwarden_fake_api::FakeServer,
-    app: App,
+pub(crate) struct Dashboard {
+    pub(crate) base: String,
+    pub(crate) fake: logwarden_fake_api::FakeServer,
+    pub(crate) app: App,
     scheduler: Scheduler,
     worker: Worker,
     settings: std::sync::Arc<logwarden::config::Settings>,
@@ -287,7 +287,7 @@ impl Drop for Dashboard {
 }
 
 impl Dashboard {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let test = TestDb::postgres().await;
         let fake = logwarden_fake_api::spawn(logwarden_fake_api::FakeConfig {
             rate_limit: None,
@@ -321,7 +321,7 @@ impl Dashboard {
         }
     }
 
-    async fn token(&self, role: Role) -> String {
+    pub(crate) async fn token(&self, role: Role) -> String {
         self.app
             .services
             .create_token(NewToken {
@@ -337,7 +337,7 @@ impl Dashboard {
     }
 
     /// A browser logged in with a new token of `role`.
-    async fn browser(&self, role: Role) -> Browser {
+    pub(crate) async fn browser(&self, role: Role) -> Browser {
         let token = self.token(role).await;
         let browser = Browser::start(&self.base).await;
         browser.log_in(&token).await;
@@ -345,7 +345,7 @@ impl Dashboard {
     }
 
     /// An integration that pulls from the fake API; returns its id.
-    async fn integration(&self, name: &str) -> i64 {
+    pub(crate) async fn integration(&self, name: &str) -> i64 {
         self.app
             .services
             .add_integration(NewIntegration {
@@ -362,7 +362,7 @@ impl Dashboard {
     }
 
     /// Pumps, then runs the oldest job the queue holds; false when none was ready.
-    async fn run_one_job(&self) -> bool {
+    pub(crate) async fn run_one_job(&self) -> bool {
         self.scheduler.pump(Utc::now()).await.expect("pump");
         let ready = job::Entity::find()
             .filter(job::Column::Status.eq("enqueued"))
@@ -380,7 +380,7 @@ impl Dashboard {
     }
 
     /// Runs jobs until none is ready.
-    async fn run_jobs(&self) {
+    pub(crate) async fn run_jobs(&self) {
         for _ in 0..1000 {
             if !self.run_one_job().await {
                 return;
@@ -391,7 +391,7 @@ impl Dashboard {
 }
 
 /// Polls `condition` (a script returning a boolean) until it holds, failing after 20 s.
-async fn until(browser: &Browser, what: &str, condition: &str) {
+pub(crate) async fn until(browser: &Browser, what: &str, condition: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let held = browser
@@ -577,7 +577,7 @@ async fn an_investigator_sees_neither_log_sources_nor_operations() {
 }
 
 /// Types `text` into the field `css`, replacing what it held.
-async fn fill(browser: &Browser, css: &str, text: &str) {
+pub(crate) async fn fill(browser: &Browser, css: &str, text: &str) {
     let field = browser
         .client
         .wait()
@@ -589,7 +589,7 @@ async fn fill(browser: &Browser, css: &str, text: &str) {
 }
 
 /// Sets a date-time picker, as choosing a date and time in it does.
-async fn pick(browser: &Browser, css: &str, value: &str) {
+pub(crate) async fn pick(browser: &Browser, css: &str, value: &str) {
     browser.wait_for(css).await;
     browser
         .client

@@ -3,6 +3,7 @@
 
 mod api;
 mod browser;
+mod browser_events;
 mod budget;
 mod cli;
 mod clock;
