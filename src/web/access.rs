@@ -162,7 +162,10 @@ pub async fn show(
         return refused;
     }
     let Ok(id) = id.parse::<i64>() else {
-        return service_error(&viewer, crate::service::Error::not_found("access event", id));
+        return service_error(
+            &viewer,
+            crate::service::Error::not_found("access event", id),
+        );
     };
     let detail = match state
         .services

@@ -298,7 +298,10 @@ pub async fn export(
     );
     (
         [
-            (header::CONTENT_TYPE, export.format.content_type().to_owned()),
+            (
+                header::CONTENT_TYPE,
+                export.format.content_type().to_owned(),
+            ),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
@@ -365,7 +368,9 @@ pub async fn add_to_dataset(
                         .map(|a| (a.dataset.id, a.new_items, a.new_source_events)),
                     Err(_) => Err(crate::service::Error::invalid(
                         "dataset",
-                        format!("{id:?} is neither new nor a dataset id: pick a dataset in the list"),
+                        format!(
+                            "{id:?} is neither new nor a dataset id: pick a dataset in the list"
+                        ),
                     )),
                 },
             }
@@ -376,7 +381,9 @@ pub async fn add_to_dataset(
             let kept = kept_of(&form.search);
             let sep = if kept.is_empty() { "" } else { "&" };
             done(
-                &format!("/ui/events?{kept}{sep}added_to={id}&new_items={items}&new_events={events}"),
+                &format!(
+                    "/ui/events?{kept}{sep}added_to={id}&new_items={items}&new_events={events}"
+                ),
                 format!("dataset {id}"),
             )
         }

@@ -8,9 +8,7 @@ use axum::response::Response;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::events::{
-    given, optional_time, query_string, segments, user_filter, violation_filter,
-};
+use super::events::{given, optional_time, query_string, segments, user_filter, violation_filter};
 use super::pages::{layout, page, service_error};
 use super::session::Viewer;
 use crate::http::ApiState;
@@ -127,11 +125,7 @@ pub async fn show(
     if let Some(refused) = viewer.refusal(Role::Investigator) {
         return refused;
     }
-    let chat = match state
-        .services
-        .session_chat(&viewer.caller.scope, &id)
-        .await
-    {
+    let chat = match state.services.session_chat(&viewer.caller.scope, &id).await {
         Ok(chat) => chat,
         Err(err) => return service_error(&viewer, err),
     };

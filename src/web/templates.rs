@@ -29,7 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "access_events.html",
         include_str!("templates/access_events.html"),
     ),
-    ("access_event.html", include_str!("templates/access_event.html")),
+    (
+        "access_event.html",
+        include_str!("templates/access_event.html"),
+    ),
     ("sessions.html", include_str!("templates/sessions.html")),
     ("session.html", include_str!("templates/session.html")),
 ];

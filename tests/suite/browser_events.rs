@@ -133,17 +133,17 @@ async fn download(browser: &Browser, css: &str) -> (String, String, String) {
     let url = format!("{}{href}", browser.base);
     let without = client.get(&url).send().await.expect("request");
     assert_eq!(
-        without.headers().get("location").map(|v| v.to_str().unwrap()),
+        without
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap()),
         Some("/login"),
         "without the cookie the export sends the visitor to log in ({})",
         without.status()
     );
     let response = client
         .get(&url)
-        .header(
-            "cookie",
-            format!("{}={}", cookie.name(), cookie.value()),
-        )
+        .header("cookie", format!("{}={}", cookie.name(), cookie.value()))
         .send()
         .await
         .expect("download");
@@ -160,8 +160,8 @@ async fn download(browser: &Browser, css: &str) -> (String, String, String) {
 }
 
 #[tokio::test]
-async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cookie_equal_the_search()
-{
+async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cookie_equal_the_search(
+) {
     let dashboard = investigated().await;
     let user = violating_user(&dashboard).await;
     let expected = all_events(&dashboard, user_query(&user)).await;
@@ -174,7 +174,10 @@ async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cook
         format!("{} match", expected.len())
     );
     assert!(
-        browser.text("#export-hint").await.contains(&expected.len().to_string()),
+        browser
+            .text("#export-hint")
+            .await
+            .contains(&expected.len().to_string()),
         "the export says it takes the whole search"
     );
     browser.check("events-export").await;
@@ -185,9 +188,17 @@ async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cook
     assert_eq!(disposition, "attachment; filename=\"events.csv\"");
     let mut want = csv_header();
     want.extend(encode(&expected, ExportFormat::Csv, zone));
-    assert_eq!(csv, String::from_utf8(want).expect("utf-8"), "the CSV is the search");
+    assert_eq!(
+        csv,
+        String::from_utf8(want).expect("utf-8"),
+        "the CSV is the search"
+    );
     let records = csv::Reader::from_reader(csv.as_bytes()).records().count();
-    assert_eq!(records, expected.len(), "a record per event after the header");
+    assert_eq!(
+        records,
+        expected.len(),
+        "a record per event after the header"
+    );
     assert!(
         csv.contains("+02:00"),
         "times are in the viewer's zone (Berlin, summer time)"
@@ -197,7 +208,11 @@ async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cook
     assert!(kind.starts_with("application/x-ndjson"), "{kind}");
     assert_eq!(disposition, "attachment; filename=\"events.ndjson\"");
     let want = encode(&expected, ExportFormat::Ndjson, zone);
-    assert_eq!(ndjson, String::from_utf8(want).expect("utf-8"), "the NDJSON is the search");
+    assert_eq!(
+        ndjson,
+        String::from_utf8(want).expect("utf-8"),
+        "the NDJSON is the search"
+    );
 }
 
 /// The distinct prompts of `rows` and how many events carry a prompt, as a dataset counts
@@ -243,7 +258,10 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
     // A new dataset needs a name; the form says so and keeps the search.
     browser.click("#add-dataset").await;
     let refused = browser.text("#dataset-error").await;
-    assert!(refused.contains("name"), "the error names the field: {refused}");
+    assert!(
+        refused.contains("name"),
+        "the error names the field: {refused}"
+    );
     let invalid = browser
         .client
         .find(Locator::Css("#ds-name"))
@@ -280,7 +298,10 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
         "the dataset keeps the search as the API takes it: {}",
         dataset.search
     );
-    assert_eq!(dataset.created_by.split(" (").nth(1), Some("investigator in the browser)"));
+    assert_eq!(
+        dataset.created_by.split(" (").nth(1),
+        Some("investigator in the browser)")
+    );
     browser.check("events-dataset-added").await;
 
     // The second user's search goes into the same dataset, picked in the list.
@@ -321,7 +342,10 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
             .contains("0 new prompts and 0 new events"),
         "adding a search twice changes nothing"
     );
-    let after = services.dataset(&everything, dataset.id).await.expect("dataset");
+    let after = services
+        .dataset(&everything, dataset.id)
+        .await
+        .expect("dataset");
     assert_eq!(after.item_count as usize, union.len());
     let items: Vec<_> = services
         .dataset_items(&everything, dataset.id)
@@ -338,7 +362,12 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
     assert_eq!(sources.len(), distinct.len(), "no event is a source twice");
     let want: HashSet<Uuid> = first_events.iter().chain(&second_events).copied().collect();
     assert_eq!(distinct, want, "every event of both searches is a source");
-    assert_eq!(after.search.lines().count(), 2, "both searches are kept: {}", after.search);
+    assert_eq!(
+        after.search.lines().count(),
+        2,
+        "both searches are kept: {}",
+        after.search
+    );
 
     let audit = services
         .list_audit(AuditQuery::default())
@@ -440,11 +469,17 @@ async fn the_access_events_tab_searches_by_actor_activity_time_and_ip_and_opens_
     browser.check("access-events-search").await;
 
     browser
-        .click(&format!("#access-events a[href^='/ui/access-events/{}?']", sample.id))
+        .click(&format!(
+            "#access-events a[href^='/ui/access-events/{}?']",
+            sample.id
+        ))
         .await;
     browser.wait_for("#access-record").await;
     assert_eq!(browser.text("#access-type").await, sample.activity_type);
-    assert!(browser.text("#access-record").await.contains(&sample.activity_id));
+    assert!(browser
+        .text("#access-record")
+        .await
+        .contains(&sample.activity_id));
     browser.check("access-event").await;
     // Back to the search keeps its filters.
     browser.click("#back-to-access").await;
@@ -465,11 +500,17 @@ async fn the_access_events_tab_searches_by_actor_activity_time_and_ip_and_opens_
     fill(&browser, "#ac-ip", "300.1.2.3").await;
     browser.click("#access-search-submit").await;
     let refused = browser.text("#access-error").await;
-    assert!(refused.contains("ip") && refused.contains("300.1.2.3"), "{refused}");
+    assert!(
+        refused.contains("ip") && refused.contains("300.1.2.3"),
+        "{refused}"
+    );
     fill(&browser, "#ac-ip", "").await;
     fill(&browser, "#ac-actor", "nobody@example.invalid").await;
     browser.click("#access-search-submit").await;
-    assert!(browser.text("#main").await.contains("No access event matches"));
+    assert!(browser
+        .text("#main")
+        .await
+        .contains("No access event matches"));
     browser.check("access-events-empty").await;
 }
 
@@ -489,7 +530,10 @@ async fn opening_a_session_shows_its_whole_chat_in_order_with_the_violation_high
         .await
         .expect("sessions")
         .items;
-    let session = violating.first().expect("a session with violations").clone();
+    let session = violating
+        .first()
+        .expect("a session with violations")
+        .clone();
     let chat = services
         .session_chat(&everything, &session.id)
         .await
@@ -544,7 +588,9 @@ async fn opening_a_session_shows_its_whole_chat_in_order_with_the_violation_high
         .find(Locator::Css(&format!("#sessions a[href='{href}']")))
         .await
         .expect("the session's link");
-    link.send_keys(&Key::Enter.to_string()).await.expect("Enter");
+    link.send_keys(&Key::Enter.to_string())
+        .await
+        .expect("Enter");
     browser.wait_for("#chat").await;
     // Every event of the chat, oldest first, each with its own input.
     let shown = browser
@@ -598,7 +644,11 @@ async fn opening_a_session_shows_its_whole_chat_in_order_with_the_violation_high
         )
         .await
         .expect("marks");
-    assert_eq!(marked, json!(span), "the violating span is highlighted in place");
+    assert_eq!(
+        marked,
+        json!(span),
+        "the violating span is highlighted in place"
+    );
     assert!(browser
         .text(&format!("#turn-{turn}"))
         .await

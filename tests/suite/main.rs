@@ -8,6 +8,7 @@ mod budget;
 mod cli;
 mod clock;
 mod compliance_contract;
+mod datasets_add;
 mod embedded;
 mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part
