@@ -505,6 +505,33 @@ mod tests {
     }
 
     #[test]
+    fn a_dashboard_search_is_kept_with_a_dataset_as_the_api_query_string() {
+        let form = SearchForm {
+            user: " alice@example.com ".into(),
+            from: "2026-04-08T10:00".into(),
+            from_utc: "2026-04-08T08:00:00.000Z".into(),
+            violations: "with".into(),
+            q: "deploy key".into(),
+            ..SearchForm::default()
+        };
+        let query = query_of(&form).expect("a valid search");
+        assert_eq!(
+            api_search(&query),
+            "user_email=alice%40example.com&from=2026-04-08T08%3A00%3A00Z&has_violation=true&q=deploy+key"
+        );
+        assert_eq!(
+            kept_of(&form),
+            "user=+alice%40example.com+&from=2026-04-08T10%3A00&from_utc=2026-04-08T08%3A00%3A00.000Z&violations=with&q=deploy+key"
+        );
+        let bad = SearchForm {
+            violations: "maybe".into(),
+            ..SearchForm::default()
+        };
+        let err = query_of(&bad).expect_err("refused");
+        assert_eq!(err.field(), Some("violations"), "{err}");
+    }
+
+    #[test]
     fn spans_of_the_side_are_cut_out_and_named_by_policy() {
         let text = "my key is sk-123 ok";
         let found = segments(
