@@ -10,7 +10,7 @@ use axum::response::Response;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::events::{given, optional_time, query_string, user_filter};
+use super::events::{given, optional_time, query_string, searched, status, user_filter};
 use super::pages::{layout, page, service_error};
 use super::session::Viewer;
 use crate::http::ApiState;
@@ -105,19 +105,15 @@ pub async fn search(
     if let Some(refused) = viewer.refusal(Role::Investigator) {
         return refused;
     }
-    let result = match query_of(&form) {
-        Ok(query) => {
-            state
-                .services
-                .search_access_events(&viewer.caller.scope, &query)
-                .await
-        }
-        Err(err) => Err(err),
-    };
-    let (list, error) = match result {
-        Ok(list) => (Some(list), None),
-        Err(err) if err.code() == "invalid" => (None, Some(err.to_string())),
-        Err(err) => return service_error(&viewer, err),
+    let scope = &viewer.caller.scope;
+    let result = async {
+        let query = query_of(&form)?;
+        state.services.search_access_events(scope, &query).await
+    }
+    .await;
+    let (list, error) = match searched(&viewer, result) {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let next = list
         .as_ref()
@@ -132,11 +128,7 @@ pub async fn search(
     let kept = kept_of(&form);
     page(
         "access_events.html",
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
+        status(error.is_some()),
         context! { ..layout(Some(&viewer), "events", "Access Events"), ..context! {
             tab => "access",
             form => context! {

@@ -81,6 +81,28 @@ pub(super) fn violation_filter(value: &str) -> Result<Option<bool>, crate::servi
     }
 }
 
+/// A search's results, or the message of the input it refused (its page shows it, with
+/// [`status`] 422); any other error is the error page.
+pub(super) fn searched<T>(
+    viewer: &Viewer,
+    result: Result<T, crate::service::Error>,
+) -> Result<(Option<T>, Option<String>), Response> {
+    match result {
+        Ok(found) => Ok((Some(found), None)),
+        Err(err) if err.code() == "invalid" => Ok((None, Some(err.to_string()))),
+        Err(err) => Err(service_error(viewer, err)),
+    }
+}
+
+/// The status of a search page: 422 when it shows refused input.
+pub(super) fn status(refused: bool) -> StatusCode {
+    if refused {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// The non-empty `pairs` as a query string, to carry a search into links and forms.
 pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
@@ -171,14 +193,10 @@ async fn render_search(
 ) -> Response {
     let services = &state.services;
     let scope = &viewer.caller.scope;
-    let result = match query_of(form) {
-        Ok(query) => services.search_events(scope, &query).await,
-        Err(err) => Err(err),
-    };
-    let (page_of, error) = match result {
-        Ok(page) => (Some(page), None),
-        Err(err) if err.code() == "invalid" => (None, Some(err.to_string())),
-        Err(err) => return service_error(viewer, err),
+    let result = async { services.search_events(scope, &query_of(form)?).await }.await;
+    let (page_of, error) = match searched(viewer, result) {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let has_events = page_of.as_ref().is_some_and(|p| !p.items.is_empty());
     // The datasets a search may be added to, newest first.
@@ -209,14 +227,9 @@ async fn render_search(
         None => None,
     };
     let kept = kept_of(form);
-    let status = if error.is_some() || failed.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     page(
         "events.html",
-        status,
+        status(error.is_some() || failed.is_some()),
         context! { ..layout(Some(viewer), "events", "Prompt Events"), ..context! {
             tab => "prompt",
             form => context! {
@@ -279,15 +292,12 @@ pub async fn export(
         format,
         tz: Some(how.tz.trim().to_owned()).filter(|tz| !tz.is_empty()),
     };
-    let exported = match query_of(&form) {
-        Ok(query) => {
-            state
-                .services
-                .export_events(&viewer.caller.scope, &query, &options)
-                .await
-        }
-        Err(err) => Err(err),
-    };
+    let scope = &viewer.caller.scope;
+    let exported = async {
+        let query = query_of(&form)?;
+        state.services.export_events(scope, &query, &options).await
+    }
+    .await;
     let export = match exported {
         Ok(export) => export,
         Err(err) => return service_error(&viewer, err),
@@ -337,45 +347,37 @@ pub async fn add_to_dataset(
     }
     let services = &state.services;
     let scope = &viewer.caller.scope;
-    let result = match query_of(&form.search) {
-        Err(err) => Err(err),
-        Ok(query) => {
-            let search = api_search(&query);
-            match form.dataset.trim() {
-                "new" => {
-                    let new = NewDataset {
-                        name: form.name.clone(),
-                        policies: form
-                            .policies
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|p| !p.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                    };
-                    services
-                        .create_dataset(scope, &viewer.who(), &search, &query, new)
-                        .await
-                        .map(|view| {
-                            let (items, events) = (view.item_count, view.source_event_count);
-                            (view.id, items as u64, events as u64)
-                        })
-                }
-                id => match id.parse::<i64>() {
-                    Ok(id) => services
-                        .add_to_dataset(scope, id, &search, &query)
-                        .await
-                        .map(|a| (a.dataset.id, a.new_items, a.new_source_events)),
-                    Err(_) => Err(crate::service::Error::invalid(
+    let result: Result<(i64, u64, u64), crate::service::Error> = async {
+        let query = query_of(&form.search)?;
+        let search = api_search(&query);
+        match form.dataset.trim() {
+            "new" => {
+                let policies = form.policies.split(',').filter_map(given).collect();
+                let new = NewDataset {
+                    name: form.name.clone(),
+                    policies,
+                };
+                let view = services
+                    .create_dataset(scope, &viewer.who(), &search, &query, new)
+                    .await?;
+                let (items, events) = (view.item_count as u64, view.source_event_count as u64);
+                Ok((view.id, items, events))
+            }
+            id => {
+                let id = id.parse::<i64>().map_err(|_| {
+                    crate::service::Error::invalid(
                         "dataset",
                         format!(
                             "{id:?} is neither new nor a dataset id: pick a dataset in the list"
                         ),
-                    )),
-                },
+                    )
+                })?;
+                let added = services.add_to_dataset(scope, id, &search, &query).await?;
+                Ok((added.dataset.id, added.new_items, added.new_source_events))
             }
         }
-    };
+    }
+    .await;
     match result {
         Ok((id, items, events)) => {
             let kept = kept_of(&form.search);

@@ -8,7 +8,9 @@ use axum::response::Response;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::events::{given, optional_time, query_string, segments, user_filter, violation_filter};
+use super::events::{
+    given, optional_time, query_string, searched, segments, status, user_filter, violation_filter,
+};
 use super::pages::{layout, page, service_error};
 use super::session::Viewer;
 use crate::http::ApiState;
@@ -82,28 +84,16 @@ pub async fn list(
     if let Some(refused) = viewer.refusal(Role::Investigator) {
         return refused;
     }
-    let result = match query_of(&form) {
-        Ok(query) => {
-            state
-                .services
-                .list_sessions(&viewer.caller.scope, &query)
-                .await
-        }
-        Err(err) => Err(err),
-    };
-    let (list, error) = match result {
-        Ok(list) => (Some(list), None),
-        Err(err) if err.code() == "invalid" => (None, Some(err.to_string())),
-        Err(err) => return service_error(&viewer, err),
+    let scope = &viewer.caller.scope;
+    let result = async { state.services.list_sessions(scope, &query_of(&form)?).await }.await;
+    let (list, error) = match searched(&viewer, result) {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let kept = kept_of(&form);
     page(
         "sessions.html",
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
+        status(error.is_some()),
         context! { ..layout(Some(&viewer), "sessions", "Sessions"), ..context! {
             form => context! {
                 user => form.user, from => form.from, to => form.to, violations => form.violations,

@@ -9,11 +9,10 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use fantoccini::key::Key;
 use fantoccini::Locator;
-use futures::TryStreamExt;
 use logwarden::service::audit::AuditQuery;
 use logwarden::service::backfills::NewBackfill;
 use logwarden::service::investigation::access::AccessEventQuery;
-use logwarden::service::investigation::datasets::{prompt_key, DatasetQuery};
+use logwarden::service::investigation::datasets::DatasetQuery;
 use logwarden::service::investigation::events::{EventQuery, EventRow};
 use logwarden::service::investigation::export::{csv_header, encode, ExportFormat, TimeZone};
 use logwarden::service::investigation::sessions::SessionQuery;
@@ -24,6 +23,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::browser::{fill, pick, until, Browser, Dashboard, VIEWER_ZONE};
+use crate::datasets_add::{prompts, rows, sources};
 use crate::helpers::day;
 
 /// A dashboard whose integration backfilled 08:00 to 18:00 UTC of the test day.
@@ -46,23 +46,9 @@ async fn investigated() -> Dashboard {
     dashboard
 }
 
-/// Every event `query` matches, in the search's order (one page: the test day holds fewer
-/// than 1,000).
+/// Every event `query` matches, in the search's order.
 async fn all_events(dashboard: &Dashboard, query: EventQuery) -> Vec<EventRow> {
-    let page = dashboard
-        .app
-        .services
-        .search_events(
-            &Scope::Everything,
-            &EventQuery {
-                limit: Limit::LARGEST,
-                ..query
-            },
-        )
-        .await
-        .expect("search");
-    assert!(page.next_cursor.is_none(), "one page holds every match");
-    page.items
+    rows(&dashboard.app.services, query).await
 }
 
 /// The email of a user with a violating event, as the fake plants them.
@@ -215,24 +201,17 @@ async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cook
     );
 }
 
-/// The distinct prompts of `rows` and how many events carry a prompt, as a dataset counts
-/// them.
-async fn prompts_of(dashboard: &Dashboard, rows: &[EventRow]) -> (BTreeSet<String>, Vec<Uuid>) {
-    let mut keys = BTreeSet::new();
-    let mut events = Vec::new();
-    for row in rows {
-        let detail = dashboard
-            .app
-            .services
-            .event_detail(&Scope::Everything, row.id)
-            .await
-            .expect("detail");
-        if !detail.input.trim().is_empty() {
-            keys.insert(prompt_key(&detail.input));
-            events.push(row.id);
-        }
-    }
-    (keys, events)
+/// Picks the dataset `id` in the Add to dataset form and submits it.
+async fn add_to(browser: &Browser, id: i64) {
+    browser
+        .client
+        .find(Locator::Css("#ds-pick"))
+        .await
+        .expect("dataset select")
+        .select_by_value(&id.to_string())
+        .await
+        .expect("pick the dataset");
+    browser.click("#add-dataset").await;
 }
 
 #[tokio::test]
@@ -250,8 +229,8 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
         .expect("a second user");
     let first_rows = all_events(&dashboard, user_query(&first)).await;
     let second_rows = all_events(&dashboard, user_query(&second)).await;
-    let (first_keys, first_events) = prompts_of(&dashboard, &first_rows).await;
-    let (second_keys, second_events) = prompts_of(&dashboard, &second_rows).await;
+    let (first_keys, first_events) = prompts(services, &first_rows).await;
+    let (second_keys, second_events) = prompts(services, &second_rows).await;
 
     let browser = dashboard.browser(Role::Investigator).await;
     search_user(&browser, &first).await;
@@ -306,15 +285,7 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
 
     // The second user's search goes into the same dataset, picked in the list.
     search_user(&browser, &second).await;
-    browser
-        .client
-        .find(Locator::Css("#ds-pick"))
-        .await
-        .expect("dataset select")
-        .select_by_value(&dataset.id.to_string())
-        .await
-        .expect("pick the dataset");
-    browser.click("#add-dataset").await;
+    add_to(&browser, dataset.id).await;
     let notice = browser.text("#notice").await;
     let union: BTreeSet<&String> = first_keys.iter().chain(&second_keys).collect();
     assert!(
@@ -326,15 +297,7 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
         "{notice}"
     );
     // The same search again adds nothing.
-    browser
-        .client
-        .find(Locator::Css("#ds-pick"))
-        .await
-        .expect("dataset select")
-        .select_by_value(&dataset.id.to_string())
-        .await
-        .expect("pick the dataset");
-    browser.click("#add-dataset").await;
+    add_to(&browser, dataset.id).await;
     assert!(
         browser
             .text("#notice")
@@ -347,20 +310,10 @@ async fn add_to_dataset_compiles_a_new_dataset_then_adds_another_search_to_it_co
         .await
         .expect("dataset");
     assert_eq!(after.item_count as usize, union.len());
-    let items: Vec<_> = services
-        .dataset_items(&everything, dataset.id)
-        .await
-        .expect("items")
-        .try_collect()
-        .await
-        .expect("read items");
-    let sources: Vec<Uuid> = items
-        .iter()
-        .flat_map(|item| item.source_event_ids.iter().copied())
-        .collect();
-    let distinct: HashSet<Uuid> = sources.iter().copied().collect();
-    assert_eq!(sources.len(), distinct.len(), "no event is a source twice");
-    let want: HashSet<Uuid> = first_events.iter().chain(&second_events).copied().collect();
+    let held = sources(services, dataset.id).await;
+    let distinct: HashSet<Uuid> = held.iter().copied().collect();
+    assert_eq!(held.len(), distinct.len(), "no event is a source twice");
+    let want: HashSet<Uuid> = first_events.union(&second_events).copied().collect();
     assert_eq!(distinct, want, "every event of both searches is a source");
     assert_eq!(
         after.search.lines().count(),

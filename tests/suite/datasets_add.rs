@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::helpers::TestDb;
 use crate::investigation::Investigation;
 
-/// Every event `query` matches (one page).
-async fn rows(services: &Services, query: EventQuery) -> Vec<EventRow> {
+/// Every event `query` matches, in the search's order (one page).
+pub(crate) async fn rows(services: &Services, query: EventQuery) -> Vec<EventRow> {
     let page = services
         .search_events(
             &Scope::Everything,
@@ -36,8 +36,12 @@ async fn rows(services: &Services, query: EventQuery) -> Vec<EventRow> {
     page.items
 }
 
-/// The distinct prompt keys of `rows` and the events carrying a prompt.
-async fn prompts(services: &Services, rows: &[EventRow]) -> (BTreeSet<String>, HashSet<Uuid>) {
+/// The distinct prompt keys of `rows` and the events carrying a prompt, as a dataset counts
+/// them.
+pub(crate) async fn prompts(
+    services: &Services,
+    rows: &[EventRow],
+) -> (BTreeSet<String>, HashSet<Uuid>) {
     let mut keys = BTreeSet::new();
     let mut events = HashSet::new();
     for row in rows {
@@ -54,7 +58,7 @@ async fn prompts(services: &Services, rows: &[EventRow]) -> (BTreeSet<String>, H
 }
 
 /// The source event ids of dataset `id`, in item order.
-async fn sources(services: &Services, id: i64) -> Vec<Uuid> {
+pub(crate) async fn sources(services: &Services, id: i64) -> Vec<Uuid> {
     let items: Vec<_> = services
         .dataset_items(&Scope::Everything, id)
         .await
