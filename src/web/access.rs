@@ -111,9 +111,9 @@ pub async fn search(
         state.services.search_access_events(scope, &query).await
     }
     .await;
-    let (list, error) = match searched(&viewer, result) {
+    let (list, error) = match searched(result) {
         Ok(found) => found,
-        Err(page) => return page,
+        Err(err) => return service_error(&viewer, err),
     };
     let next = list
         .as_ref()

@@ -82,15 +82,14 @@ pub(super) fn violation_filter(value: &str) -> Result<Option<bool>, crate::servi
 }
 
 /// A search's results, or the message of the input it refused (its page shows it, with
-/// [`status`] 422); any other error is the error page.
+/// [`status`] 422); any other error stays an error, for the error page.
 pub(super) fn searched<T>(
-    viewer: &Viewer,
     result: Result<T, crate::service::Error>,
-) -> Result<(Option<T>, Option<String>), Response> {
+) -> Result<(Option<T>, Option<String>), crate::service::Error> {
     match result {
         Ok(found) => Ok((Some(found), None)),
         Err(err) if err.code() == "invalid" => Ok((None, Some(err.to_string()))),
-        Err(err) => Err(service_error(viewer, err)),
+        Err(err) => Err(err),
     }
 }
 
@@ -194,9 +193,9 @@ async fn render_search(
     let services = &state.services;
     let scope = &viewer.caller.scope;
     let result = async { services.search_events(scope, &query_of(form)?).await }.await;
-    let (page_of, error) = match searched(viewer, result) {
+    let (page_of, error) = match searched(result) {
         Ok(found) => found,
-        Err(page) => return page,
+        Err(err) => return service_error(viewer, err),
     };
     let has_events = page_of.as_ref().is_some_and(|p| !p.items.is_empty());
     // The datasets a search may be added to, newest first.

@@ -86,9 +86,9 @@ pub async fn list(
     }
     let scope = &viewer.caller.scope;
     let result = async { state.services.list_sessions(scope, &query_of(&form)?).await }.await;
-    let (list, error) = match searched(&viewer, result) {
+    let (list, error) = match searched(result) {
         Ok(found) => found,
-        Err(page) => return page,
+        Err(err) => return service_error(&viewer, err),
     };
     let kept = kept_of(&form);
     page(

@@ -65,7 +65,7 @@ pub struct DatasetView {
 }
 
 /// What adding a search to a dataset changed.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatasetAddition {
     /// The dataset after the addition.
     pub dataset: DatasetView,
@@ -431,9 +431,10 @@ impl Services {
                 }
             }
         }
+        let new_items = appended.len();
         let addition = |dataset| DatasetAddition {
             dataset,
-            new_items: appended.len() as u64,
+            new_items: new_items as u64,
             new_source_events: new_events as u64,
         };
         if new_events == 0 {
@@ -460,8 +461,7 @@ impl Services {
             .exec(&txn)
             .await?;
         }
-        let new_items = appended.len() as i64;
-        let mut rows = appended.iter().cloned().peekable();
+        let mut rows = appended.into_iter().peekable();
         while rows.peek().is_some() {
             let batch: Vec<_> = rows.by_ref().take(BATCH).collect();
             dataset_item::Entity::insert_many(batch)
@@ -495,7 +495,7 @@ impl Services {
         };
         dataset::Entity::update(dataset::ActiveModel {
             id: Set(id),
-            item_count: Set(row.item_count + new_items),
+            item_count: Set(row.item_count + new_items as i64),
             source_event_count: Set(total_events as i64),
             search: Set(searches),
             ..Default::default()
