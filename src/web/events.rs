@@ -2,23 +2,28 @@
 //! results table with violation markers, and one event's detail with its violating spans
 //! highlighted in place.
 
+use axum::body::Body;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use chrono::SecondsFormat;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::integration::picked;
-use super::pages::{layout, page, service_error};
+use super::pages::{done, layout, page, service_error};
 use super::session::Viewer;
 use crate::http::ApiState;
+use crate::service::investigation::datasets::{DatasetQuery, NewDataset};
 use crate::service::investigation::events::{EventQuery, EventViolation};
-use crate::service::page::Cursor;
+use crate::service::investigation::export::{ExportFormat, ExportOptions};
+use crate::service::page::{Cursor, Limit};
 use crate::service::tokens::Role;
 
 /// The search form as the query string gives it; empty fields are no filter.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct SearchForm {
     #[serde(default)]
     user: String,
@@ -38,96 +43,359 @@ pub struct SearchForm {
     cursor: String,
 }
 
-/// The service query of the form, or the error naming the field that is wrong.
-fn query_of(form: &SearchForm) -> Result<EventQuery, crate::service::Error> {
-    let given = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
-    let user = given(&form.user);
-    let (user_email, user_id) = match user {
+/// A user given as an email or an id: `(email, id)`, at most one of them set.
+pub(super) fn user_filter(text: &str) -> (Option<String>, Option<String>) {
+    match given(text) {
         Some(user) if user.contains('@') => (Some(user), None),
         Some(user) => (None, Some(user)),
         None => (None, None),
-    };
-    let time = |field, local: &str, utc: &str| {
-        (!local.trim().is_empty() || !utc.trim().is_empty())
-            .then(|| picked(field, local, utc))
-            .transpose()
-    };
-    let has_violation = match form.violations.as_str() {
-        "" => None,
-        "with" => Some(true),
-        "without" => Some(false),
-        other => {
-            return Err(crate::service::Error::invalid(
-                "violations",
-                format!("{other:?} is not one of with, without"),
-            ))
+    }
+}
+
+/// `text` trimmed, when it is not empty.
+pub(super) fn given(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// The instant of an optional date-time picker `field` (see [`picked`]).
+pub(super) fn optional_time(
+    field: &'static str,
+    local: &str,
+    utc: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::service::Error> {
+    (!local.trim().is_empty() || !utc.trim().is_empty())
+        .then(|| picked(field, local, utc))
+        .transpose()
+}
+
+/// The violations select: `with`, `without`, or empty for either.
+pub(super) fn violation_filter(value: &str) -> Result<Option<bool>, crate::service::Error> {
+    match value {
+        "" => Ok(None),
+        "with" => Ok(Some(true)),
+        "without" => Ok(Some(false)),
+        other => Err(crate::service::Error::invalid(
+            "violations",
+            format!("{other:?} is not one of with, without"),
+        )),
+    }
+}
+
+/// A search's results, or the message of the input it refused (its page shows it, with
+/// [`status`] 422); any other error stays an error, for the error page.
+pub(super) fn searched<T>(
+    result: Result<T, crate::service::Error>,
+) -> Result<(Option<T>, Option<String>), crate::service::Error> {
+    match result {
+        Ok(found) => Ok((Some(found), None)),
+        Err(err) if err.code() == "invalid" => Ok((None, Some(err.to_string()))),
+        Err(err) => Err(err),
+    }
+}
+
+/// The status of a search page: 422 when it shows refused input.
+pub(super) fn status(refused: bool) -> StatusCode {
+    if refused {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// The non-empty `pairs` as a query string, to carry a search into links and forms.
+pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        if !value.trim().is_empty() {
+            out.append_pair(name, value);
         }
-    };
+    }
+    out.finish()
+}
+
+/// The service query of the form, or the error naming the field that is wrong.
+fn query_of(form: &SearchForm) -> Result<EventQuery, crate::service::Error> {
+    let (user_email, user_id) = user_filter(&form.user);
     Ok(EventQuery {
         user_email,
         user_id,
-        from: time("from", &form.from, &form.from_utc)?,
-        to: time("to", &form.to, &form.to_utc)?,
-        has_violation,
+        from: optional_time("from", &form.from, &form.from_utc)?,
+        to: optional_time("to", &form.to, &form.to_utc)?,
+        has_violation: violation_filter(&form.violations)?,
         q: given(&form.q),
         cursor: given(&form.cursor).map(Cursor::from),
         ..EventQuery::default()
     })
 }
 
+/// `form`'s search as a query string (without its page), to carry it into links and forms.
+fn kept_of(form: &SearchForm) -> String {
+    query_string(&[
+        ("user", &form.user),
+        ("from", &form.from),
+        ("to", &form.to),
+        ("from_utc", &form.from_utc),
+        ("to_utc", &form.to_utc),
+        ("violations", &form.violations),
+        ("q", &form.q),
+    ])
+}
+
+/// `query` as the query string of `GET /api/v1/events`, kept with a dataset as its search.
+fn api_search(query: &EventQuery) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    let time = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let pairs = [
+        ("user_email", query.user_email.clone()),
+        ("user_id", query.user_id.clone()),
+        ("from", query.from.map(time)),
+        ("to", query.to.map(time)),
+        ("has_violation", query.has_violation.map(|b| b.to_string())),
+        ("q", query.q.clone()),
+    ];
+    for (name, value) in pairs {
+        if let Some(value) = value {
+            out.append_pair(name, &value);
+        }
+    }
+    out.finish()
+}
+
+/// The notice of an Add to dataset that led back to the search.
+#[derive(Debug, Default, Deserialize)]
+pub struct AddedQuery {
+    added_to: Option<i64>,
+    new_items: Option<u64>,
+    new_events: Option<u64>,
+}
+
 pub async fn search(
     State(state): State<ApiState>,
     viewer: Viewer,
-    RawQuery(raw): RawQuery,
     Query(form): Query<SearchForm>,
+    Query(added): Query<AddedQuery>,
 ) -> Response {
     if let Some(refused) = viewer.refusal(Role::Investigator) {
         return refused;
     }
-    let result = match query_of(&form) {
-        Ok(query) => state
-            .services
-            .search_events(&viewer.caller.scope, &query)
-            .await
-            .map(|page| (query, page)),
-        Err(err) => Err(err),
+    render_search(&state, &viewer, &form, &added, None).await
+}
+
+/// The Prompt Events page for `form`'s search; `failed` is an Add to dataset form and what
+/// it got wrong, shown again with its answers.
+async fn render_search(
+    state: &ApiState,
+    viewer: &Viewer,
+    form: &SearchForm,
+    added: &AddedQuery,
+    failed: Option<(&DatasetForm, crate::service::Error)>,
+) -> Response {
+    let services = &state.services;
+    let scope = &viewer.caller.scope;
+    let result = async { services.search_events(scope, &query_of(form)?).await }.await;
+    let (page_of, error) = match searched(result) {
+        Ok(found) => found,
+        Err(err) => return service_error(viewer, err),
     };
-    let (page_of, error) = match result {
-        Ok((_, page)) => (Some(page), None),
-        Err(err) if err.code() == "invalid" => (None, Some(err.to_string())),
-        Err(err) => return service_error(&viewer, err),
+    let has_events = page_of.as_ref().is_some_and(|p| !p.items.is_empty());
+    // The datasets a search may be added to, newest first.
+    let datasets = if has_events {
+        let query = DatasetQuery {
+            limit: Limit::LARGEST,
+            cursor: None,
+        };
+        match services.list_datasets(scope, &query).await {
+            Ok(list) => list.items,
+            Err(err) => return service_error(viewer, err),
+        }
+    } else {
+        Vec::new()
     };
-    // The next page keeps the search: the query string with its cursor replaced.
-    let kept: String = form_urlencoded_without_cursor(raw.as_deref().unwrap_or(""));
+    let notice = match added.added_to {
+        Some(id) => match services.dataset(scope, id).await {
+            Ok(dataset) => Some(format!(
+                "Dataset “{}” now holds {} prompts from {} events: {} new prompts and {} new events from this search.",
+                dataset.name,
+                dataset.item_count,
+                dataset.source_event_count,
+                added.new_items.unwrap_or(0),
+                added.new_events.unwrap_or(0),
+            )),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let kept = kept_of(form);
     page(
         "events.html",
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
-        context! { ..layout(Some(&viewer), "events", "Prompt Events"), ..context! {
+        status(error.is_some() || failed.is_some()),
+        context! { ..layout(Some(viewer), "events", "Prompt Events"), ..context! {
+            tab => "prompt",
             form => context! {
                 user => form.user, from => form.from, to => form.to,
+                from_utc => form.from_utc, to_utc => form.to_utc,
                 violations => form.violations, q => form.q,
             },
-            searched => raw.as_deref().is_some_and(|q| !q.is_empty()),
+            searched => !kept.is_empty() || !form.cursor.is_empty(),
             kept => kept,
             next => page_of.as_ref().and_then(|p| p.next_cursor.as_ref().map(|c| c.as_str().to_owned())),
             total => page_of.as_ref().map(|p| p.total.count),
             capped => page_of.as_ref().is_some_and(|p| p.total.capped),
             events => page_of.map(|p| p.items).unwrap_or_default(),
+            datasets => datasets,
+            dataset => failed.as_ref().map(|(form, err)| context! {
+                pick => form.dataset, name => form.name, policies => form.policies,
+                field => err.field(), error => err.to_string(),
+            }),
+            notice => notice,
             error => error,
         }},
     )
 }
 
-/// `raw` without its `cursor` pair, to carry a search into links.
-fn form_urlencoded_without_cursor(raw: &str) -> String {
-    raw.split('&')
-        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
-        .collect::<Vec<_>>()
-        .join("&")
+/// How the export link asks for the search: `format` (`csv` or `ndjson`) and the viewer's
+/// time zone, which the page's script adds.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportForm {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    tz: String,
+}
+
+/// Every event of the search, as the API's export streams it: the download of the page's
+/// Export links, authenticated by the session cookie.
+pub async fn export(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    Query(form): Query<SearchForm>,
+    Query(how): Query<ExportForm>,
+) -> Response {
+    if let Some(refused) = viewer.refusal(Role::Investigator) {
+        return refused;
+    }
+    let format = match how.format.as_str() {
+        "csv" => ExportFormat::Csv,
+        "ndjson" => ExportFormat::Ndjson,
+        other => {
+            return service_error(
+                &viewer,
+                crate::service::Error::invalid(
+                    "format",
+                    format!("{other:?} is not one of csv, ndjson"),
+                ),
+            )
+        }
+    };
+    let options = ExportOptions {
+        format,
+        tz: Some(how.tz.trim().to_owned()).filter(|tz| !tz.is_empty()),
+    };
+    let scope = &viewer.caller.scope;
+    let exported = async {
+        let query = query_of(&form)?;
+        state.services.export_events(scope, &query, &options).await
+    }
+    .await;
+    let export = match exported {
+        Ok(export) => export,
+        Err(err) => return service_error(&viewer, err),
+    };
+    let disposition = format!(
+        "attachment; filename=\"events.{}\"",
+        export.format.extension()
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                export.format.content_type().to_owned(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(export.body),
+    )
+        .into_response()
+}
+
+/// The Add to dataset form: an existing dataset's id, or `new` with a name (and, if any,
+/// the policies to keep), and the search.
+#[derive(Debug, Deserialize)]
+pub struct DatasetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    dataset: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    policies: String,
+    #[serde(flatten)]
+    search: SearchForm,
+}
+
+/// Compiles the search's prompts into a new dataset, or adds them to an existing one.
+pub async fn add_to_dataset(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    Form(form): Form<DatasetForm>,
+) -> Response {
+    if let Some(refused) = viewer.form_refusal(Role::Investigator, &form.csrf) {
+        return refused;
+    }
+    let services = &state.services;
+    let scope = &viewer.caller.scope;
+    let result: Result<(i64, u64, u64), crate::service::Error> = async {
+        let query = query_of(&form.search)?;
+        let search = api_search(&query);
+        match form.dataset.trim() {
+            "new" => {
+                let policies = form.policies.split(',').filter_map(given).collect();
+                let new = NewDataset {
+                    name: form.name.clone(),
+                    policies,
+                };
+                let view = services
+                    .create_dataset(scope, &viewer.who(), &search, &query, new)
+                    .await?;
+                let (items, events) = (view.item_count as u64, view.source_event_count as u64);
+                Ok((view.id, items, events))
+            }
+            id => {
+                let id = id.parse::<i64>().map_err(|_| {
+                    crate::service::Error::invalid(
+                        "dataset",
+                        format!(
+                            "{id:?} is neither new nor a dataset id: pick a dataset in the list"
+                        ),
+                    )
+                })?;
+                let added = services.add_to_dataset(scope, id, &search, &query).await?;
+                Ok((added.dataset.id, added.new_items, added.new_source_events))
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok((id, items, events)) => {
+            let kept = kept_of(&form.search);
+            let sep = if kept.is_empty() { "" } else { "&" };
+            done(
+                &format!(
+                    "/ui/events?{kept}{sep}added_to={id}&new_items={items}&new_events={events}"
+                ),
+                format!("dataset {id}"),
+            )
+        }
+        Err(err) if err.code() == "invalid" => {
+            let mut search = form.search.clone();
+            search.cursor.clear();
+            let failed = Some((&form, err));
+            render_search(&state, &viewer, &search, &AddedQuery::default(), failed).await
+        }
+        Err(err) => service_error(&viewer, err),
+    }
 }
 
 /// A piece of an event's text: plain, or inside the span of violations.
@@ -211,6 +479,7 @@ pub async fn show(
             tool_calls => pretty(&detail.tool_calls),
             attachments => pretty(&detail.attachments),
             back => raw.unwrap_or_default(),
+            session => super::sessions::session_href(detail.integration_id, &detail.chat_id),
             e => detail,
         }},
     )
@@ -234,6 +503,33 @@ mod tests {
             effective_action: "alert".into(),
             action_label: "ALERT - Input".into(),
         }
+    }
+
+    #[test]
+    fn a_dashboard_search_is_kept_with_a_dataset_as_the_api_query_string() {
+        let form = SearchForm {
+            user: " alice@example.com ".into(),
+            from: "2026-04-08T10:00".into(),
+            from_utc: "2026-04-08T08:00:00.000Z".into(),
+            violations: "with".into(),
+            q: "deploy key".into(),
+            ..SearchForm::default()
+        };
+        let query = query_of(&form).expect("a valid search");
+        assert_eq!(
+            api_search(&query),
+            "user_email=alice%40example.com&from=2026-04-08T08%3A00%3A00Z&has_violation=true&q=deploy+key"
+        );
+        assert_eq!(
+            kept_of(&form),
+            "user=+alice%40example.com+&from=2026-04-08T10%3A00&from_utc=2026-04-08T08%3A00%3A00.000Z&violations=with&q=deploy+key"
+        );
+        let bad = SearchForm {
+            violations: "maybe".into(),
+            ..SearchForm::default()
+        };
+        let err = query_of(&bad).expect_err("refused");
+        assert_eq!(err.field(), Some("violations"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! token with the same lookup as a bearer token. Every form a logged-in viewer submits leaves
 //! an audit row, as every mutating API call does. Templates and assets are embedded.
 
+mod access;
 mod alerts;
 mod audit;
 mod datasets;
@@ -16,6 +17,7 @@ mod pages;
 mod policies;
 mod reports;
 mod session;
+mod sessions;
 mod templates;
 mod wizard;
 
@@ -72,6 +74,12 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route("/ui/reports", get(reports::show))
         .route("/ui/reports/file", get(reports::file))
         .route("/ui/reports/frame", get(reports::frame))
+        .route("/ui/events/export", get(events::export))
+        .route("/ui/events/dataset", post(events::add_to_dataset))
+        .route("/ui/access-events", get(access::search))
+        .route("/ui/access-events/{id}", get(access::show))
+        .route("/ui/sessions", get(sessions::list))
+        .route("/ui/sessions/{id}", get(sessions::show))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
         .route_layer(axum::middleware::from_fn_with_state(state, record_form))

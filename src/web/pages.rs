@@ -52,6 +52,11 @@ fn nav(viewer: &Viewer) -> Vec<NavItem> {
             label: "Prompt Events",
             id: "events",
         });
+        items.push(NavItem {
+            href: "/ui/sessions",
+            label: "Sessions",
+            id: "sessions",
+        });
         for (href, label, id) in [
             ("/ui/alerts", "Alerts", "alerts"),
             ("/ui/issues", "Issues", "issues"),

@@ -26,6 +26,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("issue.html", include_str!("templates/issue.html")),
     ("datasets.html", include_str!("templates/datasets.html")),
     ("reports.html", include_str!("templates/reports.html")),
+    (
+        "investigation_tabs.html",
+        include_str!("templates/investigation_tabs.html"),
+    ),
+    (
+        "access_events.html",
+        include_str!("templates/access_events.html"),
+    ),
+    (
+        "access_event.html",
+        include_str!("templates/access_event.html"),
+    ),
+    ("sessions.html", include_str!("templates/sessions.html")),
+    ("session.html", include_str!("templates/session.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

@@ -131,7 +131,7 @@ impl Browser {
     }
 
     /// Runs axe-core on the page shown and fails on any serious or critical violation.
-    async fn assert_accessible(&self, page: &str) {
+    pub(crate) async fn assert_accessible(&self, page: &str) {
         let axe = std::fs::read_to_string(axe_path()).expect(
             "axe-core is not installed: (cd .ci/node && npm install axe-core@4) (.ci/run does this)",
         );
@@ -158,7 +158,7 @@ impl Browser {
     }
 
     /// Saves a screenshot of the page shown as `name.png`.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/screenshots");
@@ -253,7 +253,7 @@ impl Browser {
 }
 
 /// The time zone of the browser in every test.
-const VIEWER_ZONE: &str = "Europe/Berlin";
+pub(crate) const VIEWER_ZONE: &str = "Europe/Berlin";
 
 fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
@@ -362,7 +362,7 @@ impl Dashboard {
     }
 
     /// Pumps, then runs the oldest job the queue holds; false when none was ready.
-    async fn run_one_job(&self) -> bool {
+    pub(crate) async fn run_one_job(&self) -> bool {
         self.scheduler.pump(Utc::now()).await.expect("pump");
         let ready = job::Entity::find()
             .filter(job::Column::Status.eq("enqueued"))

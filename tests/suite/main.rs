@@ -3,11 +3,13 @@
 
 mod api;
 mod browser;
+mod browser_events;
 mod browser_triage;
 mod budget;
 mod cli;
 mod clock;
 mod compliance_contract;
+mod datasets_add;
 mod embedded;
 mod fleet;
 #[allow(dead_code)] // shared by every test module; each uses a part

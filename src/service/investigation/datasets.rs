@@ -9,7 +9,7 @@
 //! it, to the caller's projects): a project-scoped caller sees it only when every one of them
 //! is in its scope, and any other id reads as absent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -51,7 +51,8 @@ pub struct NewDataset {
 pub struct DatasetView {
     pub id: i64,
     pub name: String,
-    /// The events search it was compiled from, as a query string.
+    /// The events search it was compiled from, as a query string; after searches were added
+    /// to it, one query string per line, oldest first.
     pub search: String,
     pub policies: Vec<String>,
     /// Distinct prompts.
@@ -61,6 +62,17 @@ pub struct DatasetView {
     pub project_ids: Vec<i64>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What adding a search to a dataset changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetAddition {
+    /// The dataset after the addition.
+    pub dataset: DatasetView,
+    /// Prompts the dataset did not hold before.
+    pub new_items: u64,
+    /// Source events added; events the dataset held already are not added again.
+    pub new_source_events: u64,
 }
 
 /// Pages of the datasets list, newest first.
@@ -204,52 +216,7 @@ impl Services {
     ) -> Result<DatasetView, Error> {
         let name = checked_name(&new.name)?;
         let policies = checked_policies(&new.policies)?;
-        let mut compiled = Compiled::default();
-        let mut rows = std::pin::pin!(self.stream_events(scope, query).try_chunks(BATCH));
-        while let Some(chunk) = rows.next().await {
-            let chunk = chunk.map_err(|err| err.1)?;
-            let chunk: Vec<EventRow> = chunk
-                .into_iter()
-                .filter(|row| {
-                    policies.is_empty()
-                        || policies
-                            .iter()
-                            .any(|policy| row.violations.by_policy.contains_key(policy))
-                })
-                .collect();
-            if chunk.is_empty() {
-                continue;
-            }
-            if compiled.events + chunk.len() > MAX_SOURCE_EVENTS {
-                return Err(Error::invalid(
-                    "query",
-                    format!(
-                        "the search matches more than {MAX_SOURCE_EVENTS} events: narrow it (a shorter range, a user, a policy)"
-                    ),
-                ));
-            }
-            let texts: HashMap<Uuid, (String, String)> = event::Entity::find()
-                .select_only()
-                .columns([
-                    event::Column::Id,
-                    event::Column::InputText,
-                    event::Column::OutputText,
-                ])
-                .filter(event::Column::Id.is_in(chunk.iter().map(|row| row.id)))
-                .into_tuple::<(Uuid, String, String)>()
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|(id, input, output)| (id, (input, output)))
-                .collect();
-            for row in &chunk {
-                if let Some((prompt, response)) = texts.get(&row.id) {
-                    if !prompt.trim().is_empty() {
-                        compiled.add(row, prompt.clone(), response.clone());
-                    }
-                }
-            }
-        }
+        let mut compiled = self.compile(scope, query, &policies).await?;
         if let Scope::Projects(ids) = scope {
             compiled.projects.extend(ids.iter().copied());
         }
@@ -314,6 +281,229 @@ impl Services {
         }
         txn.commit().await?;
         self.dataset(scope, id).await
+    }
+
+    /// The distinct prompts of the events `query` matches inside `scope`, limited to events
+    /// with a standing violation of one of `policies` when it names any.
+    async fn compile(
+        &self,
+        scope: &Scope,
+        query: &EventQuery,
+        policies: &[String],
+    ) -> Result<Compiled, Error> {
+        let mut compiled = Compiled::default();
+        let mut rows = std::pin::pin!(self.stream_events(scope, query).try_chunks(BATCH));
+        while let Some(chunk) = rows.next().await {
+            let chunk = chunk.map_err(|err| err.1)?;
+            let chunk: Vec<EventRow> = chunk
+                .into_iter()
+                .filter(|row| {
+                    policies.is_empty()
+                        || policies
+                            .iter()
+                            .any(|policy| row.violations.by_policy.contains_key(policy))
+                })
+                .collect();
+            if chunk.is_empty() {
+                continue;
+            }
+            if compiled.events + chunk.len() > MAX_SOURCE_EVENTS {
+                return Err(Error::invalid(
+                    "query",
+                    format!(
+                        "the search matches more than {MAX_SOURCE_EVENTS} events: narrow it (a shorter range, a user, a policy)"
+                    ),
+                ));
+            }
+            let texts: HashMap<Uuid, (String, String)> = event::Entity::find()
+                .select_only()
+                .columns([
+                    event::Column::Id,
+                    event::Column::InputText,
+                    event::Column::OutputText,
+                ])
+                .filter(event::Column::Id.is_in(chunk.iter().map(|row| row.id)))
+                .into_tuple::<(Uuid, String, String)>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|(id, input, output)| (id, (input, output)))
+                .collect();
+            for row in &chunk {
+                if let Some((prompt, response)) = texts.get(&row.id) {
+                    if !prompt.trim().is_empty() {
+                        compiled.add(row, prompt.clone(), response.clone());
+                    }
+                }
+            }
+        }
+        Ok(compiled)
+    }
+
+    /// Adds the prompts of the events `query` matches inside `scope` to the dataset `id`,
+    /// limited to the dataset's own policies: a prompt it holds already gains the new source
+    /// events and their labels, a new prompt is appended after the others. Events the dataset
+    /// holds already are skipped, so adding the same search again changes nothing. `search`,
+    /// the query string as given, is kept with the dataset after the searches before it. All
+    /// of it is written in one transaction, under a lock on the dataset, or nothing is.
+    pub async fn add_to_dataset(
+        &self,
+        scope: &Scope,
+        id: i64,
+        search: &str,
+        query: &EventQuery,
+    ) -> Result<DatasetAddition, Error> {
+        let policies = self.dataset(scope, id).await?.policies;
+        let Compiled {
+            items,
+            labels,
+            keys,
+            mut projects,
+            ..
+        } = self.compile(scope, query, &policies).await?;
+        if let Scope::Projects(ids) = scope {
+            projects.extend(ids.iter().copied());
+        }
+
+        let txn = crate::store::begin_write(&self.db).await?;
+        let row = dataset::Entity::find_by_id(id)
+            .filter(visible(scope))
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("dataset", id))?;
+        // What the dataset holds, read under its lock.
+        let held: Vec<(i64, i64, String, serde_json::Value, serde_json::Value)> =
+            dataset_item::Entity::find()
+                .select_only()
+                .columns([
+                    dataset_item::Column::Id,
+                    dataset_item::Column::Position,
+                    dataset_item::Column::PromptHash,
+                    dataset_item::Column::Labels,
+                    dataset_item::Column::SourceEventIds,
+                ])
+                .filter(dataset_item::Column::DatasetId.eq(id))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+        let mut next_position = held.iter().map(|item| item.1 + 1).max().unwrap_or(0);
+        let mut sources: HashSet<Uuid> = HashSet::new();
+        let mut by_key: HashMap<String, (i64, BTreeSet<String>, Vec<Uuid>)> = HashMap::new();
+        for (item_id, _, key, labels, ids) in held {
+            let ids: Vec<Uuid> = serde_json::from_value(ids).unwrap_or_default();
+            sources.extend(ids.iter().copied());
+            let labels: BTreeSet<String> = serde_json::from_value(labels).unwrap_or_default();
+            by_key.insert(key, (item_id, labels, ids));
+        }
+
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut appended: Vec<dataset_item::ActiveModel> = Vec::new();
+        let mut new_events = 0usize;
+        for ((item, labels), key) in items.into_iter().zip(labels).zip(keys) {
+            let fresh: Vec<Uuid> = item
+                .source_event_ids
+                .into_iter()
+                .filter(|event| sources.insert(*event))
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            new_events += fresh.len();
+            match by_key.get_mut(&key) {
+                Some((_, held_labels, ids)) => {
+                    held_labels.extend(labels);
+                    ids.extend(fresh);
+                    touched.insert(key);
+                }
+                None => {
+                    appended.push(dataset_item::ActiveModel {
+                        dataset_id: Set(id),
+                        position: Set(next_position),
+                        prompt_hash: Set(key),
+                        prompt: Set(item.prompt),
+                        response: Set(item.response),
+                        labels: Set(serde_json::json!(labels)),
+                        source_event_ids: Set(serde_json::json!(fresh)),
+                        ..Default::default()
+                    });
+                    next_position += 1;
+                }
+            }
+        }
+        let new_items = appended.len();
+        let addition = |dataset| DatasetAddition {
+            dataset,
+            new_items: new_items as u64,
+            new_source_events: new_events as u64,
+        };
+        if new_events == 0 {
+            txn.commit().await?;
+            return Ok(addition(self.dataset(scope, id).await?));
+        }
+        let total_events = row.source_event_count as usize + new_events;
+        if total_events > MAX_SOURCE_EVENTS {
+            return Err(Error::invalid(
+                "query",
+                format!(
+                    "the dataset would hold {total_events} events, more than {MAX_SOURCE_EVENTS}: narrow the search or compile a new dataset"
+                ),
+            ));
+        }
+        for key in &touched {
+            let (item_id, labels, ids) = &by_key[key];
+            dataset_item::Entity::update(dataset_item::ActiveModel {
+                id: Set(*item_id),
+                labels: Set(serde_json::json!(labels)),
+                source_event_ids: Set(serde_json::json!(ids)),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?;
+        }
+        let mut rows = appended.into_iter().peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<_> = rows.by_ref().take(BATCH).collect();
+            dataset_item::Entity::insert_many(batch)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let known: BTreeSet<i64> = dataset_project::Entity::find()
+            .select_only()
+            .column(dataset_project::Column::ProjectId)
+            .filter(dataset_project::Column::DatasetId.eq(id))
+            .into_tuple::<i64>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
+        let missing: Vec<i64> = projects.difference(&known).copied().collect();
+        if !missing.is_empty() {
+            dataset_project::Entity::insert_many(missing.into_iter().map(|project| {
+                dataset_project::ActiveModel {
+                    dataset_id: Set(id),
+                    project_id: Set(project),
+                }
+            }))
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        let searches = if row.search.is_empty() {
+            search.to_owned()
+        } else {
+            format!("{}\n{search}", row.search)
+        };
+        dataset::Entity::update(dataset::ActiveModel {
+            id: Set(id),
+            item_count: Set(row.item_count + new_items as i64),
+            source_event_count: Set(total_events as i64),
+            search: Set(searches),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(addition(self.dataset(scope, id).await?))
     }
 
     /// The dataset `id`, if it exists inside `scope`.

@@ -113,3 +113,13 @@
     });
   });
 })();
+
+// Export links carry the viewer's time zone, so exported times read as the page shows them.
+document.addEventListener("DOMContentLoaded", function () {
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) {}
+  if (!zone) return;
+  document.querySelectorAll("a[data-add-tz]").forEach(function (link) {
+    link.setAttribute("href", link.getAttribute("href") + "&tz=" + encodeURIComponent(zone));
+  });
+});
