@@ -631,6 +631,13 @@ async fn the_wizard_shows_a_failed_connection_test_for_a_wrong_key_then_adds_the
 
     fill(&browser, "#api_key", logwarden_fake_api::DEFAULT_TEST_KEY).await;
     browser.click("#test-connection").await;
+    // The failed result stays on the page until the second test's answer replaces it.
+    until(
+        &browser,
+        "the second connection test's result",
+        "return !document.querySelector('#test-result').textContent.includes('The connection failed');",
+    )
+    .await;
     let passed = browser.text("#test-result").await;
     assert!(passed.contains("the key is accepted"), "{passed}");
     browser.check("wizard-connection-ok").await;
