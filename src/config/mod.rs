@@ -109,6 +109,9 @@ settings! {
         /// retries after a 429, a 5xx or a timeout) before the attempt fails and the job
         /// retries later; 1 leaves every retry to the job.
         api_request_tries: u32 = "9", env "LOGWARDEN_API_REQUEST_TRIES";
+        /// Largest Compliance API response read; a larger one fails without being retried,
+        /// and a page of messages that large is fetched again at half the page size.
+        api_max_response_size: u64 = "64MB", env "LOGWARDEN_API_MAX_RESPONSE_SIZE";
     }
 
     /// The HTTP server of `logwarden serve`.
@@ -331,6 +334,28 @@ mod tests {
         assert!(!settings.uses_redis());
         assert_eq!(settings.sync_lag, Duration::from_secs(120));
         assert_eq!(settings.rate_limit_per_minute, 600);
+    }
+
+    #[test]
+    fn the_response_size_limit_defaults_to_64_mb_and_reads_units_naming_the_field_when_bad() {
+        let defaults = Settings::load(&SettingsArgs::default()).unwrap();
+        assert_eq!(defaults.api_max_response_size, 64 * 1024 * 1024);
+        for (raw, bytes) in [("512KB", 512 * 1024), ("1gb", 1 << 30), ("4096", 4096)] {
+            let args = SettingsArgs {
+                api_max_response_size: Some(raw.into()),
+                ..SettingsArgs::default()
+            };
+            assert_eq!(Settings::load(&args).unwrap().api_max_response_size, bytes);
+        }
+        for raw in ["0", "64 parsecs", "-1MB"] {
+            let args = SettingsArgs {
+                api_max_response_size: Some(raw.into()),
+                ..SettingsArgs::default()
+            };
+            let err = Settings::load(&args).unwrap_err().to_string();
+            assert!(err.contains("api_max_response_size"), "{err}");
+            assert!(err.contains("64MB"), "{err}");
+        }
     }
 
     #[test]

@@ -96,6 +96,33 @@ impl Setting for u32 {
     }
 }
 
+/// Sizes in bytes, written `64MB`, `512KB`, `1GB` (powers of 1024) or a bare number of bytes;
+/// at least 1 byte.
+impl Setting for u64 {
+    type Raw = String;
+
+    fn parse(field: &'static str, raw: String) -> Result<Self, SettingsError> {
+        let expected = "a size such as 512KB, 64MB or 1GB (or a number of bytes), at least 1";
+        let trimmed = raw.trim();
+        let split = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(split);
+        let number: u64 = number.parse().map_err(|_| invalid(field, &raw, expected))?;
+        let unit_bytes: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+            "" | "B" => 1,
+            "KB" | "KIB" => 1 << 10,
+            "MB" | "MIB" => 1 << 20,
+            "GB" | "GIB" => 1 << 30,
+            _ => return Err(invalid(field, &raw, expected)),
+        };
+        match number.checked_mul(unit_bytes) {
+            Some(bytes) if bytes >= 1 => Ok(bytes),
+            _ => Err(invalid(field, &raw, expected)),
+        }
+    }
+}
+
 impl Setting for bool {
     type Raw = String;
 

@@ -17,6 +17,9 @@ use logwarden_compliance::{
 /// Page sizes: the API's maxima, fewest requests per window.
 const ACTIVITY_PAGE: u32 = 5_000;
 const CHAT_PAGE: u32 = 1_000;
+/// Messages per page of a chat's transcript: most chats take one request, and a long one is
+/// never one huge response (a page too large to read is fetched again at half the size).
+const MESSAGE_PAGE: u32 = 1_000;
 
 /// Converts a client error to a job error of the same class. A 2xx body that was cut short
 /// or is not JSON is a transport error, retried like one (fetching again cures it); only a
@@ -26,7 +29,7 @@ pub fn job_error(err: logwarden_compliance::Error) -> JobError {
         "timeout_error" => ErrorClass::TimeoutError,
         "transport_error" => ErrorClass::TransportError,
         "malformed_response" if err.is_retryable() => ErrorClass::TransportError,
-        "malformed_response" => ErrorClass::MalformedResponse,
+        "malformed_response" | "response_too_large" => ErrorClass::MalformedResponse,
         "invalid_argument" => ErrorClass::InvalidRequestError,
         other => ErrorClass::from_api_error_type(other),
     };
@@ -147,7 +150,7 @@ impl ChatSource for ApiSource {
         let before = self.requests();
         let mut pager = self
             .client
-            .messages(&chat.id, MessageQuery::new())
+            .messages(&chat.id, MessageQuery::new().limit(MESSAGE_PAGE))
             .map_err(job_error)?;
         let mut header = None;
         let mut messages = Vec::new();

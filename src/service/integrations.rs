@@ -172,6 +172,7 @@ pub fn client_for(
         .map_err(|err| Error::invalid("base_url", err.to_string()))?;
     config.connect_timeout = settings.api_connect_timeout;
     config.request_timeout = settings.api_request_timeout;
+    config.max_response_size = settings.api_max_response_size;
     config.retry.max_retries = settings.api_request_tries.saturating_sub(1);
     config.retry.max_malformed_retries = config
         .retry

@@ -42,6 +42,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 /// The `anthropic-version` header value the Compliance API documents.
 pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// The default largest response body read: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 64 * 1024 * 1024;
+
 /// How failed requests are retried. Tests use millisecond durations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -126,6 +129,9 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Sent as `user-agent`.
     pub user_agent: String,
+    /// The largest response body read, in bytes; a larger one is refused
+    /// ([`Error::ResponseTooLarge`]) without holding more than this much of it.
+    pub max_response_size: u64,
 }
 
 impl ClientConfig {
@@ -138,6 +144,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             user_agent: concat!("logwarden/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
         }
     }
 
@@ -169,6 +176,12 @@ impl ClientConfig {
             return Err(Error::invalid(
                 "base_url",
                 "must not have a query or fragment",
+            ));
+        }
+        if self.max_response_size == 0 {
+            return Err(Error::invalid(
+                "max_response_size",
+                "must be at least 1 byte",
             ));
         }
         if self.api_key.expose().trim().is_empty() {
@@ -604,10 +617,7 @@ impl Client {
             gate.observe(&meta);
         }
 
-        let body = match response.bytes().await {
-            Ok(body) => body,
-            Err(source) => return Err(self.transport_error(endpoint, source)),
-        };
+        let body = self.read_body(response, &meta).await?;
         if !(200..300).contains(&status) {
             return Err(self.api_error(meta, &body));
         }
@@ -623,6 +633,40 @@ impl Client {
                     detail: format!("{parse_error} ({} bytes)", body.len()),
                 })
             }
+        }
+    }
+
+    /// Reads a body of at most `max_response_size` bytes: a larger `Content-Length` is refused
+    /// before reading, and a body without one is refused as soon as it passes the limit.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        meta: &ResponseMeta,
+    ) -> Result<Vec<u8>, Error> {
+        let limit = self.shared.config.max_response_size;
+        let too_large = |declared: Option<u64>| Error::ResponseTooLarge {
+            endpoint: meta.endpoint.clone(),
+            status: meta.status,
+            request_id: meta.request_id.clone(),
+            limit,
+            declared,
+        };
+        let declared = response.content_length();
+        if let Some(length) = declared.filter(|length| *length > limit) {
+            return Err(too_large(Some(length)));
+        }
+        let capacity = declared.unwrap_or(0).min(limit);
+        let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return Ok(body),
+                Err(source) => return Err(self.transport_error(&meta.endpoint, source)),
+            };
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(declared));
+            }
+            body.extend_from_slice(&chunk);
         }
     }
 
@@ -1303,6 +1347,104 @@ mod tests {
             "{error}"
         );
         assert_eq!(error.class(), "timeout_error");
+    }
+
+    /// The most this process has held in memory at once (VmHWM), in bytes.
+    fn peak_resident_bytes() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .expect("VmHWM line");
+        let kib: u64 = line
+            .trim_start_matches("VmHWM:")
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .expect("VmHWM in kB");
+        kib * 1024
+    }
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    #[tokio::test]
+    async fn a_one_gigabyte_body_without_a_length_is_refused_at_the_limit_and_peak_memory_stays_under_200_mb(
+    ) {
+        let server = ScriptedServer::start(vec![Scripted::generated(GIB, false)]).await;
+        let client = client_for(&server, fast_policy());
+        assert_eq!(client.config().max_response_size, 64 * 1024 * 1024);
+
+        let error = client
+            .list_activities(&ActivityQuery::new())
+            .await
+            .expect_err("too large");
+
+        assert!(
+            matches!(error, Error::ResponseTooLarge { declared: None, .. }),
+            "{error}"
+        );
+        assert!(!error.is_retryable());
+        assert_eq!(error.class(), "response_too_large");
+        let text = error.to_string();
+        assert!(text.contains("67108864 bytes"), "{text}");
+        assert!(text.contains("api_max_response_size"), "{text}");
+        assert_eq!(
+            server.received().len(),
+            1,
+            "a too-large body is not retried"
+        );
+        let peak = peak_resident_bytes();
+        println!(
+            "peak resident memory after refusing a 1 GiB body: {} MiB",
+            peak / (1024 * 1024)
+        );
+        assert!(peak < 200 * 1024 * 1024, "peak RSS {peak} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_before_the_body_is_read() {
+        let server = ScriptedServer::start(vec![Scripted::generated(GIB, true)]).await;
+        let client = client_for(&server, fast_policy());
+
+        let error = client
+            .list_activities(&ActivityQuery::new())
+            .await
+            .expect_err("too large");
+
+        assert!(
+            matches!(error, Error::ResponseTooLarge { declared: Some(GIB), limit, .. } if limit == DEFAULT_MAX_RESPONSE_SIZE),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("Content-Length 1073741824"),
+            "{error}"
+        );
+        assert_eq!(client.stats().retries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_limit_is_read_and_one_byte_over_is_refused() {
+        let page = r#"{"data":[],"has_more":false,"first_id":null,"last_id":null}"#;
+        let server =
+            ScriptedServer::start(vec![Scripted::raw(200, page), Scripted::raw(200, page)]).await;
+        let mut config = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
+        config.retry = fast_policy();
+        config.max_response_size = page.len() as u64;
+        let exact = Client::new(config.clone()).expect("client");
+        config.max_response_size = page.len() as u64 - 1;
+        let short = Client::new(config.clone()).expect("client");
+
+        let read = exact.list_activities(&ActivityQuery::new()).await;
+        let refused = short.list_activities(&ActivityQuery::new()).await;
+
+        assert!(read.expect("at the limit").body.data.is_empty());
+        assert!(matches!(refused, Err(Error::ResponseTooLarge { .. })));
+        config.max_response_size = 0;
+        let zero = Client::new(config).expect_err("zero limit");
+        assert!(
+            matches!(zero, Error::InvalidArgument { field, .. } if field == "max_response_size")
+        );
     }
 
     #[tokio::test]

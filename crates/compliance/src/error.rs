@@ -53,6 +53,24 @@ pub enum Error {
         detail: String,
     },
 
+    /// A response body larger than the client's limit, refused from its `Content-Length` or
+    /// as soon as the bytes read pass the limit, so no more than the limit is ever held.
+    /// Fetching it again returns the same body: never retried.
+    #[error(
+        "compliance API {endpoint} returned HTTP {status} with a body larger than the limit of {limit} bytes{} (setting api_max_response_size) (request-id {})",
+        DeclaredLength(.declared),
+        RequestId(.request_id)
+    )]
+    ResponseTooLarge {
+        endpoint: String,
+        status: u16,
+        request_id: Option<String>,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The `Content-Length` the response declared, when it declared one.
+        declared: Option<u64>,
+    },
+
     /// Rejected before sending: an argument the API documents as invalid.
     #[error("invalid argument `{field}`: {message}")]
     InvalidArgument { field: String, message: String },
@@ -85,15 +103,15 @@ impl Error {
             },
             Error::Transport { .. } => true,
             Error::MalformedResponse { transient, .. } => *transient,
-            Error::InvalidArgument { .. } => false,
+            Error::ResponseTooLarge { .. } | Error::InvalidArgument { .. } => false,
         }
     }
 
     /// A stable class for job records and metrics: the API's `error.type` for API errors
     /// (`authentication_error`, `permission_error`, `invalid_request_error`, `not_found_error`,
     /// `conflict_error`, `request_too_large`, `rate_limit_error`, `overloaded_error`,
-    /// `api_error`), otherwise `transport_error`, `timeout_error`, `malformed_response` or
-    /// `invalid_argument`. An unrecognised `error.type` is classed by its status.
+    /// `api_error`), otherwise `transport_error`, `timeout_error`, `malformed_response`,
+    /// `response_too_large` or `invalid_argument`. An unrecognised `error.type` is classed by its status.
     pub fn class(&self) -> &'static str {
         match self {
             Error::Api {
@@ -102,6 +120,7 @@ impl Error {
             Error::Transport { timeout: true, .. } => "timeout_error",
             Error::Transport { timeout: false, .. } => "transport_error",
             Error::MalformedResponse { .. } => "malformed_response",
+            Error::ResponseTooLarge { .. } => "response_too_large",
             Error::InvalidArgument { .. } => "invalid_argument",
         }
     }
@@ -109,7 +128,9 @@ impl Error {
     /// The HTTP status, when a response was received.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::Api { status, .. } | Error::MalformedResponse { status, .. } => Some(*status),
+            Error::Api { status, .. }
+            | Error::MalformedResponse { status, .. }
+            | Error::ResponseTooLarge { status, .. } => Some(*status),
             Error::Transport { .. } | Error::InvalidArgument { .. } => None,
         }
     }
@@ -117,9 +138,9 @@ impl Error {
     /// The response's `request-id`, when a response was received and carried one.
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            Error::Api { request_id, .. } | Error::MalformedResponse { request_id, .. } => {
-                request_id.as_deref()
-            }
+            Error::Api { request_id, .. }
+            | Error::MalformedResponse { request_id, .. }
+            | Error::ResponseTooLarge { request_id, .. } => request_id.as_deref(),
             Error::Transport { .. } | Error::InvalidArgument { .. } => None,
         }
     }
@@ -170,6 +191,18 @@ pub(crate) fn error_type_for_status(status: u16) -> &'static str {
         529 => "overloaded_error",
         _ if status >= 500 => "api_error",
         _ => "invalid_request_error",
+    }
+}
+
+/// Displays an optional declared body length as `, Content-Length N`, or nothing.
+struct DeclaredLength<'a>(&'a Option<u64>);
+
+impl fmt::Display for DeclaredLength<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(length) => write!(f, " (Content-Length {length})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -140,13 +140,18 @@ impl<P: CursorListing> CursorPager<P> {
         if self.done {
             return Ok(None);
         }
-        let mut pairs = self.base_pairs.clone();
-        let cursor = self.cursor.clone().map(|id| match self.direction {
-            Direction::Forward => Cursor::After(id),
-            Direction::Backward => Cursor::Before(id),
-        });
-        push_cursor(cursor.as_ref(), &mut pairs);
-        let mut response: ApiResponse<P> = self.client.get_json(&self.path, &pairs).await?;
+        let mut response: ApiResponse<P> = loop {
+            let mut pairs = self.base_pairs.clone();
+            let cursor = self.cursor.clone().map(|id| match self.direction {
+                Direction::Forward => Cursor::After(id),
+                Direction::Backward => Cursor::Before(id),
+            });
+            push_cursor(cursor.as_ref(), &mut pairs);
+            match self.client.get_json(&self.path, &pairs).await {
+                Err(Error::ResponseTooLarge { .. }) if self.halve_page_size() => {}
+                other => break other?,
+            }
+        };
 
         let next = match self.direction {
             Direction::Forward => response.body.last_id(),
@@ -185,6 +190,30 @@ impl<P: CursorListing> CursorPager<P> {
         self.records += response.body.items().len() as u64;
         self.last_request_id = response.meta.request_id.clone();
         Ok(Some(response))
+    }
+
+    /// Halves the `limit` of the following requests after a page too large to read, so a walk
+    /// over records too big for pages of the usual size still goes through; false when there
+    /// is no limit to halve or it is already 1.
+    fn halve_page_size(&mut self) -> bool {
+        let Some((_, value)) = self.base_pairs.iter_mut().find(|(key, _)| key == "limit") else {
+            return false;
+        };
+        match value.parse::<u32>() {
+            Ok(limit) if limit > 1 => {
+                *value = (limit / 2).to_string();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The `limit` the next request sends: the query's, or less after a page was too large.
+    pub fn page_size(&self) -> Option<u32> {
+        self.base_pairs
+            .iter()
+            .find(|(key, _)| key == "limit")
+            .and_then(|(_, value)| value.parse().ok())
     }
 
     /// Turns the walk into a stream of pages that ends after the last page or the first error.
@@ -685,6 +714,71 @@ mod tests {
             server.received()[1].path,
             "/v1/compliance/apps/chats/claude_chat_1/messages"
         );
+    }
+
+    #[tokio::test]
+    async fn a_message_page_too_large_to_read_is_fetched_again_at_half_the_page_size() {
+        let message = |id: &str| {
+            json!({"id": id, "role": "user", "created_at": "2026-01-01T00:00:00Z",
+                   "content": [{"type": "text", "text": id}]})
+        };
+        let body = |ids: &[&str], has_more: bool, last: &str| {
+            let messages: Vec<_> = ids.iter().map(|id| message(id)).collect();
+            Scripted::json(
+                200,
+                json!({"id": "claude_chat_1", "name": "n", "created_at": "2026-01-01T00:00:00Z",
+                       "updated_at": "2026-01-01T00:00:00Z", "chat_messages": messages,
+                       "has_more": has_more, "first_id": "f", "last_id": last}),
+            )
+        };
+        let server = ScriptedServer::start(vec![
+            Scripted::generated(1 << 20, true),
+            Scripted::generated(1 << 20, false),
+            body(&["m1", "m2"], true, "m2"),
+            body(&["m3"], false, "m3"),
+        ])
+        .await;
+        let mut config = ClientConfig::new(server.base_url.clone(), Secret::new("sk-ant-api01-k"));
+        config.max_response_size = 64 * 1024;
+        let client = Client::new(config).expect("client");
+        let mut pager = client
+            .messages("claude_chat_1", MessageQuery::new().limit(1000))
+            .expect("pager");
+
+        let mut ids = Vec::new();
+        while let Some(page) = pager.next_page().await.expect("page") {
+            ids.extend(page.body.chat_messages.iter().map(|m| m.id.clone()));
+        }
+
+        assert_eq!(ids, vec!["m1", "m2", "m3"]);
+        let limits: Vec<_> = server
+            .received()
+            .iter()
+            .map(|request| request.param("limit").map(str::to_owned))
+            .collect();
+        assert_eq!(
+            limits,
+            ["1000", "500", "250", "250"].map(|limit| Some(limit.to_owned()))
+        );
+        assert_eq!(server.received()[3].param("after_id"), Some("m2"));
+        assert_eq!(pager.page_size(), Some(250));
+    }
+
+    #[tokio::test]
+    async fn a_page_too_large_at_a_page_size_of_one_is_an_error() {
+        let server = ScriptedServer::start(vec![Scripted::generated(1 << 20, true)]).await;
+        let mut config = ClientConfig::new(server.base_url.clone(), Secret::new("sk-ant-api01-k"));
+        config.max_response_size = 64 * 1024;
+        let client = Client::new(config).expect("client");
+        let mut pager = client
+            .messages("claude_chat_1", MessageQuery::new().limit(1))
+            .expect("pager");
+
+        let error = pager.next_page().await.expect_err("too large");
+
+        assert!(matches!(error, Error::ResponseTooLarge { .. }), "{error}");
+        assert_eq!(server.received().len(), 1);
+        assert_eq!(pager.pages_fetched(), 0);
     }
 
     #[tokio::test]

@@ -21,6 +21,8 @@ pub(crate) struct Scripted {
     headers: Vec<(String, String)>,
     body: String,
     hang: bool,
+    /// A body of this many bytes, generated while it is sent instead of `body`.
+    generated: Option<u64>,
 }
 
 impl Scripted {
@@ -34,6 +36,7 @@ impl Scripted {
             headers: Vec::new(),
             body: body.to_owned(),
             hang: false,
+            generated: None,
         }
     }
 
@@ -50,6 +53,21 @@ impl Scripted {
         Self {
             hang: true,
             ..Self::raw(200, "")
+        }
+    }
+
+    /// A body of `size` bytes made while it is sent, 64 KiB at a time, so a huge response never
+    /// sits in the server's memory. With `declare_length` it carries a `Content-Length`;
+    /// without, it is chunked and only reading it shows its size.
+    pub(crate) fn generated(size: u64, declare_length: bool) -> Self {
+        let reply = Self {
+            generated: Some(size),
+            ..Self::raw(200, "")
+        };
+        if declare_length {
+            reply.header("content-length", &size.to_string())
+        } else {
+            reply
         }
     }
 
@@ -163,5 +181,25 @@ async fn reply(State(script): State<Arc<Script>>, request: Request) -> Response 
     for (name, value) in &next.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    builder.body(Body::from(next.body)).expect("response")
+    let body = match next.generated {
+        Some(size) => generated_body(size),
+        None => Body::from(next.body),
+    };
+    builder.body(body).expect("response")
+}
+
+fn generated_body(size: u64) -> Body {
+    const CHUNK: u64 = 64 * 1024;
+    let chunk = axum::body::Bytes::from(vec![b' '; CHUNK as usize]);
+    let chunks = futures::stream::unfold(0u64, move |sent| {
+        let chunk = chunk.clone();
+        async move {
+            (sent < size).then(|| {
+                let length = CHUNK.min(size - sent);
+                let part = chunk.slice(..length as usize);
+                (Ok::<_, std::convert::Infallible>(part), sent + length)
+            })
+        }
+    });
+    Body::from_stream(chunks)
 }
