@@ -112,17 +112,18 @@ settings! {
         /// Largest Compliance API response read; a larger one fails without being retried,
         /// and a page of messages that large is fetched again at half the page size.
         api_max_response_size: u64 = "64MB", env "LOGWARDEN_API_MAX_RESPONSE_SIZE";
+        /// Send the API key over plain `http://` to loopback hosts (the fake Compliance API):
+        /// otherwise base URLs must be `https://`, when saved and when connecting.
+        allow_loopback_http: bool = "false", env "LOGWARDEN_ALLOW_LOOPBACK_HTTP";
+        /// Accept base URLs on private, link-local and unique-local addresses, checked when
+        /// saved and on every address a host resolves to when connecting.
+        allow_private_networks: bool = "false", env "LOGWARDEN_ALLOW_PRIVATE_NETWORKS";
     }
 
     /// The HTTP server of `logwarden serve`.
     ServeSettings "HTTP" {
         /// Address the HTTP API listens on (`serve`, `run`, `demo`).
         listen: String = "127.0.0.1:8080", env "LOGWARDEN_LISTEN";
-        /// Accept `http://` base URLs of integrations on loopback hosts (the built-in fake
-        /// Compliance API); otherwise the API takes only `https://`.
-        allow_loopback_http: bool = "false", env "LOGWARDEN_ALLOW_LOOPBACK_HTTP";
-        /// Accept base URLs on private, link-local and other internal addresses.
-        allow_private_networks: bool = "false", env "LOGWARDEN_ALLOW_PRIVATE_NETWORKS";
         /// Host names, separated by commas, that the HTTP server answers to besides its
         /// listen address (and localhost on a loopback listen): the names it is reached by,
         /// such as its public URL's. Any other `Host` is refused (DNS rebinding).

@@ -1,10 +1,13 @@
 //! Which Compliance API base URLs an integration may point at. The API key is sent to that
 //! address, so the server refuses plain HTTP (except to loopback hosts, for the fake API, when
 //! allowed) and private, link-local and other internal addresses (unless allowed), checked
-//! on every address the host resolves to. The client itself never follows a redirect, so a
-//! redirect cannot carry the key elsewhere either.
+//! on every address the host resolves to. The client applies the same rules again to every
+//! address it connects to and follows no redirect off the base URL's origin, so neither a
+//! later DNS answer nor a redirect can carry the key elsewhere.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
+
+use logwarden_compliance::NetworkRules;
 
 use super::Error;
 
@@ -21,48 +24,6 @@ pub enum BaseUrlRules {
         /// Private (RFC 1918, unique-local), link-local and other non-public addresses.
         allow_private_networks: bool,
     },
-}
-
-/// Loopback, private, link-local, shared, documentation, unspecified and broadcast addresses.
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_v4(v4);
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (first & 0xffc0) == 0xfec0 // site-local fec0::/10
-                || v6.is_multicast()
-                || (first == 0x2001 && v6.segments()[1] == 0xdb8) // documentation
-        }
-    }
-}
-
-fn is_internal_v4(v4: Ipv4Addr) -> bool {
-    let [a, b, ..] = v4.octets();
-    v4.is_loopback()
-        || v4.is_private()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_broadcast()
-        || v4.is_documentation()
-        || v4.is_multicast()
-        || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
-        || a == 0
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
 }
 
 impl BaseUrlRules {
@@ -102,37 +63,17 @@ impl BaseUrlRules {
                 format!("the host {host:?} does not resolve"),
             ));
         }
-        let all_loopback = addresses.iter().all(|ip| is_loopback(*ip));
-        match url.scheme() {
-            "https" => {}
-            "http" if allow_loopback_http && all_loopback => {}
-            "http" => {
-                return Err(Error::invalid(
-                    "base_url",
-                    if allow_loopback_http {
-                        "must be https (plain http is accepted only for loopback hosts)"
-                    } else {
-                        "must be https"
-                    },
-                ))
-            }
-            other => {
-                return Err(Error::invalid(
-                    "base_url",
-                    format!("has the scheme {other:?}: expected https"),
-                ))
-            }
-        }
-        let loopback_allowed = allow_loopback_http && all_loopback;
-        if !allow_private_networks && !loopback_allowed {
-            if let Some(ip) = addresses.iter().find(|ip| is_internal(**ip)) {
-                return Err(Error::invalid(
-                    "base_url",
-                    format!(
-                        "the host {host:?} is the private, loopback or link-local address {ip}, which this server refuses (setting allow_private_networks)"
-                    ),
-                ));
-            }
+        let rules = NetworkRules {
+            allow_loopback_http,
+            allow_private_networks,
+        };
+        rules
+            .check_scheme(&url)
+            .map_err(|reason| Error::invalid("base_url", reason))?;
+        for ip in addresses {
+            rules.permits(url.scheme(), ip).map_err(|reason| {
+                Error::invalid("base_url", format!("the host {host:?}: {reason}"))
+            })?;
         }
         Ok(())
     }

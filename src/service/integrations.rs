@@ -173,6 +173,10 @@ pub fn client_for(
     config.connect_timeout = settings.api_connect_timeout;
     config.request_timeout = settings.api_request_timeout;
     config.max_response_size = settings.api_max_response_size;
+    config.network = logwarden_compliance::NetworkRules {
+        allow_loopback_http: settings.allow_loopback_http,
+        allow_private_networks: settings.allow_private_networks,
+    };
     config.retry.max_retries = settings.api_request_tries.saturating_sub(1);
     config.retry.max_malformed_retries = config
         .retry

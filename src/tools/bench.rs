@@ -481,6 +481,8 @@ fn bench_settings(args: &IngestBenchArgs, prefix: &str) -> anyhow::Result<Arc<Se
         rate_limit_per_minute: Some(crate::infra::ratelimit::MAX_REQUESTS_PER_WINDOW.to_string()),
         backfill_max_in_flight: Some(in_flight.clone()),
         org_max_in_flight: Some(in_flight),
+        // The fake API listens on plain HTTP on loopback.
+        allow_loopback_http: Some("true".to_owned()),
         ..Default::default()
     })?;
     Ok(Arc::new(settings))

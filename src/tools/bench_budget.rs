@@ -227,6 +227,8 @@ async fn run_in_schema(
         master_key: Some(master_key.clone()),
         rate_limit_per_minute: Some(args.rate_limit.to_string()),
         sync_schedule: Some(args.sync_schedule.clone()),
+        // The fake API listens on plain HTTP on loopback.
+        allow_loopback_http: Some("true".to_owned()),
         ..Default::default()
     })?;
     let app = App::with_database(db.clone(), &settings).await?;
@@ -270,6 +272,7 @@ async fn run_in_schema(
             .env("REDIS_URL", args.redis_url.expose())
             .env("LOGWARDEN_REDIS_PREFIX", prefix)
             .env("LOGWARDEN_MASTER_KEY", master_key.expose())
+            .env("LOGWARDEN_ALLOW_LOOPBACK_HTTP", "true")
             .env(
                 "LOGWARDEN_RATE_LIMIT_PER_MINUTE",
                 args.rate_limit.to_string(),

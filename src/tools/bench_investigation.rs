@@ -212,6 +212,8 @@ async fn seed(args: &InvestigationBenchArgs, schema: &str) -> anyhow::Result<See
     let settings = Settings::load(&SettingsArgs {
         database_url: Some(args.database_url.clone()),
         master_key: Some(MasterKey::generate_base64()),
+        // The fake API listens on plain HTTP on loopback.
+        allow_loopback_http: Some("true".to_owned()),
         ..Default::default()
     })?;
     let app = App::with_database(db.clone(), &settings).await?;

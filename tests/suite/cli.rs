@@ -37,12 +37,14 @@ impl Scratch {
     }
 
     /// The binary with a clean environment (nothing inherited can change the settings), run
-    /// from the scratch directory against its own database.
+    /// from the scratch directory against its own database, allowed plain HTTP to the fake.
     fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(BIN);
         command
             .env_clear()
             .env("DATABASE_URL", self.database_url())
+            // The fake API listens on plain HTTP on loopback.
+            .env("LOGWARDEN_ALLOW_LOOPBACK_HTTP", "true")
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -537,17 +539,12 @@ const SETTINGS_GROUPS: &[(&str, &[&str])] = &[
             "--rate-limit-per-minute",
             "--api-connect-timeout",
             "--api-request-timeout",
-        ],
-    ),
-    (
-        "serve",
-        &[
-            "--listen",
+            "--api-max-response-size",
             "--allow-loopback-http",
             "--allow-private-networks",
-            "--allowed-hosts",
         ],
     ),
+    ("serve", &["--listen", "--allowed-hosts"]),
 ];
 
 #[test]

@@ -57,6 +57,7 @@ async fn start(config: FakeConfig) -> FakeServer {
 fn client_with(fake: &FakeServer, key: &str, retry: RetryPolicy) -> Client {
     let mut config =
         ClientConfig::from_base_url(&fake.base_url(), Secret::new(key)).expect("base url");
+    config.network.allow_loopback_http = true;
     config.retry = retry;
     Client::new(config).expect("client")
 }
@@ -1417,6 +1418,7 @@ async fn a_response_slower_than_the_request_timeout_is_a_timeout_error() {
     .expect("faults");
     let mut config =
         ClientConfig::from_base_url(&fake.base_url(), Secret::new(DEFAULT_TEST_KEY)).expect("url");
+    config.network.allow_loopback_http = true;
     config.request_timeout = Duration::from_millis(150);
     config.retry = RetryPolicy {
         max_retries: 1,

@@ -138,6 +138,7 @@ impl Fleet {
             ("REDIS_URL", redis_url.as_str()),
             ("LOGWARDEN_REDIS_PREFIX", prefix.as_str()),
             ("LOGWARDEN_MASTER_KEY", master_key.as_str()),
+            ("LOGWARDEN_ALLOW_LOOPBACK_HTTP", "true"),
             ("LOGWARDEN_ORPHAN_TIMEOUT", ORPHAN_TIMEOUT),
             ("LOGWARDEN_RETRY_BASE", "100ms"),
             ("LOGWARDEN_RETRY_CAP", "1s"),

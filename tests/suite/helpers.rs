@@ -76,7 +76,8 @@ pub struct Pipeline {
     pub integration_id: i64,
 }
 
-/// Settings for tests: fast retries, a generated master key, everything else default.
+/// Settings for tests: fast retries, a generated master key, plain HTTP to the loopback fake,
+/// everything else default.
 pub fn test_settings(
     tweak: impl FnOnce(&mut logwarden::config::SettingsArgs),
 ) -> std::sync::Arc<logwarden::config::Settings> {
@@ -85,6 +86,8 @@ pub fn test_settings(
         retry_base: Some("10ms".into()),
         retry_cap: Some("50ms".into()),
         redis_prefix: Some(unique_name("lwtest")),
+        // The fake API listens on plain HTTP on loopback.
+        allow_loopback_http: Some("true".into()),
         ..Default::default()
     };
     tweak(&mut args);

@@ -31,6 +31,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{error_type_for_status, Error};
+use super::network::{GuardedResolver, NetworkRules, RefusedHost};
 use super::query::{token_pairs, ActivityQuery, ChatQuery, MessageQuery};
 use super::secret::Secret;
 use super::types::{
@@ -41,6 +42,9 @@ use super::types::{
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 /// The `anthropic-version` header value the Compliance API documents.
 pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Redirects followed within the base URL's origin before the 3xx is returned as an error.
+const MAX_REDIRECTS: usize = 5;
 
 /// The default largest response body read: 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 64 * 1024 * 1024;
@@ -132,6 +136,9 @@ pub struct ClientConfig {
     /// The largest response body read, in bytes; a larger one is refused
     /// ([`Error::ResponseTooLarge`]) without holding more than this much of it.
     pub max_response_size: u64,
+    /// Which hosts besides public `https` ones the key may be sent to; checked on the base
+    /// URL here and on every resolved address at connect time.
+    pub network: NetworkRules,
 }
 
 impl ClientConfig {
@@ -145,6 +152,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             user_agent: concat!("logwarden/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            network: NetworkRules::default(),
         }
     }
 
@@ -165,6 +173,20 @@ impl ClientConfig {
                 "base_url",
                 format!("must be an http or https URL, got {}", self.base_url),
             ));
+        }
+        self.network
+            .check_scheme(&self.base_url)
+            .map_err(|reason| Error::invalid("base_url", reason))?;
+        // An address literal is never resolved, so the resolver cannot check it: check it here.
+        let literal = match self.base_url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            self.network
+                .permits(self.base_url.scheme(), ip)
+                .map_err(|reason| Error::invalid("base_url", reason))?;
         }
         if !self.base_url.username().is_empty() || self.base_url.password().is_some() {
             return Err(Error::invalid(
@@ -386,9 +408,24 @@ impl Client {
         let mut default_headers = HeaderMap::new();
         default_headers.insert(USER_AGENT, user_agent);
         default_headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // reqwest drops only the standard credential headers on a redirect to another host,
+        // and the key travels in `x-api-key`: a redirect is followed only within the base
+        // URL's origin (scheme, host and port); any other is an error.
+        let origin = config.base_url.origin();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS || attempt.url().origin() != origin {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let resolver = GuardedResolver {
+            rules: config.network,
+            scheme: config.base_url.scheme().to_owned(),
+        };
         let http = reqwest::Client::builder()
-            // A redirect would carry the key to whatever host it names: a 3xx is an error.
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirects)
+            .dns_resolver(Arc::new(resolver))
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .default_headers(default_headers)
@@ -618,6 +655,17 @@ impl Client {
         }
 
         let body = self.read_body(response, &meta).await?;
+        if (300..400).contains(&status) {
+            return Err(Error::Api {
+                endpoint: meta.endpoint,
+                status,
+                error_type: error_type_for_status(status).to_owned(),
+                message: "redirected outside the base URL's origin (or too many times); not followed, since the API key goes only to the base URL".to_owned(),
+                request_id: meta.request_id,
+                retry_after: None,
+                should_retry: Some(false),
+            });
+        }
         if !(200..300).contains(&status) {
             return Err(self.api_error(meta, &body));
         }
@@ -671,6 +719,15 @@ impl Client {
     }
 
     fn transport_error(&self, endpoint: &str, source: reqwest::Error) -> Error {
+        // A host resolving only to refused addresses is the configuration's fault, not the
+        // network's: not retried.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        while let Some(error) = cause {
+            if let Some(refused) = error.downcast_ref::<RefusedHost>() {
+                return Error::invalid("base_url", refused.message.clone());
+            }
+            cause = error.source();
+        }
         Counters::bump(&self.counters.transport_errors);
         Error::Transport {
             endpoint: endpoint.to_owned(),
@@ -873,6 +930,7 @@ mod tests {
 
     fn client_for(server: &ScriptedServer, retry: RetryPolicy) -> Client {
         let mut config = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
+        config.network.allow_loopback_http = true;
         config.retry = retry;
         config.request_timeout = Duration::from_secs(5);
         Client::new(config).expect("client")
@@ -1311,6 +1369,7 @@ mod tests {
         drop(listener);
         let base = Url::parse(&format!("http://{address}/")).expect("url");
         let mut config = ClientConfig::new(base, Secret::new(KEY));
+        config.network.allow_loopback_http = true;
         config.retry = RetryPolicy {
             max_retries: 2,
             ..fast_policy()
@@ -1333,6 +1392,7 @@ mod tests {
     async fn a_response_that_never_comes_times_out() {
         let server = ScriptedServer::start(vec![Scripted::hang()]).await;
         let mut config = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
+        config.network.allow_loopback_http = true;
         config.retry = RetryPolicy::never();
         config.request_timeout = Duration::from_millis(100);
         let client = Client::new(config).expect("client");
@@ -1429,6 +1489,7 @@ mod tests {
         let server =
             ScriptedServer::start(vec![Scripted::raw(200, page), Scripted::raw(200, page)]).await;
         let mut config = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
+        config.network.allow_loopback_http = true;
         config.retry = fast_policy();
         config.max_response_size = page.len() as u64;
         let exact = Client::new(config.clone()).expect("client");
@@ -1445,6 +1506,126 @@ mod tests {
         assert!(
             matches!(zero, Error::InvalidArgument { field, .. } if field == "max_response_size")
         );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_host_is_not_followed_and_the_other_host_never_sees_the_key() {
+        let other = ScriptedServer::start(vec![activity_page(&["stolen"], false)]).await;
+        let target = other
+            .base_url
+            .join("v1/compliance/activities")
+            .expect("url");
+        let first = ScriptedServer::start(vec![
+            Scripted::raw(302, "").header("location", target.as_str()),
+            Scripted::raw(307, "").header("location", target.as_str()),
+        ])
+        .await;
+        let client = client_for(&first, fast_policy());
+
+        let found = client.list_activities(&ActivityQuery::new()).await;
+        let temporary = client.list_activities(&ActivityQuery::new()).await;
+
+        for result in [found, temporary] {
+            let error = result.expect_err("redirect refused");
+            assert!(!error.is_retryable(), "{error}");
+            assert!(error.to_string().contains("not followed"), "{error}");
+            assert!(!error.to_string().contains(KEY));
+        }
+        assert!(other.received().is_empty(), "the other host got a request");
+        assert_eq!(first.received().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_within_the_base_urls_origin_is_followed_with_the_key() {
+        let server = ScriptedServer::start(vec![
+            Scripted::raw(307, "").header("location", "/moved/v1/compliance/activities"),
+            activity_page(&["activity_moved"], false),
+        ])
+        .await;
+        let client = client_for(&server, fast_policy());
+
+        let page = client
+            .list_activities(&ActivityQuery::new())
+            .await
+            .expect("followed");
+
+        assert_eq!(page.body.data[0].id, "activity_moved");
+        let received = server.received();
+        assert_eq!(received[1].path, "/moved/v1/compliance/activities");
+        assert_eq!(
+            received[1]
+                .headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok()),
+            Some(KEY)
+        );
+    }
+
+    #[tokio::test]
+    async fn plain_http_and_internal_hosts_are_refused_unless_their_setting_allows_them() {
+        let server = ScriptedServer::start(vec![activity_page(&["a"], false)]).await;
+        let strict = ClientConfig::new(server.base_url.clone(), Secret::new(KEY));
+        let error = Client::new(strict).expect_err("plain http");
+        assert!(
+            matches!(&error, Error::InvalidArgument { field, message } if field == "base_url" && message.contains("allow_loopback_http")),
+            "{error}"
+        );
+        let mut https_loopback =
+            ClientConfig::from_base_url("https://127.0.0.1:9", Secret::new(KEY)).expect("config");
+        let error = Client::new(https_loopback.clone()).expect_err("loopback");
+        assert!(
+            error.to_string().contains("allow_private_networks"),
+            "{error}"
+        );
+        https_loopback.network.allow_private_networks = true;
+        Client::new(https_loopback).expect("allowed");
+        for url in [
+            "https://10.0.0.5",
+            "https://169.254.169.254",
+            "https://[fd00::1]",
+        ] {
+            let config = ClientConfig::from_base_url(url, Secret::new(KEY)).expect("config");
+            let error = Client::new(config).expect_err(url);
+            assert!(
+                error.to_string().contains("allow_private_networks"),
+                "{url}: {error}"
+            );
+        }
+        assert!(server.received().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_host_name_is_checked_on_the_addresses_it_resolves_to_when_connecting() {
+        let server = ScriptedServer::start(vec![activity_page(&["by_name"], false)]).await;
+        let port = server.base_url.port().expect("port");
+        // `localhost` resolves to loopback addresses: refused over https without a setting
+        // (checked at connect time, by the resolver, and not retried).
+        let by_name = Url::parse(&format!("https://localhost:{port}/")).expect("url");
+        let mut config = ClientConfig::new(by_name, Secret::new(KEY));
+        config.retry = fast_policy();
+        let refused = Client::new(config).expect("a name is checked when it is resolved");
+
+        let error = refused
+            .list_activities(&ActivityQuery::new())
+            .await
+            .expect_err("resolves to loopback");
+
+        assert!(
+            matches!(&error, Error::InvalidArgument { field, message } if field == "base_url" && message.contains("allow_private_networks")),
+            "{error}"
+        );
+        assert_eq!(refused.stats().retries, 0);
+        assert!(server.received().is_empty());
+
+        let fake = Url::parse(&format!("http://localhost:{port}/")).expect("url");
+        let mut config = ClientConfig::new(fake, Secret::new(KEY));
+        config.network.allow_loopback_http = true;
+        let allowed = Client::new(config).expect("client");
+        let page = allowed
+            .list_activities(&ActivityQuery::new())
+            .await
+            .expect("loopback http allowed");
+        assert_eq!(page.body.data[0].id, "by_name");
     }
 
     #[tokio::test]
@@ -1477,6 +1658,7 @@ mod tests {
         let mut base = server.base_url.clone();
         base.set_path("/prefix/");
         let mut config = ClientConfig::new(base, Secret::new(KEY));
+        config.network.allow_loopback_http = true;
         config.retry = fast_policy();
         let client = Client::new(config).expect("client");
 

@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod error;
+pub mod network;
 pub mod pager;
 pub mod query;
 pub mod secret;
@@ -32,6 +33,7 @@ pub use client::{
     RetryPolicy, DEFAULT_ANTHROPIC_VERSION, DEFAULT_BASE_URL,
 };
 pub use error::Error;
+pub use network::NetworkRules;
 pub use pager::{CursorListing, CursorPager, Direction, TokenPager};
 pub use query::{ActivityQuery, ChatOrder, ChatQuery, MessageQuery, SortOrder, TimeRange};
 pub use secret::Secret;

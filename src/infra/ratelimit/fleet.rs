@@ -1383,8 +1383,9 @@ mod tests {
         let first_process = process(&prefix, rate, "org-a");
         let second_process = process(&prefix, rate, "org-a");
         let client = |limiter: &RedisRateLimiter| {
-            let config =
+            let mut config =
                 ClientConfig::from_base_url(&base_url, Secret::new("sk-ant-test")).unwrap();
+            config.network.allow_loopback_http = true;
             Client::new(config)
                 .unwrap()
                 .with_gate(limiter.for_org("org-a").unwrap())
