@@ -1,5 +1,6 @@
 //! The installed policy set of an integration as the job's evaluator. A set is compiled once
-//! per (integration, installed version) and cached; every prompt event is evaluated in its
+//! per (integration, installed version) and cached, newest version only, for the
+//! [`CACHED_INTEGRATIONS`] integrations used last; every prompt event is evaluated in its
 //! input, output, tool-call and tool-result parts.
 
 use std::collections::HashMap;
@@ -14,8 +15,78 @@ use crate::ingest::sink::StoredFinding;
 use crate::service::policies::installed;
 use logwarden_policy::{CompiledPolicySet, Evaluation, MessageInput, Role};
 
-/// Compiled sets by (integration, installed version).
-type Compiled = HashMap<(i64, i32), Arc<CompiledPolicySet>>;
+/// How many integrations' compiled sets are kept; the one used longest ago goes first.
+pub const CACHED_INTEGRATIONS: usize = 256;
+
+/// The compiled set of each cached integration: its newest version seen, with when it was
+/// last used (a counter), for the least-recently-used eviction.
+#[derive(Default)]
+struct Compiled {
+    sets: HashMap<i64, CachedSet>,
+    uses: u64,
+}
+
+struct CachedSet {
+    version: i32,
+    set: Arc<CompiledPolicySet>,
+    last_used: u64,
+}
+
+impl Compiled {
+    fn get(&mut self, integration_id: i64, version: i32) -> Option<Arc<CompiledPolicySet>> {
+        self.uses += 1;
+        let cached = self.sets.get_mut(&integration_id)?;
+        if cached.version != version {
+            return None;
+        }
+        cached.last_used = self.uses;
+        Some(cached.set.clone())
+    }
+
+    /// Keeps `set` unless a newer version of the integration is cached; evicts the least
+    /// recently used integration beyond [`CACHED_INTEGRATIONS`].
+    fn insert(&mut self, integration_id: i64, version: i32, set: Arc<CompiledPolicySet>) {
+        self.uses += 1;
+        if self
+            .sets
+            .get(&integration_id)
+            .is_some_and(|cached| cached.version > version)
+        {
+            return;
+        }
+        self.sets.insert(
+            integration_id,
+            CachedSet {
+                version,
+                set,
+                last_used: self.uses,
+            },
+        );
+        while self.sets.len() > CACHED_INTEGRATIONS {
+            let oldest = self
+                .sets
+                .iter()
+                .min_by_key(|(_, cached)| cached.last_used)
+                .map(|(&id, _)| id);
+            match oldest {
+                Some(id) => self.sets.remove(&id),
+                None => break,
+            };
+        }
+    }
+
+    /// The cached (integration, version) pairs, for tests.
+    #[cfg(test)]
+    fn keys(&self) -> Vec<(i64, i32)> {
+        let mut keys: Vec<_> = self
+            .sets
+            .iter()
+            .map(|(&id, cached)| (id, cached.version))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
 
 /// Hands out evaluators for integrations, compiling each installed version once.
 #[derive(Clone, Default)]
@@ -36,10 +107,9 @@ impl EvaluatorProvider {
         else {
             return Ok(AppEvaluator { set: None });
         };
-        let key = (integration_id, version);
-        if let Some(set) = self.cache().get(&key) {
+        if let Some(set) = self.cache().get(integration_id, version) {
             return Ok(AppEvaluator {
-                set: Some((version, set.clone())),
+                set: Some((version, set)),
             });
         }
         let set = Arc::new(CompiledPolicySet::compile(&config).map_err(|err| {
@@ -48,7 +118,7 @@ impl EvaluatorProvider {
                 format!("installed policy set version {version} does not compile: {err}"),
             )
         })?);
-        self.cache().insert(key, set.clone());
+        self.cache().insert(integration_id, version, set.clone());
         Ok(AppEvaluator {
             set: Some((version, set)),
         })
@@ -148,5 +218,49 @@ pub(crate) fn snake_case(value: &impl serde::Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logwarden_policy::PolicySetConfig;
+
+    fn compiled() -> Arc<CompiledPolicySet> {
+        Arc::new(CompiledPolicySet::compile(&PolicySetConfig::default()).expect("compiles"))
+    }
+
+    #[test]
+    fn the_cache_keeps_only_the_newest_version_of_each_integration() {
+        let mut cache = Compiled::default();
+        let set = compiled();
+        cache.insert(1, 1, set.clone());
+        cache.insert(1, 2, set.clone());
+        cache.insert(1, 1, set.clone());
+
+        assert_eq!(cache.keys(), vec![(1, 2)]);
+        assert!(cache.get(1, 2).is_some());
+        assert!(
+            cache.get(1, 1).is_none(),
+            "an older version is compiled, not kept"
+        );
+    }
+
+    #[test]
+    fn the_cache_holds_256_integrations_and_evicts_the_one_used_longest_ago() {
+        let mut cache = Compiled::default();
+        let set = compiled();
+        for id in 0..CACHED_INTEGRATIONS as i64 {
+            cache.insert(id, 1, set.clone());
+        }
+        assert!(cache.get(0, 1).is_some(), "integration 0 is used again");
+
+        cache.insert(1000, 1, set.clone());
+
+        let keys = cache.keys();
+        assert_eq!(keys.len(), CACHED_INTEGRATIONS);
+        assert!(keys.contains(&(0, 1)), "the recently used one stays");
+        assert!(!keys.contains(&(1, 1)), "the least recently used one goes");
+        assert!(keys.contains(&(1000, 1)));
     }
 }
