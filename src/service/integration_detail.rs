@@ -104,7 +104,7 @@ impl Services {
         let name = update
             .name
             .as_deref()
-            .map(|name| super::integrations::validate_name("name", name))
+            .map(super::integrations::validate_integration_name)
             .transpose()?;
         let plane = update
             .data_plane

@@ -162,6 +162,19 @@ pub(crate) fn validate_name(field: &'static str, value: &str) -> Result<String, 
     Ok(trimmed.to_owned())
 }
 
+/// An integration's name: [`validate_name`], and not digits only, since the CLI takes a name
+/// or an id wherever it names an integration and such a name would shadow another's id.
+pub(crate) fn validate_integration_name(value: &str) -> Result<String, Error> {
+    let name = validate_name("name", value)?;
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::invalid(
+            "name",
+            format!("{name:?} is digits only, which the CLI reads as an integration id: use a name with at least one letter or sign, such as \"org-{name}\""),
+        ));
+    }
+    Ok(name)
+}
+
 /// A client for an integration's key and base URL, with the settings' timeouts.
 pub fn client_for(
     settings: &crate::config::Settings,
@@ -286,7 +299,7 @@ impl Services {
     /// project and data plane when they are new. Its first sync starts `initial_lookback`
     /// before now.
     pub async fn add_integration(&self, new: NewIntegration) -> Result<IntegrationView, Error> {
-        let name = validate_name("name", &new.name)?;
+        let name = validate_integration_name(&new.name)?;
         let project_name = validate_name("project", &new.project)?;
         let plane = DataPlaneName::parse(&new.data_plane)
             .map_err(|err| Error::invalid("data_plane", err.to_string()))?;
@@ -718,4 +731,21 @@ pub(crate) async fn upsert_data_plane(
     now: DateTime<Utc>,
 ) -> Result<i64, Error> {
     data_plane::Entity::upsert(db, name, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digits_only_integration_name_is_refused_naming_the_field_and_others_are_kept() {
+        for name in ["42", " 007 "] {
+            let err = validate_integration_name(name).unwrap_err().to_string();
+            assert!(err.contains("name"), "{err}");
+            assert!(err.contains("digits only"), "{err}");
+        }
+        assert_eq!(validate_integration_name(" acme ").unwrap(), "acme");
+        assert_eq!(validate_integration_name("org-42").unwrap(), "org-42");
+        assert_eq!(validate_integration_name("4.2").unwrap(), "4.2");
+    }
 }

@@ -20,7 +20,7 @@ use sea_orm::{ActiveValue::Set, DbErr, EntityTrait};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::integrations::{validate_name, IntegrationView};
+use super::integrations::{validate_integration_name, validate_name, IntegrationView};
 use super::{Error, Services};
 use crate::infra::secret::Secret;
 use crate::ingest::evaluators::EvaluatorProvider;
@@ -360,7 +360,7 @@ impl Services {
         &self,
         new: NewIslandIntegration,
     ) -> Result<IslandCreated, Error> {
-        let name = validate_name("name", &new.name)?;
+        let name = validate_integration_name(&new.name)?;
         let project_name = validate_name("project", &new.project)?;
         let plane = DataPlaneName::parse(&new.data_plane)
             .map_err(|err| Error::invalid("data_plane", err.to_string()))?;
