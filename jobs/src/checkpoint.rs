@@ -51,6 +51,9 @@ pub struct Tally {
     pub incomplete_events: u64,
     pub access_events: u64,
     pub violations: u64,
+    /// Alerts raised; a checkpoint written before this counter existed reads 0.
+    #[serde(default)]
+    pub alerts: u64,
     pub events_evaluated: u64,
     pub chunks: u64,
 }

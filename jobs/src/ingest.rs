@@ -48,6 +48,8 @@ pub struct IngestReport {
     pub access_events: u64,
     /// Findings of the evaluator, summed over events.
     pub violations: u64,
+    /// Alerts the stored findings raised (new or reopened; one already open is not counted).
+    pub alerts: u64,
     /// Events the evaluator evaluated; 0 with [`crate::source::NoEvaluation`].
     pub events_evaluated: u64,
     /// Sink calls made.
@@ -217,6 +219,7 @@ fn report(window: Window, c: &Checkpoint, policy_set_version: Option<i32>) -> In
         incomplete_events: t.incomplete_events,
         access_events: t.access_events,
         violations: t.violations,
+        alerts: t.alerts,
         events_evaluated: t.events_evaluated,
         chunks: t.chunks,
         policy_set_version,
@@ -459,9 +462,12 @@ where
             .map(|e| e.event.chat_id.clone())
             .chain(chunk.sessions.iter().map(|s| s.chat_id.clone()))
             .collect();
-        self.sink.persist(chunk).await?;
+        let persisted = self.sink.persist(chunk).await?;
         self.last_store = Instant::now();
-        self.progress.update(|c| c.tally.chunks += 1);
+        self.progress.update(|c| {
+            c.tally.chunks += 1;
+            c.tally.alerts += persisted.alerts;
+        });
         for chat_id in owners {
             self.stored(&chat_id);
         }
@@ -512,7 +518,7 @@ mod tests {
     use crate::completeness::RunHash;
     use crate::pairing::tests::{at, message, transcript};
     use crate::pairing::{ChatTranscript, MessageRole, PromptEvent};
-    use crate::source::{ChatRef, Fetched, NoEvaluation, Verdict};
+    use crate::source::{ChatRef, Fetched, NoEvaluation, Persisted, Verdict};
     use futures::executor::block_on;
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -688,7 +694,8 @@ mod tests {
         sessions: BTreeMap<String, SessionSummary>,
     }
 
-    /// An in-memory store with the idempotent semantics the trait asks for.
+    /// An in-memory store with the idempotent semantics the trait asks for; each finding of
+    /// an event it did not hold yet raises one alert.
     #[derive(Default)]
     struct MemorySink {
         stored: Mutex<Stored>,
@@ -697,7 +704,7 @@ mod tests {
     }
 
     impl EventSink<String> for MemorySink {
-        async fn persist(&self, chunk: IngestChunk<String>) -> Result<(), JobError> {
+        async fn persist(&self, chunk: IngestChunk<String>) -> Result<Persisted, JobError> {
             let mut sizes = self.chunk_sizes.lock().unwrap();
             if self.fail_at_chunk == Some(sizes.len()) {
                 return Err(JobError::new(ErrorClass::DatabaseError, "connection reset"));
@@ -711,13 +718,17 @@ mod tests {
             for activity in chunk.access_events {
                 stored.access_events.insert(activity.id.clone(), activity);
             }
+            let mut alerts = 0;
             for event in chunk.events {
+                if !stored.events.contains_key(&event.event.id) {
+                    alerts += event.findings.as_ref().map_or(0, Vec::len) as u64;
+                }
                 stored.events.insert(event.event.id, event);
             }
             for session in chunk.sessions {
                 stored.sessions.insert(session.chat_id.clone(), session);
             }
-            Ok(())
+            Ok(Persisted { alerts })
         }
     }
 
@@ -825,6 +836,7 @@ mod tests {
         assert_eq!(report.incomplete_events, 2);
         assert_eq!(report.events_evaluated, 5);
         assert_eq!(report.violations, 2);
+        assert_eq!(report.alerts, 2, "the alerts the sink raised are counted");
         assert_eq!(report.policy_set_version, Some(3));
         // Activity pages: 3 (2 + 2 + 1); chat pages: 2 (2 + 1); transcripts: 3.
         assert_eq!(report.pages, 8);
@@ -879,7 +891,9 @@ mod tests {
         ))
         .unwrap();
 
-        assert_eq!(first, second);
+        // The rerun raises no alert again; everything else it reports is the same.
+        assert_eq!((first.alerts, second.alerts), (2, 0));
+        assert_eq!(IngestReport { alerts: 0, ..first }, second);
         assert_eq!(*once.stored.lock().unwrap(), *twice.stored.lock().unwrap());
     }
 

@@ -168,13 +168,23 @@ impl<F> IngestChunk<F> {
     }
 }
 
+/// What persisting one chunk did, for the job's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Persisted {
+    /// Alerts the chunk raised: new ones and closed ones reopened, not those already open.
+    pub alerts: u64,
+}
+
 /// Where a job's results go.
 pub trait EventSink<F> {
     /// Persists the chunk atomically and idempotently: access events by activity id, events
     /// by event id (replacing the stored event and its findings, since a later run may bring
     /// the response), sessions by chat id. Persisting the same chunk twice leaves the same
     /// state as once.
-    fn persist(&self, chunk: IngestChunk<F>) -> impl Future<Output = Result<(), JobError>> + Send;
+    fn persist(
+        &self,
+        chunk: IngestChunk<F>,
+    ) -> impl Future<Output = Result<Persisted, JobError>> + Send;
 
     /// The ids of `events` the store already holds with the same content (hash) and a
     /// verdict of the evaluator's policy set version: the job neither evaluates nor writes

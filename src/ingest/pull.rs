@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use logwarden_jobs::checkpoint::Progress;
 use logwarden_jobs::ingest::run_ingest_window;
 use logwarden_jobs::retry::JobError;
-use logwarden_jobs::source::{EventSink, IngestChunk, NoEvaluation};
+use logwarden_jobs::source::{EventSink, IngestChunk, NoEvaluation, Persisted};
 use logwarden_jobs::window::Window;
 use serde::Serialize;
 
@@ -36,13 +36,13 @@ struct CountingSink<P> {
 }
 
 impl<P: Fn(u64) + Send + Sync> EventSink<()> for CountingSink<P> {
-    async fn persist(&self, chunk: IngestChunk<()>) -> Result<(), JobError> {
+    async fn persist(&self, chunk: IngestChunk<()>) -> Result<Persisted, JobError> {
         let total = self
             .events
             .fetch_add(chunk.events.len() as u64, Ordering::Relaxed)
             + chunk.events.len() as u64;
         (self.progress)(total);
-        Ok(())
+        Ok(Persisted::default())
     }
 }
 

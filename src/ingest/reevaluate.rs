@@ -150,6 +150,8 @@ where
         incomplete_events: 0,
         access_events: 0,
         violations,
+        // Re-evaluation replaces verdicts; the alerts it raises are not counted here.
+        alerts: 0,
         events_evaluated: evaluated,
         chunks: 0,
         policy_set_version: evaluator.policy_set_version(),

@@ -10,7 +10,7 @@ use logwarden_entities::issue::{self, IssueStatus};
 use logwarden_entities::{access_event, alert, event, session, violation};
 use logwarden_jobs::pairing::{PromptEvent, SessionSummary};
 use logwarden_jobs::retry::{ErrorClass, JobError};
-use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk};
+use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk, Persisted};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -88,7 +88,7 @@ pub struct DbSink {
 }
 
 impl EventSink<StoredFinding> for DbSink {
-    async fn persist(&self, mut chunk: IngestChunk<StoredFinding>) -> Result<(), JobError> {
+    async fn persist(&self, mut chunk: IngestChunk<StoredFinding>) -> Result<Persisted, JobError> {
         // From here on every id is the stored one, violations and alerts derived from it.
         for evaluated in &mut chunk.events {
             evaluated.event.id = stored_event_id(self.integration_id, evaluated.event.id);
@@ -109,13 +109,15 @@ impl EventSink<StoredFinding> for DbSink {
             .filter(|e| written.contains(&e.event.id))
             .filter_map(|e| Some((&e.event, e.findings.as_deref()?)))
             .collect();
-        self.findings(&txn, &verdicts, now)
+        let alerts = self
+            .findings(&txn, &verdicts, now)
             .await
             .map_err(db_error)?;
         self.sessions(&txn, &chunk.sessions, now)
             .await
             .map_err(db_error)?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        Ok(Persisted { alerts })
     }
 
     async fn unchanged(
@@ -407,9 +409,9 @@ impl DbSink {
         db: &impl ConnectionTrait,
         verdicts: &[(&PromptEvent, &[StoredFinding])],
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<u64, DbErr> {
         if verdicts.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut wanted = HashMap::new();
         for &(e, findings) in verdicts {
@@ -533,9 +535,9 @@ impl DbSink {
         db: &impl ConnectionTrait,
         alerts: &[(Uuid, &PromptEvent, &StoredFinding)],
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<u64, DbErr> {
         if alerts.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let by_id: HashMap<Uuid, (&PromptEvent, &StoredFinding)> = alerts
             .iter()
@@ -587,6 +589,7 @@ impl DbSink {
             .filter_map(|id| by_id.get(&id).map(|&(e, finding)| (id, e, finding)))
             .collect();
         raised.sort_by_key(|&(id, e, _)| (e.event_time, id));
+        let count = raised.len() as u64;
         for (id, e, finding) in raised {
             let at = *group_of
                 .entry((e.user_id.as_str(), finding.policy.as_str()))
@@ -607,7 +610,8 @@ impl DbSink {
             group.last_seen_at = Ord::max(group.last_seen_at, e.event_time);
             group.alerts.push(id);
         }
-        self.save_issues(db, &groups, now).await
+        self.save_issues(db, &groups, now).await?;
+        Ok(count)
     }
 
     /// Adds each group's alerts to the open issue of its user and policy, opening it when

@@ -381,6 +381,7 @@ impl Worker {
                 job::Column::Violations,
                 Expr::value(report.violations as i64),
             )
+            .set(job::Column::Alerts, Expr::value(report.alerts as i64))
             .set(
                 job::Column::StartCursor,
                 Expr::value(Some(cursors(|s| &s.start_cursor))),

@@ -18,7 +18,7 @@ use logwarden_jobs::ingest::run_ingest_window;
 use logwarden_jobs::kind::{BackfillStatus, JobKind};
 use logwarden_jobs::payload::{JobPayload, Priority};
 use logwarden_jobs::retry::JobError;
-use logwarden_jobs::source::{EventSink, IngestChunk};
+use logwarden_jobs::source::{EventSink, IngestChunk, Persisted};
 use logwarden_jobs::window::{split_range, Window};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde::Serialize;
@@ -526,12 +526,12 @@ struct RecordingSink {
 }
 
 impl EventSink<StoredFinding> for RecordingSink {
-    async fn persist(&self, chunk: IngestChunk<StoredFinding>) -> Result<(), JobError> {
+    async fn persist(&self, chunk: IngestChunk<StoredFinding>) -> Result<Persisted, JobError> {
         self.chunks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(chunk);
-        Ok(())
+        Ok(Persisted::default())
     }
 }
 
@@ -606,7 +606,7 @@ async fn sink_alone(
     futures::stream::iter(chunks)
         .map(|chunk| sink.persist(chunk))
         .buffer_unordered(concurrency)
-        .try_collect::<Vec<()>>()
+        .try_collect::<Vec<_>>()
         .await
         .map_err(|err| anyhow::anyhow!("storing a kept chunk: {err}"))?;
     Ok(meter.stop(events)?)

@@ -360,8 +360,8 @@ async fn a_500_marked_do_not_retry_fails_the_job_and_an_operator_retry_succeeds(
 }
 
 #[tokio::test]
-async fn ingested_events_carry_the_planted_violations_of_the_manifest_and_alerts_group_into_issues()
-{
+async fn ingested_events_carry_the_planted_violations_of_the_manifest_and_alerts_group_into_issues_counted_on_their_jobs(
+) {
     let pipeline = Pipeline::start(unlimited(), day() + TimeDelta::days(1)).await;
     pipeline
         .services
@@ -424,4 +424,7 @@ async fn ingested_events_carry_the_planted_violations_of_the_manifest_and_alerts
         .await
         .unwrap();
     assert!(job.iter().all(|j| j.policy_set_version == Some(1)));
+    // The jobs' alert counters add up to the alerts they raised.
+    let counted: i64 = job.iter().map(|j| j.alerts).sum();
+    assert_eq!(counted, alerts, "the alerts counter of the batches");
 }
