@@ -256,3 +256,98 @@ fn transcript_message(message: &Message) -> TranscriptMessage {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Query, State};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use logwarden_compliance::{ClientConfig, Secret};
+    use serde_json::{json, Value};
+
+    const MESSAGES: usize = 2_500;
+
+    fn message(index: usize) -> Value {
+        json!({
+            "id": format!("claude_msg_{index:05}"),
+            "role": if index % 2 == 0 { "user" } else { "assistant" },
+            "created_at": "2026-01-01T00:00:00Z",
+            "content": [{"type": "text", "text": format!("message {index}")}],
+        })
+    }
+
+    /// The messages endpoint of one chat of [`MESSAGES`] messages, paged by `limit` and
+    /// `after_id` as the API documents; it records the `limit` of every request.
+    async fn messages(
+        State(limits): State<Arc<Mutex<Vec<Option<String>>>>>,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Json<Value> {
+        limits.lock().unwrap().push(query.get("limit").cloned());
+        let all: Vec<Value> = (0..MESSAGES).map(message).collect();
+        let start = query.get("after_id").map_or(0, |after| {
+            all.iter().position(|m| m["id"] == after.as_str()).unwrap() + 1
+        });
+        let limit = query
+            .get("limit")
+            .map_or(MESSAGES, |limit| limit.parse().unwrap());
+        let end = (start + limit).min(MESSAGES);
+        let page = &all[start..end];
+        Json(json!({
+            "id": "claude_chat_long", "name": "long", "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "deleted_at": null, "href": "h",
+            "model": null, "organization_uuid": "o", "project_id": null, "user": null,
+            "chat_messages": page, "has_more": end < MESSAGES,
+            "first_id": page.first().map(|m| m["id"].clone()),
+            "last_id": page.last().map(|m| m["id"].clone()),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_long_chat_is_fetched_in_pages_of_1000_and_equals_the_whole_chat() {
+        let limits = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route(
+                "/v1/compliance/apps/chats/claude_chat_long/messages",
+                get(messages),
+            )
+            .with_state(limits.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut config =
+            ClientConfig::from_base_url(&format!("http://{address}/"), Secret::new("sk-ant-k"))
+                .unwrap();
+        config.network.allow_loopback_http = true;
+        let client = Client::new(config).unwrap();
+
+        let fetched = ApiSource::new(&client)
+            .transcript(&ChatRef {
+                id: "claude_chat_long".to_owned(),
+                updated_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+        server.abort();
+
+        let ids: Vec<String> = fetched
+            .value
+            .messages
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        let whole: Vec<String> = (0..MESSAGES)
+            .map(|index| message(index)["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, whole);
+        assert_eq!(fetched.meta.pages, 3);
+        assert_eq!(
+            *limits.lock().unwrap(),
+            vec![Some("1000".to_owned()); 3],
+            "pages of 1,000"
+        );
+    }
+}
