@@ -25,6 +25,7 @@ mod m20261202_000090_worker_heartbeats;
 mod m20261202_000095_pump_indexes;
 mod m20261202_000096_job_retention_indexes;
 mod m20261203_000132_event_time_id_index;
+mod m20261203_000133_batched_reevaluation;
 mod m20261203_000150_create_web_session_drafts;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000095_pump_indexes::Migration),
             Box::new(m20261202_000096_job_retention_indexes::Migration),
             Box::new(m20261203_000132_event_time_id_index::Migration),
+            Box::new(m20261203_000133_batched_reevaluation::Migration),
             Box::new(m20261203_000150_create_web_session_drafts::Migration),
         ]
     }

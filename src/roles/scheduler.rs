@@ -38,8 +38,12 @@ const TICK_KEY_TTL: Duration = Duration::from_secs(60);
 /// How often the scheduler deletes what Redis keeps of finished tasks.
 pub const VACUUM_EVERY: Duration = Duration::from_secs(60);
 
-/// The kinds of job that are not backfill batches: fed and repaired first.
+/// The kinds of job that run alone (a re-evaluation recorded as one job by an older
+/// version; one recorded now is a backfill of `reevaluate` batches): fed and repaired first.
 const SINGLE_JOBS: &[JobKind] = &[JobKind::Sync, JobKind::Reconcile, JobKind::Reevaluate];
+
+/// The kinds of a backfill's batch jobs: pulled from the API, or re-evaluated from storage.
+const BATCH_KINDS: &[JobKind] = &[JobKind::BackfillBatch, JobKind::Reevaluate];
 
 /// Most finished jobs one prune deletes (one prune per [`VACUUM_EVERY`]): retention
 /// catches up in many short transactions rather than one long one.
@@ -225,7 +229,8 @@ impl Scheduler {
                 .column(column)
                 .column_as(job::Column::Id.count(), "n")
                 .filter(job::Column::Status.is_in([JobStatus::Enqueued, JobStatus::Processing]))
-                .filter(job::Column::Kind.eq(JobKind::BackfillBatch))
+                .filter(job::Column::Kind.is_in(BATCH_KINDS.iter().copied()))
+                .filter(job::Column::BackfillId.is_not_null())
                 .group_by(column)
         };
         let mut per_integration: HashMap<i64, i64> = in_flight(job::Column::IntegrationId)
@@ -250,6 +255,8 @@ impl Scheduler {
             // An IN list, not `<> backfill_batch`: (status, kind) index ranges that skip the
             // backfills' pending batches, however many there are.
             .filter(job::Column::Kind.is_in(SINGLE_JOBS.iter().copied()))
+            // A re-evaluation's batches wait for flow control like a backfill's.
+            .filter(job::Column::BackfillId.is_null())
             .filter(due.clone())
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
