@@ -189,16 +189,36 @@ impl Scheduler {
 
     /// One pump pass: takeovers, lost jobs, then pending jobs under flow control.
     pub async fn pump(&self, now: DateTime<Utc>) -> Result<PumpReport, Error> {
+        let mut step = std::time::Instant::now();
+        let mut lap = || {
+            let ms = step.elapsed().as_secs_f64() * 1000.0;
+            step = std::time::Instant::now();
+            ms
+        };
         let mut report = PumpReport {
             taken_over: self
                 .take_over_orphans(now, now - self.orphan_timeout())
                 .await?,
-            repushed_lost: self.repush_lost(now).await?,
             ..Default::default()
         };
+        let orphans_ms = lap();
+        report.repushed_lost = self.repush_lost(now).await?;
+        let repair_ms = lap();
         report.caught_up = self.record_syncs(now, true).await?.created;
+        let catch_up_ms = lap();
         report.enqueued = self.feed_pending(now).await?;
+        let feed_ms = lap();
         self.refresh_open_backfills(now).await?;
+        let refresh_ms = lap();
+        tracing::debug!(
+            orphans_ms,
+            repair_ms,
+            catch_up_ms,
+            feed_ms,
+            refresh_ms,
+            enqueued = report.enqueued,
+            "pump pass"
+        );
         Ok(report)
     }
 
@@ -257,7 +277,7 @@ impl Scheduler {
             .filter(job::Column::Kind.is_in(SINGLE_JOBS.iter().copied()))
             // A re-evaluation's batches wait for flow control like a backfill's.
             .filter(job::Column::BackfillId.is_null())
-            .filter(due.clone())
+            .filter(due)
             .filter(job::Column::IntegrationId.is_in(integrations.keys().copied()))
             .order_by_asc(job::Column::Id)
             .limit(PUMP_BATCH)
@@ -273,6 +293,9 @@ impl Scheduler {
             .await?;
         let per_backfill_cap = settings.backfill_max_in_flight as i64;
         let per_org_cap = settings.org_max_in_flight as i64;
+        // How many batches each backfill with room may take, from the counters: the rows are
+        // then read in one statement for all of them, not one query per backfill.
+        let mut wanted = Vec::new();
         for open in open_backfills {
             let used_backfill = per_backfill.get(&open.id).copied().unwrap_or(0);
             let used_org = per_integration
@@ -290,21 +313,15 @@ impl Scheduler {
                 waiting +=
                     write_batch_page(db, &open, settings.job_max_attempts, now).await? as i64;
             }
-            if waiting == 0 {
+            let take = std::cmp::min(room, waiting);
+            if take <= 0 {
                 continue;
             }
-            let batches = job::Entity::find()
-                .filter(job::Column::BackfillId.eq(open.id))
-                .filter(job::Column::Status.eq(JobStatus::Pending))
-                .filter(due.clone())
-                .order_by_asc(job::Column::WindowStart)
-                .limit(room as u64)
-                .all(db)
-                .await?;
-            *per_backfill.entry(open.id).or_default() += batches.len() as i64;
-            *per_integration.entry(open.integration_id).or_default() += batches.len() as i64;
-            candidates.extend(batches);
+            *per_backfill.entry(open.id).or_default() += take;
+            *per_integration.entry(open.integration_id).or_default() += take;
+            wanted.push((open.id, take as u64));
         }
+        candidates.extend(next_pending_batches(db, &wanted, now).await?);
 
         // One conditional update per page of candidates, not one per job; the rows another
         // replica moved first are not returned, so not pushed twice.
@@ -345,7 +362,8 @@ impl Scheduler {
     /// a backfill's old batches, and no lost row waits for a later pass.
     async fn repush_lost(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let db = &self.services.db;
-        let planes = plane_of_integrations(db).await?;
+        // Read once something is lost: most passes find nothing to push.
+        let mut planes = None;
         let mut repushed = 0;
         for kinds in [SINGLE_JOBS, &[JobKind::BackfillBatch]] {
             let mut after = None;
@@ -380,6 +398,10 @@ impl Scheduler {
                     }
                 };
                 for row in rows.into_iter().filter(|row| !queued.contains(&row.id)) {
+                    let planes = match &planes {
+                        Some(planes) => planes,
+                        None => planes.insert(plane_of_integrations(db).await?),
+                    };
                     let plane = planes.get(&row.integration_id).cloned().unwrap_or_default();
                     match self.transport.push(&plane, &payload(&row)).await {
                         Ok(()) => {
@@ -411,6 +433,9 @@ impl Scheduler {
             .limit(PUMP_BATCH)
             .all(db)
             .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
         let planes = plane_of_integrations(db).await?;
         let mut taken = 0;
         for row in rows {
@@ -679,6 +704,71 @@ async fn last_sync_jobs(
         .into_iter()
         .map(|row| (row.integration_id, row))
         .collect())
+}
+
+/// Most backfills one "next pending batches" statement reads: a compound select of one
+/// member per backfill stays under SQLite's 500 members.
+const FEED_BACKFILLS: usize = 100;
+
+/// The next due pending batches of each `(backfill, n)` in `wanted`, up to `n` each in
+/// window order, backfills in the order given: one statement per [`FEED_BACKFILLS`]
+/// backfills, a `UNION ALL` whose every member is one descent of the `(backfill_id, status,
+/// window_start)` index that stops after `n` rows, however many batch rows there are.
+async fn next_pending_batches(
+    db: &sea_orm::DatabaseConnection,
+    wanted: &[(i64, u64)],
+    now: DateTime<Utc>,
+) -> Result<Vec<job::Model>, Error> {
+    use sea_orm::sea_query::{Alias, Asterisk, Order, UnionType};
+    use sea_orm::Iterable;
+    let backend = db.get_database_backend();
+    let order: HashMap<i64, usize> = wanted
+        .iter()
+        .enumerate()
+        .map(|(at, (id, _))| (*id, at))
+        .collect();
+    let mut rows = Vec::new();
+    for page in wanted.chunks(FEED_BACKFILLS) {
+        let member = |n: usize, (id, limit): (i64, u64)| {
+            let next = Query::select()
+                .columns(job::Column::iter())
+                .from(job::Entity)
+                .and_where(job::Column::BackfillId.eq(id))
+                .and_where(job::Column::Status.eq(JobStatus::Pending))
+                .and_where(
+                    job::Column::NextAttemptAt
+                        .is_null()
+                        .or(job::Column::NextAttemptAt.lte(now)),
+                )
+                .order_by(job::Column::WindowStart, Order::Asc)
+                .limit(limit)
+                .to_owned();
+            Query::select()
+                .column(Asterisk)
+                .from_subquery(next, Alias::new(format!("b{n}")))
+                .to_owned()
+        };
+        let mut members = page.iter().copied().enumerate().map(|(n, w)| member(n, w));
+        let Some(mut select) = members.next() else {
+            continue;
+        };
+        for next in members {
+            select.union(UnionType::All, next);
+        }
+        rows.extend(
+            job::Entity::find()
+                .from_raw_sql(backend.build(&select))
+                .all(db)
+                .await?,
+        );
+    }
+    rows.sort_by_key(|row| {
+        (
+            row.backfill_id.and_then(|id| order.get(&id).copied()),
+            row.window_start,
+        )
+    });
+    Ok(rows)
 }
 
 /// The queue payload of a job row (its next attempt).
