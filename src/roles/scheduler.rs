@@ -706,61 +706,36 @@ async fn last_sync_jobs(
         .collect())
 }
 
-/// Most backfills one "next pending batches" statement reads: a compound select of one
-/// member per backfill stays under SQLite's 500 members.
+/// Most backfills one "next pending batches" statement reads on SQLite: a compound select
+/// of one member per backfill stays under SQLite's 500 members.
 const FEED_BACKFILLS: usize = 100;
 
 /// The next due pending batches of each `(backfill, n)` in `wanted`, up to `n` each in
-/// window order, backfills in the order given: one statement per [`FEED_BACKFILLS`]
-/// backfills, a `UNION ALL` whose every member is one descent of the `(backfill_id, status,
-/// window_start)` index that stops after `n` rows, however many batch rows there are.
+/// window order, backfills in the order given, each backfill's one descent of the
+/// `(backfill_id, status, window_start)` index that stops after `n` rows, however many batch
+/// rows there are. PostgreSQL: one statement, a `LATERAL` join over the list (a `UNION ALL`
+/// of 50 members took 12-40 ms to plan on the bench's data under `EXPLAIN ANALYZE`, this
+/// under 1 ms). SQLite: one `UNION ALL` per [`FEED_BACKFILLS`] backfills.
 async fn next_pending_batches(
     db: &sea_orm::DatabaseConnection,
     wanted: &[(i64, u64)],
     now: DateTime<Utc>,
 ) -> Result<Vec<job::Model>, Error> {
-    use sea_orm::sea_query::{Alias, Asterisk, Order, UnionType};
-    use sea_orm::Iterable;
-    let backend = db.get_database_backend();
+    use sea_orm::DbBackend;
     let order: HashMap<i64, usize> = wanted
         .iter()
         .enumerate()
         .map(|(at, (id, _))| (*id, at))
         .collect();
     let mut rows = Vec::new();
-    for page in wanted.chunks(FEED_BACKFILLS) {
-        let member = |n: usize, (id, limit): (i64, u64)| {
-            let next = Query::select()
-                .columns(job::Column::iter())
-                .from(job::Entity)
-                .and_where(job::Column::BackfillId.eq(id))
-                .and_where(job::Column::Status.eq(JobStatus::Pending))
-                .and_where(
-                    job::Column::NextAttemptAt
-                        .is_null()
-                        .or(job::Column::NextAttemptAt.lte(now)),
-                )
-                .order_by(job::Column::WindowStart, Order::Asc)
-                .limit(limit)
-                .to_owned();
-            Query::select()
-                .column(Asterisk)
-                .from_subquery(next, Alias::new(format!("b{n}")))
-                .to_owned()
-        };
-        let mut members = page.iter().copied().enumerate().map(|(n, w)| member(n, w));
-        let Some(mut select) = members.next() else {
-            continue;
-        };
-        for next in members {
-            select.union(UnionType::All, next);
+    if db.get_database_backend() == DbBackend::Postgres {
+        if !wanted.is_empty() {
+            rows = next_pending_lateral(db, wanted, now).await?;
         }
-        rows.extend(
-            job::Entity::find()
-                .from_raw_sql(backend.build(&select))
-                .all(db)
-                .await?,
-        );
+    } else {
+        for page in wanted.chunks(FEED_BACKFILLS) {
+            rows.extend(next_pending_union(db, page, now).await?);
+        }
     }
     rows.sort_by_key(|row| {
         (
@@ -769,6 +744,76 @@ async fn next_pending_batches(
         )
     });
     Ok(rows)
+}
+
+/// [`next_pending_batches`] on PostgreSQL: a `LATERAL` join over the list.
+async fn next_pending_lateral(
+    db: &sea_orm::DatabaseConnection,
+    wanted: &[(i64, u64)],
+    now: DateTime<Utc>,
+) -> Result<Vec<job::Model>, Error> {
+    use sea_orm::{DbBackend, Statement};
+    // Integers of our own rows, written into the text: no array binding needed.
+    let list =
+        |pick: fn(&(i64, u64)) -> String| wanted.iter().map(pick).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT j.* FROM unnest(ARRAY[{}]::bigint[], ARRAY[{}]::bigint[]) AS w(id, n) \
+         CROSS JOIN LATERAL (SELECT * FROM jobs WHERE jobs.backfill_id = w.id \
+           AND jobs.status = 'pending' \
+           AND (jobs.next_attempt_at IS NULL OR jobs.next_attempt_at <= $1) \
+           ORDER BY jobs.window_start LIMIT w.n) AS j",
+        list(|(id, _)| id.to_string()),
+        list(|(_, n)| n.to_string()),
+    );
+    Ok(job::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [now.into()],
+        ))
+        .all(db)
+        .await?)
+}
+
+/// [`next_pending_batches`] on SQLite, for one page of backfills: a `UNION ALL` of one
+/// member per backfill (SQLite has no `LATERAL`).
+async fn next_pending_union(
+    db: &sea_orm::DatabaseConnection,
+    page: &[(i64, u64)],
+    now: DateTime<Utc>,
+) -> Result<Vec<job::Model>, Error> {
+    use sea_orm::sea_query::{Alias, Asterisk, Order, UnionType};
+    use sea_orm::Iterable;
+    let member = |n: usize, (id, limit): (i64, u64)| {
+        let next = Query::select()
+            .columns(job::Column::iter())
+            .from(job::Entity)
+            .and_where(job::Column::BackfillId.eq(id))
+            .and_where(job::Column::Status.eq(JobStatus::Pending))
+            .and_where(
+                job::Column::NextAttemptAt
+                    .is_null()
+                    .or(job::Column::NextAttemptAt.lte(now)),
+            )
+            .order_by(job::Column::WindowStart, Order::Asc)
+            .limit(limit)
+            .to_owned();
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(next, Alias::new(format!("b{n}")))
+            .to_owned()
+    };
+    let mut members = page.iter().copied().enumerate().map(|(n, w)| member(n, w));
+    let Some(mut select) = members.next() else {
+        return Ok(Vec::new());
+    };
+    for next in members {
+        select.union(UnionType::All, next);
+    }
+    Ok(job::Entity::find()
+        .from_raw_sql(db.get_database_backend().build(&select))
+        .all(db)
+        .await?)
 }
 
 /// The queue payload of a job row (its next attempt).
