@@ -9,7 +9,8 @@ use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use logwarden_policy::{template, Action, PolicyConfig, PolicyId, PolicyParams, PolicySetConfig};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::helpers::{day, Pipeline, TestDb};
+use crate::helpers::{day, redis_url, Pipeline, TestDb};
+use logwarden::infra::secret::Secret;
 
 async fn ingested_day() -> Pipeline {
     let fake = FakeConfig {
@@ -226,7 +227,17 @@ async fn a_reevaluation_under_pii_alert_turns_the_logged_violations_into_alerts_
         plant_rate: 0.5,
         ..FakeConfig::default()
     };
-    let pipeline = Pipeline::start(fake, day() + TimeDelta::days(1)).await;
+    // On PostgreSQL with the Redis transport, as a fleet runs it.
+    let pipeline = Pipeline::start_with(
+        TestDb::postgres().await,
+        fake,
+        day() + TimeDelta::days(1),
+        |args| {
+            args.redis_url = Some(Secret::new(redis_url()));
+        },
+    )
+    .await;
+    assert!(pipeline.scheduler.transport.redis().is_some());
     let db = &pipeline.test.db;
     let planted = pipeline.fake.manifest(day(), day() + TimeDelta::days(1));
     assert!(
