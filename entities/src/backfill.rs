@@ -27,6 +27,9 @@ pub struct Model {
     /// Every batch that starts before this has its row (rows are written page by page).
     pub batches_written_until: Option<DateTimeUtc>,
     pub synced_up_to: Option<DateTimeUtc>,
+    /// For a re-evaluation, the installed version it applies to stored events; `None` for a
+    /// backfill that pulls from the API.
+    pub policy_set_version: Option<i32>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

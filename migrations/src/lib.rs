@@ -24,6 +24,8 @@ mod m20261202_000085_create_web_sessions;
 mod m20261202_000090_worker_heartbeats;
 mod m20261202_000095_pump_indexes;
 mod m20261202_000096_job_retention_indexes;
+mod m20261203_000132_event_time_id_index;
+mod m20261203_000133_batched_reevaluation;
 mod m20261203_000150_create_web_session_drafts;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -56,6 +58,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000090_worker_heartbeats::Migration),
             Box::new(m20261202_000095_pump_indexes::Migration),
             Box::new(m20261202_000096_job_retention_indexes::Migration),
+            Box::new(m20261203_000132_event_time_id_index::Migration),
+            Box::new(m20261203_000133_batched_reevaluation::Migration),
             Box::new(m20261203_000150_create_web_session_drafts::Migration),
         ]
     }

@@ -76,7 +76,8 @@ pub enum PolicyCommand {
         #[command(flatten)]
         database: DatabaseSettings,
     },
-    /// Re-run the installed set over stored events of a time range (a `reevaluate` job).
+    /// Re-run the installed set over stored events of a time range: a backfill of
+    /// `reevaluate` batches, one per hour, followed like any backfill.
     Reevaluate {
         integration: String,
         #[arg(long)]
@@ -202,14 +203,17 @@ impl PolicyCommand {
             } => {
                 let services = App::build(settings).await?.services;
                 let id = services.resolve_integration(&integration).await?;
-                let job = services
+                let view = services
                     .start_reevaluation(id, parse_time("from", &from)?, parse_time("to", &to)?)
                     .await?;
-                println!("{}", job.id);
+                println!("{}", view.id);
                 eprintln!(
-                    "re-evaluation job {} recorded with policy set version {}",
-                    job.id,
-                    job.policy_set_version.unwrap_or_default()
+                    "re-evaluation {} recorded with policy set version {}: {} batches; \
+                     follow it with `backfill status {}`",
+                    view.id,
+                    view.policy_set_version.unwrap_or_default(),
+                    view.batches_total,
+                    view.id
                 );
             }
             Self::Install { integration, .. } => {

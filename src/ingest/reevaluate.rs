@@ -11,7 +11,7 @@ use logwarden_jobs::pairing::{
 use logwarden_jobs::retry::JobError;
 use logwarden_jobs::source::Evaluator;
 use logwarden_jobs::window::Window;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
 use super::sink::{db_error, DbSink, StoredFinding};
@@ -104,20 +104,29 @@ where
     let mut violations = 0u64;
     let mut evaluated = 0u64;
     let mut hashes = RunHash::default();
-    let mut after: Option<uuid::Uuid> = None;
+    // Keyset pages in `(event_time, id)` order, the order of the `(integration_id,
+    // event_time, id)` index: each page is one range scan that starts where the last ended.
+    let mut after: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> = None;
     loop {
         let mut select = event::Entity::find()
             .filter(event::Column::IntegrationId.eq(sink.integration_id))
             .filter(event::Column::EventTime.gte(window.start))
             .filter(event::Column::EventTime.lt(window.end))
+            .order_by_asc(event::Column::EventTime)
             .order_by_asc(event::Column::Id)
             .limit(CHUNK);
-        if let Some(last) = after {
-            select = select.filter(event::Column::Id.gt(last));
+        if let Some((time, id)) = after {
+            select = select.filter(
+                Condition::any().add(event::Column::EventTime.gt(time)).add(
+                    Condition::all()
+                        .add(event::Column::EventTime.eq(time))
+                        .add(event::Column::Id.gt(id)),
+                ),
+            );
         }
         let rows = select.all(&sink.db).await.map_err(db_error)?;
         let Some(last) = rows.last() else { break };
-        after = Some(last.id);
+        after = Some((last.event_time, last.id));
         let txn = crate::store::begin_write(&sink.db)
             .await
             .map_err(db_error)?;

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden_entities::{backfill, job};
+use logwarden_entities::{backfill, integration, job};
 use logwarden_jobs::kind::{BackfillStatus, IntegrationStatus, JobStatus};
-use logwarden_jobs::window::{split_range, validate_backfill_range};
+use logwarden_jobs::window::{batch_count, validate_backfill_range, SplitError, Window};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -72,6 +72,9 @@ pub struct BackfillView {
     /// Batches an operator canceled one by one: the gaps of `completed_with_gaps`.
     pub batches_canceled: i64,
     pub synced_up_to: Option<DateTime<Utc>>,
+    /// For a re-evaluation of stored events, the installed policy set version it applies;
+    /// absent for a backfill that pulls from the API.
+    pub policy_set_version: Option<i32>,
     /// Batches finished (succeeded or failed), as a percentage of all batches.
     pub percent: f64,
     /// When its first batch started.
@@ -110,6 +113,7 @@ impl BackfillView {
             batches_pending: counts.pending,
             batches_canceled: counts.canceled,
             synced_up_to: row.synced_up_to,
+            policy_set_version: row.policy_set_version,
             created_by: row.created_by,
             created_at: row.created_at,
             finished_at: row.finished_at,
@@ -122,13 +126,7 @@ impl Services {
     /// transaction: either both exist or neither does. The scheduler's pump writes the
     /// remaining rows page by page; progress counts the unwritten batches as pending.
     pub async fn start_backfill(&self, new: NewBackfill) -> Result<BackfillView, Error> {
-        let integration = self.integration_row(new.integration_id).await?;
-        if integration.status == IntegrationStatus::Deleted {
-            return Err(Error::Conflict(format!(
-                "integration {:?} is deleted",
-                integration.name
-            )));
-        }
+        let integration = self.open_integration(new.integration_id).await?;
         let now = Utc::now();
         let horizon =
             now - TimeDelta::from_std(self.settings.backfill_horizon).unwrap_or(TimeDelta::MAX);
@@ -145,8 +143,50 @@ impl Services {
         }
         let width = TimeDelta::from_std(width)
             .map_err(|_| Error::invalid("batch_width", "is too large"))?;
-        let batches = split_range(range.start, range.end, width, MAX_BATCHES)
-            .map_err(|err| Error::invalid("batch_width", err.to_string()))?;
+        let row = self
+            .record_batched(&integration, range, width, None, new.created_by, now)
+            .await?;
+        self.backfill(row.id).await
+    }
+
+    /// The integration `id`, refused when it is deleted: nothing more is recorded for it.
+    pub(super) async fn open_integration(&self, id: i64) -> Result<integration::Model, Error> {
+        let integration = self.integration_row(id).await?;
+        if integration.status == IntegrationStatus::Deleted {
+            return Err(Error::Conflict(format!(
+                "integration {:?} is deleted",
+                integration.name
+            )));
+        }
+        Ok(integration)
+    }
+
+    /// Records a backfill row over `range` in batches of `width` (a re-evaluation when
+    /// `policy_set_version` is set) with its first page of batch rows, in one transaction.
+    /// The range must be valid already; a range that gives more than [`MAX_BATCHES`] batches
+    /// is refused naming `batch_width`.
+    pub(super) async fn record_batched(
+        &self,
+        integration: &integration::Model,
+        range: Window,
+        width: TimeDelta,
+        policy_set_version: Option<i32>,
+        created_by: String,
+        now: DateTime<Utc>,
+    ) -> Result<backfill::Model, Error> {
+        let batches = batch_count(range.start, range.end, width)
+            .map_err(|err| Error::invalid("range", err.to_string()))?;
+        if batches > u128::from(MAX_BATCHES) {
+            return Err(Error::invalid(
+                "batch_width",
+                SplitError::TooManyBatches {
+                    width,
+                    batches,
+                    max_batches: MAX_BATCHES,
+                }
+                .to_string(),
+            ));
+        }
 
         let txn = self.db.begin().await?;
         let row = backfill::Entity::insert(backfill::ActiveModel {
@@ -155,11 +195,12 @@ impl Services {
             range_end: Set(range.end),
             batch_width_seconds: Set(width.num_seconds()),
             status: Set(BackfillStatus::Pending),
-            batches_total: Set(batches.len() as i32),
+            batches_total: Set(batches as i32),
             batches_done: Set(0),
             batches_failed: Set(0),
             synced_up_to: Set(None),
-            created_by: Set(new.created_by),
+            policy_set_version: Set(policy_set_version),
+            created_by: Set(created_by),
             created_at: Set(now),
             updated_at: Set(now),
             finished_at: Set(None),
@@ -171,7 +212,7 @@ impl Services {
         // range of narrow batches is recorded as fast as a short one.
         write_batch_page(&txn, &row, self.settings.job_max_attempts, now).await?;
         txn.commit().await?;
-        self.backfill(row.id).await
+        Ok(row)
     }
 
     pub async fn backfill(&self, id: i64) -> Result<BackfillView, Error> {

@@ -3,19 +3,21 @@
 //! installed version, and `install` makes the draft the next version. A draft is validated
 //! and compiled before it is stored, so nothing invalid is ever installed half-way.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use logwarden_entities::policy_set::{self, PolicySetState};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
     TransactionTrait,
 };
 use serde::Serialize;
 
-use super::jobs::JobView;
+/// The time slice of one re-evaluation batch: a `reevaluate` job re-runs the set over the
+/// events of one slice, short enough to finish well inside the job timeout.
+pub const REEVALUATION_SLICE: TimeDelta = TimeDelta::hours(1);
+
+use super::backfills::BackfillView;
 use super::{Error, Services};
-use crate::store::jobs::{insert_unique, NewJob};
-use logwarden_jobs::kind::{JobKind, JobStatus};
 use logwarden_jobs::window::Window;
 use logwarden_policy::{template, templates, CompiledPolicySet, PolicySetConfig};
 
@@ -210,15 +212,18 @@ pub fn diff(installed: Option<&PolicySetConfig>, draft: &PolicySetConfig) -> Vec
 }
 
 impl Services {
-    /// Records a job that re-runs the installed set over the integration's stored events of
-    /// `[from, to)`; the pump queues it like any other job.
+    /// Records a re-evaluation of the integration's stored events of `[from, to)` with its
+    /// installed set: a backfill row with that version, in batches of
+    /// [`REEVALUATION_SLICE`], each a `reevaluate` job that the pump feeds, counts and
+    /// refreshes as it does a backfill's (pause, cancel and retry work alike). A range and
+    /// version already recorded is refused; another range end is another re-evaluation.
     pub async fn start_reevaluation(
         &self,
         integration_id: i64,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<JobView, Error> {
-        let row = self.integration_row(integration_id).await?;
+    ) -> Result<BackfillView, Error> {
+        let row = self.open_integration(integration_id).await?;
         if from >= to {
             return Err(Error::invalid(
                 "from",
@@ -231,27 +236,31 @@ impl Services {
                 row.name
             ))
         })?;
-        let job = NewJob {
-            follows: None,
-            kind: JobKind::Reevaluate,
-            integration_id: row.id,
-            backfill_id: None,
-            window: Window {
-                start: from,
-                end: to,
-            },
-            status: JobStatus::Pending,
-            max_attempts: self.settings.job_max_attempts,
-            policy_set_version: Some(version),
+        let range = Window {
+            start: from,
+            end: to,
         };
-        let created = insert_unique(&self.db, job, Utc::now())
-            .await?
-            .ok_or_else(|| {
-                Error::Conflict(format!(
-                    "a re-evaluation of this range with version {version} is already recorded"
-                ))
-            })?;
-        Ok(created.into())
+        let recorded = self
+            .record_batched(
+                &row,
+                range,
+                REEVALUATION_SLICE,
+                Some(version),
+                "reevaluate".to_owned(),
+                Utc::now(),
+            )
+            .await;
+        let created = match recorded {
+            Err(Error::Db(err))
+                if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                return Err(Error::Conflict(format!(
+                    "a re-evaluation of {from} to {to} with version {version} is already recorded"
+                )));
+            }
+            other => other?,
+        };
+        self.backfill(created.id).await
     }
 
     pub async fn policy_set(&self, integration_id: i64) -> Result<PolicySetView, Error> {

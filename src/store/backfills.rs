@@ -120,6 +120,16 @@ pub fn next_batch_page(row: &backfill::Model, page: usize) -> Vec<Window> {
     windows
 }
 
+/// The kind of `row`'s batch jobs: a re-evaluation (a policy set version on the row) runs
+/// `reevaluate` batches over stored events, any other backfill pulls `backfill_batch`es.
+pub fn batch_kind(row: &backfill::Model) -> JobKind {
+    if row.policy_set_version.is_some() {
+        JobKind::Reevaluate
+    } else {
+        JobKind::BackfillBatch
+    }
+}
+
 /// Writes the next page of `row`'s batch rows, `pending`, and moves its
 /// `batches_written_until` past them, in one transaction that first claims the page by a
 /// conditional update: of two scheduler replicas only one writes it. Returns the rows
@@ -155,13 +165,13 @@ pub async fn write_batch_page(
         .into_iter()
         .map(|window| NewJob {
             follows: None,
-            kind: JobKind::BackfillBatch,
+            kind: batch_kind(row),
             integration_id: row.integration_id,
             backfill_id: Some(row.id),
             window,
             status: JobStatus::Pending,
             max_attempts,
-            policy_set_version: None,
+            policy_set_version: row.policy_set_version,
         })
         .collect();
     insert_all(&txn, &jobs, now).await?;

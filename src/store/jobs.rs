@@ -30,8 +30,9 @@ pub struct NewJob {
 
 impl NewJob {
     /// The unique key: (integration, kind, window start), plus the backfill for batches
-    /// (two backfills may cover the same hour) and the policy version for re-evaluations
-    /// (each new version may re-evaluate the same range).
+    /// (two backfills may cover the same hour), and the policy version and the window end for
+    /// re-evaluations (each new version may re-evaluate the same range, and two ranges that
+    /// start together are two re-evaluations).
     ///
     /// A sync job's key is instead the job it follows, `<integration>:sync:after:<id>`: the
     /// replicas of one tick read the same last job and collapse on its successor, while a
@@ -56,7 +57,11 @@ impl NewJob {
             key.push_str(&format!(":b{backfill}"));
         }
         if self.kind == JobKind::Reevaluate {
-            key.push_str(&format!(":v{}", self.policy_set_version.unwrap_or(0)));
+            key.push_str(&format!(
+                ":v{}:e{}",
+                self.policy_set_version.unwrap_or(0),
+                self.window.end.timestamp()
+            ));
         }
         key
     }

@@ -5,11 +5,12 @@ use chrono::TimeDelta;
 use logwarden::service::backfills::NewBackfill;
 use logwarden_entities::{alert, event, job, violation};
 use logwarden_fake_api::FakeConfig;
-use logwarden_jobs::kind::{JobKind, JobStatus};
+use logwarden_jobs::kind::{BackfillStatus, JobKind, JobStatus};
 use logwarden_policy::{template, Action, PolicyConfig, PolicyId, PolicyParams, PolicySetConfig};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::helpers::{day, Pipeline};
+use crate::helpers::{day, redis_url, Pipeline, TestDb};
+use logwarden::infra::secret::Secret;
 
 async fn ingested_day() -> Pipeline {
     let fake = FakeConfig {
@@ -140,22 +141,34 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
         .install_policy_set(pipeline.integration_id, "test")
         .await
         .unwrap();
-    let job = pipeline
+    let view = pipeline
         .services
         .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::hours(12))
         .await
         .unwrap();
-    assert_eq!(job.kind, JobKind::Reevaluate);
+    assert_eq!(view.policy_set_version, Some(2));
+    assert_eq!(view.batches_total, 12, "one batch per hour");
     pipeline.drain(day() + TimeDelta::hours(13)).await;
 
-    let row = job::Entity::find_by_id(job.id)
-        .one(db)
+    let view = pipeline.services.backfill(view.id).await.unwrap();
+    assert_eq!(view.status, BackfillStatus::Completed, "{view:?}");
+    assert_eq!(view.batches_done, 12);
+    let batches = job::Entity::find()
+        .filter(job::Column::BackfillId.eq(view.id))
+        .all(db)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.last_error);
-    assert_eq!(row.policy_set_version, Some(2));
-    assert_eq!(row.events as u64, events);
+    assert_eq!(batches.len(), 12);
+    for row in &batches {
+        assert_eq!(row.kind, JobKind::Reevaluate);
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.last_error);
+        assert_eq!(row.policy_set_version, Some(2));
+    }
+    let counted: i64 = batches.iter().map(|row| row.events).sum();
+    assert_eq!(
+        counted as u64, events,
+        "each event re-evaluated by one batch"
+    );
     let on_v2 = event::Entity::find()
         .filter(event::Column::PolicySetVersion.eq(2))
         .count(db)
@@ -168,13 +181,13 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
         "strict finds more than the default set: {after} vs {before}"
     );
 
-    // Running it again changes nothing.
+    // Running its batches again changes nothing.
     job::Entity::update_many()
         .col_expr(
             job::Column::Status,
             sea_orm::sea_query::Expr::value("enqueued"),
         )
-        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::BackfillId.eq(view.id))
         .exec(db)
         .await
         .unwrap();
@@ -183,8 +196,10 @@ async fn a_reevaluation_applies_the_newly_installed_version_to_stored_events_onc
     let duplicate = pipeline
         .services
         .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::hours(12))
-        .await;
-    assert!(duplicate.is_err());
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(duplicate.contains("already recorded"), "{duplicate}");
 }
 
 /// Installs a set of one policy, PII, with `action`; returns the installed version.
@@ -212,7 +227,17 @@ async fn a_reevaluation_under_pii_alert_turns_the_logged_violations_into_alerts_
         plant_rate: 0.5,
         ..FakeConfig::default()
     };
-    let pipeline = Pipeline::start(fake, day() + TimeDelta::days(1)).await;
+    // On PostgreSQL with the Redis transport, as a fleet runs it.
+    let pipeline = Pipeline::start_with(
+        TestDb::postgres().await,
+        fake,
+        day() + TimeDelta::days(1),
+        |args| {
+            args.redis_url = Some(Secret::new(redis_url()));
+        },
+    )
+    .await;
+    assert!(pipeline.scheduler.transport.redis().is_some());
     let db = &pipeline.test.db;
     let planted = pipeline.fake.manifest(day(), day() + TimeDelta::days(1));
     assert!(
@@ -246,11 +271,13 @@ async fn a_reevaluation_under_pii_alert_turns_the_logged_violations_into_alerts_
     let alerting = install_pii(&pipeline, Action::Alert).await;
     for _ in 0..2 {
         // Twice: a second run (a redelivery, another job over the range) raises nothing more.
-        let job = pipeline
+        let view = pipeline
             .services
             .start_reevaluation(pipeline.integration_id, day(), day() + TimeDelta::days(1))
             .await;
-        if job.is_err() {
+        if let Ok(view) = &view {
+            assert_eq!(view.batches_total, 24, "one batch per hour");
+        } else {
             // Already recorded for this version: run the recorded one again.
             job::Entity::update_many()
                 .col_expr(
@@ -263,6 +290,13 @@ async fn a_reevaluation_under_pii_alert_turns_the_logged_violations_into_alerts_
                 .unwrap();
         }
         pipeline.drain(day() + TimeDelta::hours(25)).await;
+        let batches = job::Entity::find()
+            .filter(job::Column::Kind.eq(JobKind::Reevaluate))
+            .filter(job::Column::Status.eq(JobStatus::Succeeded))
+            .count(db)
+            .await
+            .unwrap();
+        assert_eq!(batches, 24, "the day ran as 24 hourly batches");
 
         let after = violation::Entity::find()
             .filter(violation::Column::Policy.eq("pii"))
@@ -286,3 +320,75 @@ async fn a_reevaluation_under_pii_alert_turns_the_logged_violations_into_alerts_
         );
     }
 }
+
+/// Ingests six hours, then re-evaluates `[day, day + 3h)` and `[day, day + 6h)` with the same
+/// version: both are recorded and run, each in its own hourly batches.
+async fn two_reevaluations_with_different_range_ends_are_both_recorded_and_run(test: TestDb) {
+    let fake = FakeConfig {
+        rate_limit: None,
+        ..FakeConfig::default()
+    };
+    let hours = |n| day() + TimeDelta::hours(n);
+    let pipeline = Pipeline::start_with(test, fake, hours(6), |_| {}).await;
+    let db = &pipeline.test.db;
+    pipeline
+        .services
+        .start_backfill(NewBackfill {
+            integration_id: pipeline.integration_id,
+            from: day(),
+            to: hours(6),
+            batch_width: None,
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    pipeline.drain(hours(7)).await;
+    let events = event::Entity::find().count(db).await.unwrap();
+    assert!(events > 0);
+    let version = install_pii(&pipeline, Action::Alert).await;
+
+    let services = &pipeline.services;
+    let short = services
+        .start_reevaluation(pipeline.integration_id, day(), hours(3))
+        .await
+        .unwrap();
+    let long = services
+        .start_reevaluation(pipeline.integration_id, day(), hours(6))
+        .await
+        .unwrap();
+    assert_ne!(short.id, long.id);
+    assert_eq!((short.batches_total, long.batches_total), (3, 6));
+    let again = services
+        .start_reevaluation(pipeline.integration_id, day(), hours(6))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("already recorded"), "{again}");
+    pipeline.drain(hours(7)).await;
+
+    for (view, slices) in [(&short, 3), (&long, 6)] {
+        let view = services.backfill(view.id).await.unwrap();
+        assert_eq!(view.status, BackfillStatus::Completed, "{view:?}");
+        assert_eq!(view.batches_done, slices);
+        assert_eq!(view.policy_set_version, Some(version));
+        let batches = job::Entity::find()
+            .filter(job::Column::BackfillId.eq(view.id))
+            .filter(job::Column::Kind.eq(JobKind::Reevaluate))
+            .filter(job::Column::Status.eq(JobStatus::Succeeded))
+            .count(db)
+            .await
+            .unwrap();
+        assert_eq!(batches, slices as u64);
+    }
+    let on_version = event::Entity::find()
+        .filter(event::Column::PolicySetVersion.eq(version))
+        .count(db)
+        .await
+        .unwrap();
+    assert_eq!(
+        on_version, events,
+        "every event of the six hours re-evaluated"
+    );
+}
+
+crate::on_both_backends!(two_reevaluations_with_different_range_ends_are_both_recorded_and_run);

@@ -21,6 +21,7 @@ use crate::services::PrivateRedis;
 crate::on_both_backends!(
     a_long_backfill_gets_its_batch_rows_page_by_page_and_its_counters_always_equal_a_recount,
     the_pump_refreshes_only_the_backfills_whose_batches_changed,
+    one_pump_pass_feeds_every_backfill_its_earliest_batches_within_the_in_flight_limits,
     the_scheduler_prunes_finished_jobs_past_their_retention_with_their_attempts,
 );
 
@@ -463,4 +464,79 @@ async fn the_scheduler_prunes_finished_jobs_past_their_retention_with_their_atte
         0,
         "nothing else is past its retention"
     );
+}
+
+/// The window starts of `backfill`'s batches with `status`, earliest first.
+async fn windows_with(
+    db: &DatabaseConnection,
+    backfill: i64,
+    status: JobStatus,
+) -> Vec<DateTime<Utc>> {
+    job::Entity::find()
+        .filter(job::Column::BackfillId.eq(backfill))
+        .filter(job::Column::Status.eq(status))
+        .order_by_asc(job::Column::WindowStart)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.window_start)
+        .collect()
+}
+
+async fn one_pump_pass_feeds_every_backfill_its_earliest_batches_within_the_in_flight_limits(
+    test: TestDb,
+) {
+    let db = &test.db;
+    let scheduler = scheduler(&test).await;
+    let acme = seed_integration(db, "acme", "security", "default").await;
+    let globex = seed_integration(db, "globex", "security", "default").await;
+    let end = hour_now() - TimeDelta::days(1);
+    let mut ids = Vec::new();
+    for (integration, hours) in [(acme, 40), (acme, 30), (acme, 20), (globex, 12)] {
+        let view = scheduler
+            .services
+            .start_backfill(NewBackfill {
+                integration_id: integration,
+                from: end - TimeDelta::hours(hours),
+                to: end,
+                batch_width: Some(std::time::Duration::from_secs(3600)),
+                created_by: "test".into(),
+            })
+            .await
+            .unwrap();
+        ids.push(view.id);
+    }
+    let report = scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(report.enqueued, 8 + 8 + 8, "{report:?}");
+    // acme's first two backfills fill its 16 in flight, 8 each; the third waits; globex's
+    // one has its own 8.
+    for (id, in_flight) in [(ids[0], 8), (ids[1], 8), (ids[2], 0), (ids[3], 8)] {
+        let enqueued = windows_with(db, id, JobStatus::Enqueued).await;
+        let pending = windows_with(db, id, JobStatus::Pending).await;
+        assert_eq!(enqueued.len(), in_flight, "backfill {id}");
+        assert!(
+            enqueued.last() < pending.first() || pending.is_empty(),
+            "backfill {id} runs its earliest batches first: {enqueued:?} then {pending:?}"
+        );
+        assert_counters_match(db, id).await;
+    }
+    let again = scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(again.enqueued, 0, "every limit is reached");
+
+    // The first backfill's batches finish: it takes the next 8, before the third.
+    let first_eight = windows_with(db, ids[0], JobStatus::Enqueued).await;
+    assert_eq!(finish_enqueued(db, ids[0], JobStatus::Succeeded).await, 8);
+    let report = scheduler.pump(Utc::now()).await.unwrap();
+    assert_eq!(report.enqueued, 8);
+    let next_eight = windows_with(db, ids[0], JobStatus::Enqueued).await;
+    assert_eq!(next_eight.len(), 8);
+    assert_eq!(
+        next_eight[0],
+        *first_eight.last().unwrap() + TimeDelta::hours(1),
+        "the window after the last finished one"
+    );
+    assert!(windows_with(db, ids[2], JobStatus::Enqueued)
+        .await
+        .is_empty());
 }

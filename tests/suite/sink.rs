@@ -322,6 +322,7 @@ on_both_backends!(
     a_copy_of_a_chat_older_than_the_stored_one_changes_nothing,
     an_alert_a_newer_evaluation_no_longer_raises_is_closed_as_superseded_and_kept,
     two_writers_at_once_never_open_two_issues_for_one_user_and_policy,
+    a_reevaluation_pages_through_events_sharing_one_time_and_evaluates_each_once,
 );
 
 fn chat_message(id: &str, role: MessageRole, at: DateTime<Utc>, text: &str) -> TranscriptMessage {
@@ -629,4 +630,56 @@ async fn one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_eve
     .unwrap();
     assert_eq!(evaluated(), 0);
     assert_eq!(written_since(mark).await, 0);
+}
+
+/// Stores 1,300 events in two runs of 650 that share one event time each (a page of the
+/// re-evaluation holds 500, so pages start and end inside a run of equal times), then
+/// re-evaluates the window: every event is evaluated exactly once.
+async fn a_reevaluation_pages_through_events_sharing_one_time_and_evaluates_each_once(
+    test: TestDb,
+) {
+    const RUN: usize = 650;
+    let (pipeline, mut sink) = sink_on(test).await;
+    let db = &pipeline.test.db;
+    let events: Vec<EvaluatedEvent<StoredFinding>> = (0..2 * RUN)
+        .map(|i| EvaluatedEvent {
+            event: event(i, day() + TimeDelta::minutes((i / RUN) as i64)),
+            findings: Some(Vec::new()),
+            tags: Vec::new(),
+        })
+        .collect();
+    sink.persist(IngestChunk {
+        access_events: Vec::new(),
+        events,
+        sessions: Vec::new(),
+    })
+    .await
+    .expect("persist");
+    assert_eq!(pipeline.count("events").await, (2 * RUN) as i64);
+
+    let inner = logwarden::ingest::evaluators::EvaluatorProvider::default()
+        .for_integration(db, pipeline.integration_id)
+        .await
+        .unwrap();
+    sink.policy_set_version = inner.version();
+    let evaluator = Counting {
+        inner,
+        evaluated: Default::default(),
+    };
+    let window = Window {
+        start: day(),
+        end: day() + TimeDelta::hours(1),
+    };
+    let report = logwarden::ingest::reevaluate::reevaluate_window(&sink, window, &evaluator)
+        .await
+        .unwrap();
+    assert_eq!(report.events, (2 * RUN) as u64);
+    assert_eq!(
+        evaluator
+            .evaluated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2 * RUN,
+        "no event skipped or evaluated twice across the page boundaries"
+    );
+    assert_eq!(report.completeness.records, (2 * RUN) as u64);
 }
