@@ -10,8 +10,8 @@ use sea_orm::DatabaseConnection;
 use crate::config::Settings;
 use crate::infra::queue::{MemoryTransport, QueueError, RedisTransport, Transport};
 use crate::infra::ratelimit::{
-    GateFactory, LocalRateLimiter, Priority, RateLimit, RateLimitError, RedisLimiterOptions,
-    RedisRateLimiter,
+    AdmittedLog, GateFactory, LocalRateLimiter, Priority, RateLimit, RateLimitError,
+    RedisLimiterOptions, RedisRateLimiter,
 };
 use crate::ingest::evaluators::EvaluatorProvider;
 use crate::service::Services;
@@ -72,13 +72,16 @@ impl App {
             )?),
             Transport::Memory(_) => None,
         };
-        let gates = metered(gates(
-            fleet_limiter.clone(),
-            rate,
-            settings.sync_reserved_percent,
-        )?);
+        let local = LocalRateLimiter::reserving(rate, settings.sync_reserved_percent, "default")?;
+        let admitted = match &fleet_limiter {
+            Some(limiter) => AdmittedLog::Fleet(limiter.clone()),
+            None => AdmittedLog::Local(local.clone()),
+        };
+        let gates = metered(gates(fleet_limiter.clone(), local));
         Ok(Self {
-            services: Services::new(db, Arc::new(settings.clone())).with_gates(gates.clone()),
+            services: Services::new(db, Arc::new(settings.clone()))
+                .with_gates(gates.clone())
+                .with_admitted_log(admitted),
             transport,
             gates,
             fleet_limiter,
@@ -88,15 +91,10 @@ impl App {
 }
 
 /// Every worker of the fleet shares one budget per organisation in Redis; the embedded mode
-/// has one process, whose own budget is the whole budget. An organisation id the limiter
-/// refuses falls back to the process's default budget rather than to no limit.
-fn gates(
-    fleet: Option<RedisRateLimiter>,
-    rate: RateLimit,
-    sync_reserved_percent: u32,
-) -> Result<GateFactory, RateLimitError> {
-    let local = LocalRateLimiter::reserving(rate, sync_reserved_percent, "default")?;
-    Ok(match fleet {
+/// has one process, whose own budget (`local`) is the whole budget. An organisation id the
+/// limiter refuses falls back to the process's default budget rather than to no limit.
+fn gates(fleet: Option<RedisRateLimiter>, local: LocalRateLimiter) -> GateFactory {
+    match fleet {
         Some(limiter) => Arc::new(move |org: &str, priority: Priority| {
             limiter
                 .for_org_at(org, priority)
@@ -108,7 +106,7 @@ fn gates(
                 .for_org_at(org, priority)
                 .unwrap_or_else(|_| Arc::new(local.clone()))
         }),
-    })
+    }
 }
 
 /// The gates of a command that sends a few one-off requests and opens no database
@@ -124,11 +122,8 @@ pub fn one_off_gates(settings: &Settings) -> Result<Option<GateFactory>, Error> 
         ..RedisLimiterOptions::new(settings.redis_prefix.clone(), rate)
     };
     let limiter = RedisRateLimiter::connect(url.expose(), options, "default")?;
-    Ok(Some(metered(gates(
-        Some(limiter),
-        rate,
-        settings.sync_reserved_percent,
-    )?)))
+    let local = LocalRateLimiter::reserving(rate, settings.sync_reserved_percent, "default")?;
+    Ok(Some(metered(gates(Some(limiter), local))))
 }
 
 /// Every gate recording its waits and responses into the process's metrics.

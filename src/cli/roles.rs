@@ -7,8 +7,9 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::{
     parse_duration, ApiSettings, BackfillSettings, DatabaseSettings, JobSettings,
-    MasterKeySettings, RedisSettings, Settings, SettingsArgs, SyncSettings,
+    MasterKeySettings, MetricsSettings, RedisSettings, Settings, SettingsArgs, SyncSettings,
 };
+use crate::roles::metrics::MetricsListener;
 use crate::roles::scheduler::Scheduler;
 use crate::roles::worker::Worker;
 
@@ -45,6 +46,8 @@ pub struct SchedulerArgs {
     backfill: BackfillSettings,
     #[command(flatten)]
     jobs: JobSettings,
+    #[command(flatten)]
+    metrics: MetricsSettings,
 }
 
 impl SchedulerArgs {
@@ -54,15 +57,20 @@ impl SchedulerArgs {
         self.sync.apply(args);
         self.backfill.apply(args);
         self.jobs.apply(args);
+        self.metrics.apply(args);
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
         require_redis("scheduler", settings)?;
         let every = parse_duration("pump_every", &self.pump_every)?;
         let app = App::build(settings).await?;
-        Scheduler::new(app.services, app.transport)
-            .run(every, shutdown_on_signal())
-            .await
+        let shutdown = shutdown_on_signal();
+        let metrics = MetricsListener::start(&settings.metrics_listen, shutdown.clone()).await?;
+        let result = Scheduler::new(app.services, app.transport)
+            .run(every, shutdown.clone())
+            .await;
+        stop_metrics(metrics, &shutdown).await;
+        result
     }
 }
 
@@ -87,6 +95,8 @@ pub struct WorkerArgs {
     jobs: JobSettings,
     #[command(flatten)]
     api: ApiSettings,
+    #[command(flatten)]
+    metrics: MetricsSettings,
 }
 
 impl WorkerArgs {
@@ -96,6 +106,7 @@ impl WorkerArgs {
         self.redis.apply(args);
         self.jobs.apply(args);
         self.api.apply(args);
+        self.metrics.apply(args);
     }
 
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
@@ -110,9 +121,23 @@ impl WorkerArgs {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         });
-        Worker::new(&app, name, shutdown_on_signal())
+        let shutdown = shutdown_on_signal();
+        let metrics = MetricsListener::start(&settings.metrics_listen, shutdown.clone()).await?;
+        let result = Worker::new(&app, name, shutdown.clone())
             .run(&self.data_plane, self.concurrency)
-            .await
+            .await;
+        stop_metrics(metrics, &shutdown).await;
+        result
+    }
+}
+
+/// Stops the metrics listener with its role: at shutdown, or when the role ended on its own.
+async fn stop_metrics(metrics: Option<MetricsListener>, shutdown: &CancellationToken) {
+    shutdown.cancel();
+    if let Some(metrics) = metrics {
+        if let Err(err) = metrics.wait().await {
+            tracing::warn!(error = %err, "the metrics listener failed");
+        }
     }
 }
 

@@ -129,6 +129,13 @@ settings! {
         /// such as its public URL's. Any other `Host` is refused (DNS rebinding).
         allowed_hosts: String = "", env "LOGWARDEN_ALLOWED_HOSTS";
     }
+
+    /// The metrics listener of the roles that serve no API (`worker`, `scheduler`).
+    MetricsSettings "Metrics" {
+        /// Address (IP and port, e.g. `0.0.0.0:9090`) where `worker` and `scheduler` serve
+        /// `GET /metrics` (this process's counters) and `GET /healthz`. Unset: no listener.
+        metrics_listen: String = "", env "LOGWARDEN_METRICS_LISTEN";
+    }
 }
 
 /// The `--config` flag, which every command takes.
@@ -215,6 +222,15 @@ impl Settings {
                 "sync_max_window",
                 &format!("{}s", self.sync_max_window.as_secs()),
                 "at least 1m",
+            ));
+        }
+        if !self.metrics_listen.is_empty()
+            && self.metrics_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "metrics_listen",
+                &self.metrics_listen,
+                "an IP address and port such as 0.0.0.0:9090 or 127.0.0.1:0, or empty for no metrics listener",
             ));
         }
         crate::http::host::parse_allowed_hosts(&self.allowed_hosts)
@@ -429,6 +445,29 @@ mod tests {
             ..Default::default()
         };
         assert!(Settings::load(&args).is_ok());
+    }
+
+    #[test]
+    fn a_metrics_listen_that_is_not_an_address_and_port_is_refused_naming_the_setting() {
+        for bad in ["9090", "localhost", "0.0.0.0:port", "http://0.0.0.0:9090"] {
+            let args = SettingsArgs {
+                metrics_listen: Some(bad.into()),
+                ..Default::default()
+            };
+            let err = Settings::load(&args).unwrap_err().to_string();
+            assert!(
+                err.contains("metrics_listen") && err.contains("0.0.0.0:9090"),
+                "{err}"
+            );
+        }
+        let args = SettingsArgs {
+            metrics_listen: Some("127.0.0.1:9090".into()),
+            ..Default::default()
+        };
+        let settings = Settings::load(&args).unwrap();
+        assert_eq!(settings.metrics_listen, "127.0.0.1:9090");
+        let default = Settings::load(&SettingsArgs::default()).unwrap();
+        assert_eq!(default.metrics_listen, "", "no listener by default");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `/metrics` in the Prometheus text format: the fleet's jobs by kind and status, queue depth
 //! per data plane and events ingested (from the job records), then this process's own
-//! counters (HTTP requests, Compliance API requests, rate-limit waits, policy evaluation).
+//! counters (HTTP requests, Compliance API requests, rate-limit waits, policy evaluation,
+//! worker jobs). [`process_router`] serves the process's counters alone, for the roles that
+//! serve no API (`worker`, `scheduler`).
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -11,11 +14,33 @@ use axum::{extract::State, Router};
 
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
-use crate::infra::metrics::label;
+use crate::infra::metrics::{label, Metrics};
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/metrics", get(metrics))
 }
+
+/// `GET /metrics` with this process's own counters and `GET /healthz`, and nothing else:
+/// the listener of `metrics_listen`. The fleet-wide figures stay on `serve`'s `/metrics`, so
+/// scraping every worker does not query the database once per worker.
+pub fn process_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    let mut out = String::new();
+                    metrics.render(&mut out);
+                    ([(header::CONTENT_TYPE, TEXT_FORMAT)], out)
+                }
+            }),
+        )
+        .route("/healthz", get(super::health::healthz))
+}
+
+/// The content type of the Prometheus text exposition format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Prometheus metrics; no token needed (no label names an integration or a project).
 #[utoipa::path(get, path = "/metrics", tag = "health",
@@ -53,11 +78,5 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<impl IntoResponse,
         services.events_ingested().await?
     );
     state.metrics.render(&mut out);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    ))
+    Ok(([(header::CONTENT_TYPE, TEXT_FORMAT)], out))
 }

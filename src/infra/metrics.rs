@@ -1,5 +1,6 @@
 //! The process's own Prometheus metrics: HTTP requests by route and status, Compliance API
-//! requests by endpoint and status, rate-limit waits and policy evaluation time. The
+//! requests by endpoint (its path template) and status, rate-limit waits, policy evaluation
+//! time, and the jobs this process's worker ran and the events they stored. The
 //! fleet-wide figures (jobs, queue depth, events) come from the database at scrape time;
 //! see `http::metrics`. Rendered in the Prometheus text exposition format.
 
@@ -50,6 +51,8 @@ struct Inner {
     api: BTreeMap<(String, u16), u64>,
     rate_limit_wait: Histogram,
     policy_evaluation: Histogram,
+    worker_jobs: BTreeMap<(String, &'static str), u64>,
+    worker_events: u64,
 }
 
 /// The process's counters; one per process ([`global`]).
@@ -95,6 +98,21 @@ impl Metrics {
         self.with(|inner| *inner.api.entry((endpoint.to_owned(), status)).or_default() += 1);
     }
 
+    /// One job delivery this process's worker handled, by job kind and how it ended.
+    pub fn worker_job(&self, kind: &str, outcome: &'static str) {
+        self.with(|inner| {
+            *inner
+                .worker_jobs
+                .entry((kind.to_owned(), outcome))
+                .or_default() += 1;
+        });
+    }
+
+    /// Prompt events stored by a job this process's worker finished.
+    pub fn worker_events_ingested(&self, events: u64) {
+        self.with(|inner| inner.worker_events += events);
+    }
+
     pub fn rate_limit_wait(&self, waited: Duration) {
         self.with(|inner| inner.rate_limit_wait.observe(waited.as_secs_f64()));
     }
@@ -135,6 +153,22 @@ impl Metrics {
             inner
                 .policy_evaluation
                 .render(out, "logwarden_policy_evaluation_seconds");
+            out.push_str("# HELP logwarden_worker_jobs_total Job deliveries this process's worker handled, by kind and outcome.\n");
+            out.push_str("# TYPE logwarden_worker_jobs_total counter\n");
+            for ((kind, outcome), count) in &inner.worker_jobs {
+                let _ = writeln!(
+                    out,
+                    "logwarden_worker_jobs_total{{kind=\"{}\",outcome=\"{outcome}\"}} {count}",
+                    label(kind)
+                );
+            }
+            out.push_str("# HELP logwarden_worker_events_ingested_total Prompt events stored by the jobs this process's worker finished.\n");
+            out.push_str("# TYPE logwarden_worker_events_ingested_total counter\n");
+            let _ = writeln!(
+                out,
+                "logwarden_worker_events_ingested_total {}",
+                inner.worker_events
+            );
         });
     }
 }
@@ -156,7 +190,11 @@ impl RequestGate for MeteredGate {
     }
 
     fn observe(&self, meta: &ResponseMeta) {
-        self.metrics.api_response(&meta.endpoint, meta.status);
+        // The path template: a raw path would make one series per chat id.
+        self.metrics.api_response(
+            &logwarden_compliance::endpoint_template(&meta.endpoint),
+            meta.status,
+        );
         self.inner.observe(meta);
     }
 }
@@ -171,6 +209,9 @@ mod tests {
         metrics.policy_evaluation(Duration::from_millis(2));
         metrics.policy_evaluation(Duration::from_secs(2));
         metrics.http_request("GET", "/api/v1/jobs", 200);
+        metrics.worker_job("sync", "succeeded");
+        metrics.worker_job("sync", "succeeded");
+        metrics.worker_events_ingested(7);
         let mut out = String::new();
         metrics.render(&mut out);
         assert!(out.contains("logwarden_policy_evaluation_seconds_bucket{le=\"0.005\"} 1"));
@@ -179,6 +220,8 @@ mod tests {
         assert!(out.contains(
             "logwarden_http_requests_total{method=\"GET\",route=\"/api/v1/jobs\",status=\"200\"} 1"
         ));
+        assert!(out.contains("logwarden_worker_jobs_total{kind=\"sync\",outcome=\"succeeded\"} 2"));
+        assert!(out.contains("logwarden_worker_events_ingested_total 7"));
         assert_eq!(label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

@@ -82,6 +82,20 @@ pub enum Outcome {
     Abandoned,
 }
 
+impl Outcome {
+    /// The `outcome` label of the worker's jobs counter.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Retrying { .. } => "retrying",
+            Self::Failed { .. } => "failed",
+            Self::Skipped => "skipped",
+            Self::Released => "released",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
 enum Run {
     Done(Box<Result<IngestReport, JobError>>),
     Canceled,
@@ -336,7 +350,10 @@ impl Worker {
             // The backfill's counters and status follow at the scheduler's next pump pass:
             // refreshing them here would make every batch of a backfill count all of its
             // rows and queue on its one row.
-            Ok(true) => Outcome::Succeeded,
+            Ok(true) => {
+                crate::infra::metrics::global().worker_events_ingested(report.events);
+                Outcome::Succeeded
+            }
             Ok(false) => Outcome::Abandoned,
             Err(err) => {
                 tracing::warn!(job = row.id, error = %err, "cannot record success; the job will be taken over");
@@ -763,14 +780,17 @@ async fn handle(
     worker: Data<Worker>,
 ) -> Result<(), apalis::prelude::BoxDynError> {
     let worker = (*worker).clone();
-    let id = payload.job_id;
+    let (id, kind) = (payload.job_id, payload.kind);
     let outcome = worker
         .tracker
         .clone()
         .spawn(async move { worker.process(payload).await })
         .await;
     match outcome {
-        Ok(outcome) => tracing::info!(job = id, ?outcome, "job delivery handled"),
+        Ok(outcome) => {
+            crate::infra::metrics::global().worker_job(kind.as_str(), outcome.label());
+            tracing::info!(job = id, ?outcome, "job delivery handled")
+        }
         Err(err) => tracing::error!(job = id, error = %err, "job task failed"),
     }
     Ok(())

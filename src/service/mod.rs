@@ -128,6 +128,9 @@ pub struct Services {
     /// The request gates of the process (the fleet's budgets when Redis is configured), for
     /// the one-off requests of key checks; none in services made without an app.
     pub gates: Option<crate::infra::ratelimit::GateFactory>,
+    /// Where the requests the rate limiter admitted are read back, for the overview's
+    /// rate-budget chart; none in services made without an app.
+    pub admitted: Option<crate::infra::ratelimit::AdmittedLog>,
 }
 
 impl Services {
@@ -137,7 +140,14 @@ impl Services {
             settings,
             base_url_rules: base_url::BaseUrlRules::Trusted,
             gates: None,
+            admitted: None,
         }
+    }
+
+    /// These services reading the requests the rate limiter admitted from `log`.
+    pub fn with_admitted_log(mut self, log: crate::infra::ratelimit::AdmittedLog) -> Self {
+        self.admitted = Some(log);
+        self
     }
 
     /// These services sending their one-off requests (key checks) through `gates`.

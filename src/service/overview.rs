@@ -1,5 +1,6 @@
 //! The dashboard's Operations overview: events ingested per hour over the last day, from the
-//! event counters of the jobs that finished in each hour.
+//! event counters of the jobs that finished in each hour, and rate-budget use per
+//! organisation, from what the rate limiter admitted minute by minute.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use logwarden_entities::job;
@@ -56,70 +57,86 @@ impl Services {
     }
 }
 
-/// How much of one organisation's rate budget its jobs used in the last window.
+/// How much of one organisation's rate budget the rate limiter admitted in the last window.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BudgetUse {
     /// The Claude organisation, or `integration-{id}` for an integration that has not
     /// learnt its organisation yet (it draws on a budget of its own until then).
     pub organization: String,
-    /// Compliance API requests of the jobs that finished in the window.
+    /// Compliance API requests the rate limiter admitted in the window.
     pub requests: i64,
     /// The requests the budget allows in the window: the per-minute limit × its minutes.
     pub budget: i64,
+    /// The requests admitted in each minute of the window, oldest first.
+    pub per_minute: Vec<i64>,
+}
+
+/// Rate-budget use per organisation, and why it could not be read, if it could not.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct BudgetReport {
+    /// Most used first; an organisation without requests in the window is absent.
+    pub organizations: Vec<BudgetUse>,
+    /// Why the limiter's counts could not be read (Redis did not answer), if so.
+    pub unavailable: Option<String>,
 }
 
 impl Services {
-    /// Rate-budget use per organisation over the `minutes` up to `now`, from the request
-    /// counters of the jobs that finished then, most used first; only integrations inside
-    /// `scope` count, and an organisation without requests is absent.
+    /// Rate-budget use per organisation over the `minutes` minutes up to the one holding
+    /// `now`: the requests the rate limiter admitted for each organisation of the
+    /// integrations inside `scope`, minute by minute (on Redis for the fleet, in this process
+    /// on the in-process queue).
     pub async fn budget_use(
         &self,
         scope: &Scope,
         now: DateTime<Utc>,
         minutes: u32,
-    ) -> Result<Vec<BudgetUse>, Error> {
+    ) -> Result<BudgetReport, Error> {
         use logwarden_entities::integration;
-        let since = now - TimeDelta::minutes(i64::from(minutes));
-        let rows: Vec<(i64, i64)> = job::Entity::find()
-            .select_only()
-            .column(job::Column::IntegrationId)
-            .column(job::Column::Requests)
-            .filter(job::Column::FinishedAt.gte(since))
-            .filter(job::Column::Requests.gt(0))
-            .filter(scope.on_integration(job::Column::IntegrationId))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let ids: std::collections::BTreeSet<i64> = rows.iter().map(|(id, _)| *id).collect();
-        let orgs: std::collections::HashMap<i64, Option<String>> = integration::Entity::find()
+        let Some(log) = &self.admitted else {
+            return Ok(BudgetReport::default());
+        };
+        let rows: Vec<(i64, Option<String>)> = integration::Entity::find()
             .select_only()
             .column(integration::Column::Id)
             .column(integration::Column::OrganizationUuid)
-            .filter(integration::Column::Id.is_in(ids))
-            .into_tuple::<(i64, Option<String>)>()
+            .filter(scope.on_integration(integration::Column::Id))
+            .into_tuple()
             .all(&self.db)
-            .await?
+            .await?;
+        // The key each integration's jobs draw on, as the worker names it.
+        let orgs: std::collections::BTreeSet<String> = rows
             .into_iter()
+            .map(|(id, org)| org.unwrap_or_else(|| format!("integration-{id}")))
             .collect();
-        let mut used: std::collections::BTreeMap<String, i64> = Default::default();
-        for (id, requests) in rows {
-            let org = orgs
-                .get(&id)
-                .cloned()
-                .flatten()
-                .unwrap_or_else(|| format!("integration-{id}"));
-            *used.entry(org).or_default() += requests;
-        }
         let budget = i64::from(self.settings.rate_limit_per_minute) * i64::from(minutes);
-        let mut list: Vec<BudgetUse> = used
-            .into_iter()
-            .map(|(organization, requests)| BudgetUse {
-                organization,
-                requests,
-                budget,
-            })
-            .collect();
-        list.sort_by_key(|b| std::cmp::Reverse(b.requests));
-        Ok(list)
+        let mut report = BudgetReport::default();
+        for organization in orgs {
+            let counts = match log.per_minute(&organization, now, minutes).await {
+                Ok(counts) => counts,
+                Err(crate::infra::ratelimit::RateLimitError::Invalid { .. }) => continue,
+                Err(err) => {
+                    report.organizations.clear();
+                    report.unavailable = Some(err.to_string());
+                    return Ok(report);
+                }
+            };
+            let per_minute: Vec<i64> = counts
+                .into_iter()
+                .map(|count| i64::try_from(count).unwrap_or(i64::MAX))
+                .collect();
+            let requests: i64 = per_minute.iter().sum();
+            if requests > 0 {
+                report.organizations.push(BudgetUse {
+                    organization,
+                    requests,
+                    budget,
+                    per_minute,
+                });
+            }
+        }
+        report
+            .organizations
+            .sort_by_key(|b| std::cmp::Reverse(b.requests));
+        Ok(report)
     }
 }

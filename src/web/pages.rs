@@ -355,23 +355,28 @@ pub async fn overview(State(state): State<ApiState>, viewer: Viewer) -> Response
         Ok(hours) => hours,
         Err(err) => return service_error(&viewer, err),
     };
-    let budgets = match services
+    let budget_report = match services
         .budget_use(&scope, Utc::now(), BUDGET_MINUTES)
         .await
     {
-        Ok(budgets) => budgets,
+        Ok(report) => report,
         Err(err) => return service_error(&viewer, err),
     };
-    let budgets: Vec<Value> = budgets
+    let per_minute_limit = i64::from(services.settings.rate_limit_per_minute).max(1);
+    let budgets: Vec<Value> = budget_report
+        .organizations
         .iter()
         .map(|b| {
             let percent = b.requests as f64 * 100.0 / b.budget.max(1) as f64;
+            let busiest = b.per_minute.iter().copied().max().unwrap_or(0);
             context! {
                 organization => b.organization,
                 requests => b.requests,
                 budget => b.budget,
                 percent => percent,
                 width => percent.min(100.0),
+                busiest => busiest,
+                per_minute_limit => per_minute_limit,
             }
         })
         .collect();
@@ -410,6 +415,7 @@ pub async fn overview(State(state): State<ApiState>, viewer: Viewer) -> Response
             attention => attention,
             budgets => budgets,
             budget_minutes => BUDGET_MINUTES,
+            budget_unavailable => budget_report.unavailable,
         }},
     )
 }

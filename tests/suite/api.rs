@@ -12,7 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    count_rows, day, seed_integration, seed_job, test_settings, Pipeline, Served, TestDb,
+    count_rows, day, parse_prometheus, seed_integration, seed_job, test_settings, Pipeline, Served,
+    TestDb,
 };
 use logwarden_jobs::kind::{JobKind, JobStatus};
 
@@ -1083,72 +1084,6 @@ async fn readyz_checks_redis_when_it_is_configured() {
         body,
         json!({"status": "ok", "database": "ok", "redis": "ok"})
     );
-}
-
-/// One sample: metric name, labels, value.
-type Sample = (String, Vec<(String, String)>, f64);
-
-/// `name{labels} value` lines of a Prometheus text body, checked for the format's syntax.
-fn parse_prometheus(text: &str) -> Vec<Sample> {
-    let mut samples = Vec::new();
-    let mut typed = BTreeSet::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut parts = rest.split(' ');
-            let name = parts.next().unwrap().to_owned();
-            let kind = parts.next().unwrap();
-            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
-            assert!(typed.insert(name), "a second TYPE line: {line}");
-            continue;
-        }
-        if line.starts_with("# HELP ") || line.is_empty() {
-            continue;
-        }
-        let (series, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("no value: {line}"));
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value: {line}"));
-        let (name, labels) = match series.split_once('{') {
-            None => (series.to_owned(), Vec::new()),
-            Some((name, labels)) => {
-                let labels = labels
-                    .strip_suffix('}')
-                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
-                let pairs = labels
-                    .split("\",")
-                    .filter(|pair| !pair.is_empty())
-                    .map(|pair| {
-                        let (key, value) = pair
-                            .split_once("=\"")
-                            .unwrap_or_else(|| panic!("bad label: {line}"));
-                        (key.to_owned(), value.trim_end_matches('"').to_owned())
-                    })
-                    .collect();
-                (name.to_owned(), pairs)
-            }
-        };
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "bad metric name: {line}"
-        );
-        let family = ["_bucket", "_sum", "_count", "_total"]
-            .iter()
-            .find_map(|suffix| {
-                name.strip_suffix(suffix)
-                    .filter(|base| typed.contains(*base))
-            })
-            .unwrap_or(&name)
-            .to_owned();
-        assert!(
-            typed.contains(&family) || typed.contains(&name),
-            "no TYPE for {line}"
-        );
-        samples.push((name, labels, value));
-    }
-    samples
 }
 
 #[tokio::test]

@@ -777,15 +777,30 @@ async fn a_backfill_started_on_the_backfill_tab_shows_its_progress_live_until_10
     assert!(events > 0, "the backfilled events are counted");
     browser.check("integration-resources").await;
 
-    // The batches' requests show as the organisation's rate-budget use on the overview.
-    let used = dashboard
+    // What the rate limiter admitted for the organisation, the batches' requests among it,
+    // shows as its rate-budget use on the overview.
+    let report = dashboard
         .app
         .services
         .budget_use(&Scope::Everything, Utc::now(), 60)
         .await
         .expect("budget use");
+    assert_eq!(report.unavailable, None);
+    let used = &report.organizations;
     assert_eq!(used.len(), 1, "one organisation: {used:?}");
-    assert!(used[0].requests > 0);
+    let batch_requests: i64 = job::Entity::find()
+        .all(&dashboard.test.db)
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|row| row.requests)
+        .sum();
+    assert!(batch_requests > 0, "the batches sent requests");
+    assert!(
+        used[0].requests >= batch_requests,
+        "every request of the batches was admitted: {used:?}, {batch_requests}"
+    );
+    assert_eq!(used[0].per_minute.iter().sum::<i64>(), used[0].requests);
     browser.visit("/", "#budgets", "overview-budget").await;
     let shown = browser.text("#budgets").await;
     assert!(

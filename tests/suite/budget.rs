@@ -1,9 +1,14 @@
 //! The rate budget across integrations and failures: an integration whose add-time probe saw
 //! no activity learns its organisation from the first activity it ingests, so that it draws on
 //! that organisation's budget from then on; one-off requests draw on the fleet's budget; the
-//! workers' heartbeats give the limiter its live count; a window costs the least requests.
+//! workers' heartbeats give the limiter its live count; a window costs the least requests;
+//! the limiters count the requests they admit per minute, for the overview's chart.
 
-use chrono::TimeDelta;
+use chrono::{TimeDelta, Utc};
+use logwarden::infra::ratelimit::{
+    minute_of, LocalRateLimiter, RateLimit, RedisLimiterOptions, RedisRateLimiter,
+    ADMITTED_KEEP_SECONDS,
+};
 use logwarden::infra::secret::Secret;
 use logwarden::roles::worker::Worker;
 use logwarden::service::integrations::UNIDENTIFIED_ORGANIZATION;
@@ -15,7 +20,7 @@ use redis::AsyncCommands;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::helpers::{day, redis_url, test_settings, Pipeline, TestDb};
+use crate::helpers::{day, redis_url, test_settings, unique_name, Pipeline, TestDb};
 
 #[tokio::test]
 async fn an_integration_added_without_an_organisation_learns_it_from_the_first_activity_it_ingests()
@@ -212,4 +217,79 @@ async fn worker_heartbeats_tell_the_fleet_limiter_how_many_workers_are_alive() {
     assert_eq!(alone, 1, "the silent worker is not counted");
     assert_eq!(together, 2);
     assert_eq!(limiter.live_processes(), Some(2));
+}
+
+/// Requests admitted in one test: well under the budget, so none of them waits.
+const ADMITTED: u64 = 7;
+
+/// Takes `ADMITTED` turns of `org`'s gate; returns the minutes they may have started in, as
+/// the moment after the last one and how many minutes back from it the first one lies.
+async fn admit_all(gate: &dyn logwarden_compliance::RequestGate) -> (chrono::DateTime<Utc>, u32) {
+    let before = Utc::now();
+    for _ in 0..ADMITTED {
+        gate.acquire().await;
+    }
+    let after = Utc::now();
+    (after, (minute_of(after) - minute_of(before) + 1) as u32)
+}
+
+#[tokio::test]
+async fn after_k_admitted_requests_the_fleet_limiter_counts_k_in_their_minute_on_redis() {
+    let prefix = unique_name("lwadmitted");
+    let rate = RateLimit::per_minute(600).unwrap();
+    let limiter = RedisRateLimiter::connect(
+        &redis_url(),
+        RedisLimiterOptions::new(&prefix, rate),
+        "default",
+    )
+    .unwrap();
+    let gate = limiter.for_org("org-k").unwrap();
+
+    let (after, minutes) = admit_all(gate.as_ref()).await;
+
+    let counts = limiter
+        .admitted_per_minute("org-k", after, minutes)
+        .await
+        .unwrap();
+    assert_eq!(counts.iter().sum::<u64>(), ADMITTED, "{counts:?}");
+    if minutes == 1 {
+        assert_eq!(counts, vec![ADMITTED]);
+    }
+    let other = limiter
+        .admitted_per_minute("org-other", after, minutes)
+        .await
+        .unwrap();
+    assert!(other.iter().all(|count| *count == 0), "{other:?}");
+    // The counter sits under the prefix, in the organisation's hash tag, and expires.
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{prefix}:ratelimit:{{org-k}}:admitted:{}", minute_of(after));
+    let ttl: i64 = redis.ttl(&key).await.unwrap();
+    assert!(
+        (1..=i64::from(ADMITTED_KEEP_SECONDS)).contains(&ttl),
+        "TTL of {key}: {ttl}"
+    );
+}
+
+#[tokio::test]
+async fn after_k_admitted_requests_the_local_limiter_counts_k_in_their_minute() {
+    let rate = RateLimit::per_minute(600).unwrap();
+    let limiter = LocalRateLimiter::new(rate, "default").unwrap();
+    let gate = limiter.for_org("org-k").unwrap();
+
+    let (after, minutes) = admit_all(gate.as_ref()).await;
+
+    let counts = limiter.admitted_per_minute("org-k", after, minutes);
+    assert_eq!(counts.iter().sum::<u64>(), ADMITTED, "{counts:?}");
+    if minutes == 1 {
+        assert_eq!(counts, vec![ADMITTED]);
+    }
+    assert_eq!(
+        limiter.admitted_per_minute("org-other", after, 1),
+        vec![0],
+        "another organisation admitted nothing"
+    );
 }

@@ -27,7 +27,9 @@ use logwarden_jobs::kind::{AttemptOutcome, BackfillStatus, JobStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 
-use crate::helpers::{day, redis_url, test_settings, unique_name, TestDb};
+use crate::helpers::{
+    day, parse_prometheus, redis_url, test_settings, unique_name, Sample, TestDb,
+};
 use crate::services::{PrivatePostgres, PrivateRedis};
 
 /// The fleet's orphan timeout: a worker silent this long loses its job to another. Long by
@@ -1199,4 +1201,176 @@ async fn a_backfill_paused_with_batches_in_the_queue_completes_once_resumed() {
     }
     fleet.assert_nothing_left_processing().await;
     fleet.assert_stored_exactly(from, to).await;
+}
+
+/// The endpoint labels a worker's Compliance API requests may carry: path templates only.
+const ENDPOINT_TEMPLATES: [&str; 7] = [
+    "GET /v1/compliance/activities",
+    "GET /v1/compliance/apps/chats",
+    "GET /v1/compliance/apps/chats/{chat_id}/messages",
+    "GET /v1/compliance/apps/chats/files/{file_id}",
+    "GET /v1/compliance/organizations/{org_uuid}/users",
+    "GET /v1/compliance/groups",
+    "GET /v1/compliance/groups/{group_id}/members",
+];
+
+/// The sum of the samples named `name` whose labels include every pair of `labels`.
+fn sample_sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(sample, have, _)| {
+            sample == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| have.iter().any(|(hk, hv)| hk == k && hv == v))
+        })
+        .map(|(_, _, value)| value)
+        .sum()
+}
+
+impl Fleet {
+    /// The address the process named `name` serves its metrics on, from the line it prints
+    /// once its listener is bound.
+    async fn metrics_addr(&self, name: &str) -> String {
+        let log = self
+            .processes()
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.log.clone())
+            .unwrap_or_else(|| panic!("no process named {name}"));
+        self.wait_for(
+            "the metrics listener to start",
+            Duration::from_secs(60),
+            || {
+                let log = log.clone();
+                async move {
+                    let text = std::fs::read_to_string(&log).ok()?;
+                    let rest = text.split("metrics: http://").nth(1)?;
+                    rest.split("/metrics").next().map(str::to_owned)
+                }
+            },
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_metrics_listen_serves_the_jobs_it_ran_and_its_compliance_requests_by_endpoint_template(
+) {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(
+        TestDb::postgres().await,
+        redis_url(),
+        unlimited_org(),
+        &[("LOGWARDEN_METRICS_LISTEN", "127.0.0.1:0")],
+    )
+    .await;
+    let fleet = &fleet;
+    let (from, to) = (day() + TimeDelta::hours(9), day() + TimeDelta::hours(12));
+    let backfill = fleet.start_backfill(from, to, TimeDelta::hours(1)).await;
+    fleet.spawn_scheduler();
+    let worker = fleet.spawn_worker("metered", 2);
+    let worker = worker.as_str();
+    let addr = fleet.metrics_addr(worker).await;
+    let addr = addr.as_str();
+    let health: serde_json::Value = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("GET /healthz")
+        .json()
+        .await
+        .expect("a JSON health report");
+    assert_eq!(health["status"], "ok");
+
+    let done = fleet
+        .wait_completed(backfill.id, Duration::from_secs(120))
+        .await;
+    assert_eq!(done.batches_done, 3);
+    let ran: Vec<job::Model> = fleet
+        .jobs_with_status(JobStatus::Succeeded)
+        .await
+        .expect("read jobs")
+        .into_iter()
+        .filter(|row| row.worker_name.as_deref() == Some(worker))
+        .collect();
+    assert_eq!(ran.len(), 3, "the one worker ran every batch");
+    let events: i64 = ran.iter().map(|row| row.events).sum();
+    assert!(events > 0, "the batches stored events");
+    let ran_count = ran.len() as f64;
+    // The counter moves as the delivery ends, just after the row does: poll until it has.
+    let (text, samples) = fleet
+        .wait_for(
+            "the worker's counters to show the finished batches",
+            Duration::from_secs(30),
+            || async move {
+                let response = reqwest::get(format!("http://{addr}/metrics")).await.ok()?;
+                let content_type = response.headers()["content-type"].to_str().ok()?;
+                assert!(
+                    content_type.starts_with("text/plain; version=0.0.4"),
+                    "{content_type}"
+                );
+                let text = response.text().await.ok()?;
+                let samples = parse_prometheus(&text);
+                let succeeded = sample_sum(
+                    &samples,
+                    "logwarden_worker_jobs_total",
+                    &[("kind", "backfill_batch"), ("outcome", "succeeded")],
+                );
+                (succeeded == ran_count).then_some((text, samples))
+            },
+        )
+        .await;
+
+    assert_eq!(
+        sample_sum(
+            &samples,
+            "logwarden_worker_jobs_total",
+            &[("outcome", "succeeded")]
+        ),
+        ran.len() as f64,
+        "{text}"
+    );
+    assert_eq!(
+        sample_sum(&samples, "logwarden_worker_events_ingested_total", &[]),
+        events as f64,
+        "{text}"
+    );
+    let requests: Vec<&Sample> = samples
+        .iter()
+        .filter(|(name, _, _)| name == "logwarden_compliance_api_requests_total")
+        .collect();
+    assert!(
+        requests.iter().map(|(_, _, value)| value).sum::<f64>() > 0.0,
+        "{text}"
+    );
+    for (_, labels, _) in &requests {
+        let endpoint = labels
+            .iter()
+            .find(|(key, _)| key == "endpoint")
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_else(|| panic!("no endpoint label: {labels:?}"));
+        assert!(
+            ENDPOINT_TEMPLATES.contains(&endpoint),
+            "{endpoint} is not a path template"
+        );
+    }
+    assert!(
+        sample_sum(
+            &samples,
+            "logwarden_compliance_api_requests_total",
+            &[("endpoint", ENDPOINT_TEMPLATES[2]), ("status", "200")]
+        ) > 0.0,
+        "the batches fetched chat messages: {text}"
+    );
+    assert!(sample_sum(&samples, "logwarden_rate_limit_wait_seconds_count", &[]) > 0.0);
+    assert!(sample_sum(&samples, "logwarden_policy_evaluation_seconds_count", &[]) > 0.0);
+
+    fleet.signal(worker, "TERM");
+    let status = fleet.wait_exit(worker, Duration::from_secs(30)).await;
+    assert!(status.success(), "the worker exits cleanly: {status}");
+    assert!(
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .is_err(),
+        "the metrics listener stops with the worker"
+    );
 }

@@ -444,3 +444,69 @@ pub async fn count_rows(db: &DatabaseConnection, table: &str) -> i64 {
         .expect("one row");
     row.try_get_by_index::<i64>(0).expect("a count")
 }
+
+/// One sample: metric name, labels, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// `name{labels} value` lines of a Prometheus text body, checked for the format's syntax.
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut typed = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let name = parts.next().unwrap().to_owned();
+            let kind = parts.next().unwrap();
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(typed.insert(name), "a second TYPE line: {line}");
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_owned(), Vec::new()),
+            Some((name, labels)) => {
+                let labels = labels
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let pairs = labels
+                    .split("\",")
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (key, value) = pair
+                            .split_once("=\"")
+                            .unwrap_or_else(|| panic!("bad label: {line}"));
+                        (key.to_owned(), value.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name.to_owned(), pairs)
+            }
+        };
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name: {line}"
+        );
+        let family = ["_bucket", "_sum", "_count", "_total"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|base| typed.contains(*base))
+            })
+            .unwrap_or(&name)
+            .to_owned();
+        assert!(
+            typed.contains(&family) || typed.contains(&name),
+            "no TYPE for {line}"
+        );
+        samples.push((name, labels, value));
+    }
+    samples
+}

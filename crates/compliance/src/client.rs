@@ -828,6 +828,35 @@ pub(crate) fn members_path(group_id: &str) -> Result<Vec<String>, Error> {
     Ok(owned(&["v1", "compliance", "groups", group_id, "members"]))
 }
 
+/// The path template of an endpoint as [`ResponseMeta::endpoint`] names it, for labels that
+/// must not carry ids: `GET /v1/compliance/apps/chats/{chat_id}/messages` for any chat. A
+/// base URL's own path prefix is left out; a path this client does not call is `other`.
+pub fn endpoint_template(endpoint: &str) -> String {
+    let Some((method, path)) = endpoint.split_once(' ').filter(|(method, path)| {
+        method.bytes().all(|b| b.is_ascii_uppercase()) && path.starts_with('/')
+    }) else {
+        return "other".to_owned();
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(start) = segments
+        .windows(2)
+        .position(|pair| pair == ["v1", "compliance"])
+    else {
+        return format!("{method} other");
+    };
+    let template = match &segments[start + 2..] {
+        ["activities"] => "/v1/compliance/activities",
+        ["apps", "chats"] => "/v1/compliance/apps/chats",
+        ["apps", "chats", "files", _] => "/v1/compliance/apps/chats/files/{file_id}",
+        ["apps", "chats", _, "messages"] => "/v1/compliance/apps/chats/{chat_id}/messages",
+        ["organizations", _, "users"] => "/v1/compliance/organizations/{org_uuid}/users",
+        ["groups"] => "/v1/compliance/groups",
+        ["groups", _, "members"] => "/v1/compliance/groups/{group_id}/members",
+        _ => "other",
+    };
+    format!("{method} {template}")
+}
+
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
@@ -955,6 +984,39 @@ mod tests {
         )
     }
 
+    #[test]
+    fn endpoint_templates_name_the_path_parameters_and_never_an_id() {
+        for (endpoint, template) in [
+            (
+                "GET /v1/compliance/activities",
+                "GET /v1/compliance/activities",
+            ),
+            (
+                "GET /v1/compliance/apps/chats/chat_01abc/messages",
+                "GET /v1/compliance/apps/chats/{chat_id}/messages",
+            ),
+            (
+                "GET /prefix/v1/compliance/apps/chats/files/file_9",
+                "GET /v1/compliance/apps/chats/files/{file_id}",
+            ),
+            (
+                "GET /v1/compliance/organizations/5f1c-org/users",
+                "GET /v1/compliance/organizations/{org_uuid}/users",
+            ),
+            (
+                "GET /v1/compliance/groups/grp_1/members",
+                "GET /v1/compliance/groups/{group_id}/members",
+            ),
+            (
+                "GET /v1/compliance/apps/chats",
+                "GET /v1/compliance/apps/chats",
+            ),
+            ("GET /v1/compliance/unknown/abc", "GET other"),
+            ("client setup", "other"),
+        ] {
+            assert_eq!(endpoint_template(endpoint), template, "{endpoint}");
+        }
+    }
     #[derive(Default)]
     struct RecordingGate {
         events: Mutex<Vec<String>>,

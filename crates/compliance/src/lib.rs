@@ -29,8 +29,8 @@ pub mod types;
 mod scripted_server;
 
 pub use client::{
-    ApiResponse, Client, ClientConfig, ClientStats, RateLimitInfo, RequestGate, ResponseMeta,
-    RetryPolicy, DEFAULT_ANTHROPIC_VERSION, DEFAULT_BASE_URL,
+    endpoint_template, ApiResponse, Client, ClientConfig, ClientStats, RateLimitInfo, RequestGate,
+    ResponseMeta, RetryPolicy, DEFAULT_ANTHROPIC_VERSION, DEFAULT_BASE_URL,
 };
 pub use error::Error;
 pub use network::NetworkRules;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::admitted::{minute_of, ADMITTED_KEEP_SECONDS};
 use super::local::{BudgetRegistry, LocalBudget, Turn};
 use super::metrics::RateLimitMetrics;
 use super::{
@@ -39,17 +40,25 @@ const ADMIT_SCRIPT: &str = r"
 --          last call)
 -- KEYS[4]: sorted set of the processes with a sync request waiting (member: process id,
 --          score: until when that wait counts)
+-- KEYS[5]: start of the names of the per-minute counters of admitted requests, each
+--          KEYS[5] .. ':' .. the Unix minute (in the organisation's hash tag like the others)
 -- ARGV[1]: limit; ARGV[2]: window length; ARGV[3]: unique id of this request;
 -- ARGV[4]: process id; ARGV[5]: how long a process counts as live after its last call;
 -- ARGV[6]: 1 for a sync request, 0 for a backfill one; ARGV[7]: requests of the window that a
 -- backfill request may not take while a sync waits; ARGV[8]: how long past its expected
 -- retry a waiting sync still counts; ARGV[9]: longest a sync request waits before asking again;
--- ARGV[10...]: ages of the starts this process admitted on its share while Redis could not be
--- asked, which join the log first
+-- ARGV[10]: seconds a per-minute counter is kept;
+-- ARGV[11...]: ages of the starts this process admitted on its share while Redis could not be
+-- asked, which join the log (and the per-minute counts) first
 -- Returns {1, 0, now, live} when admitted, {0, wait, now, live} otherwise.
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local function count_admitted(at)
+  local key = KEYS[5] .. ':' .. string.format('%.0f', math.floor(at / 60000000))
+  redis.call('INCR', key)
+  redis.call('EXPIRE', key, ARGV[10])
+end
 local horizon = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - horizon))
@@ -60,8 +69,9 @@ if held_until and held_until > now then
   return {0, held_until - now, now, live}
 end
 local window = tonumber(ARGV[2])
-for i = 10, #ARGV do
+for i = 11, #ARGV do
   redis.call('ZADD', KEYS[1], string.format('%.0f', now - tonumber(ARGV[i])), ARGV[3] .. ':' .. i)
+  count_admitted(now - tonumber(ARGV[i]))
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
 local sync = ARGV[6] == '1'
@@ -77,6 +87,7 @@ if count < ceiling then
   redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(window / 1000) + 1000))
   if sync then redis.call('ZREM', KEYS[4], ARGV[4]) end
+  count_admitted(now)
   return {1, 0, now, live}
 end
 -- Below the ceiling once the start `count - ceiling` from the oldest leaves the window.
@@ -345,6 +356,7 @@ pub struct RedisRateLimiter {
     hold_key: Arc<str>,
     live_key: Arc<str>,
     syncs_waiting_key: Arc<str>,
+    admitted_key: Arc<str>,
     budget: Arc<LocalBudget>,
     metrics: Arc<RateLimitMetrics>,
 }
@@ -464,15 +476,41 @@ impl RedisRateLimiter {
         self.fleet.live_processes()
     }
 
+    /// The requests the fleet admitted for `org` in each of the `minutes` minutes up to the
+    /// one holding `now`, oldest first, from the admit script's per-minute counters (minutes
+    /// of Redis's clock).
+    pub async fn admitted_per_minute(
+        &self,
+        org: &str,
+        now: DateTime<Utc>,
+        minutes: u32,
+    ) -> Result<Vec<u64>, RateLimitError> {
+        check_org(org)?;
+        let base = org_base(&self.fleet.options.prefix, org);
+        let last = minute_of(now);
+        let keys: Vec<String> = (0..i64::from(minutes.max(1)))
+            .rev()
+            .map(|back| format!("{base}:admitted:{}", last - back))
+            .collect();
+        let counts: Vec<Option<u64>> = self
+            .run(|mut redis| {
+                let keys = &keys;
+                async move { redis::cmd("MGET").arg(keys).query_async(&mut redis).await }
+            })
+            .await
+            .map_err(|failure| RateLimitError::RedisRead {
+                message: failure.to_string(),
+            })?;
+        Ok(counts.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
     /// The Redis key of the organisation's log of request starts.
     pub fn log_key(&self) -> &str {
         &self.log_key
     }
 
     fn on_fleet(fleet: Arc<Fleet>, org: &str, metrics: Arc<RateLimitMetrics>) -> Self {
-        // The hash tag keeps an organisation's keys in one Redis Cluster slot, as its Lua
-        // script requires.
-        let base = format!("{}:ratelimit:{{{org}}}", fleet.options.prefix);
+        let base = org_base(&fleet.options.prefix, org);
         Self {
             budget: fleet.budgets.budget(org),
             org: Arc::from(org),
@@ -481,6 +519,7 @@ impl RedisRateLimiter {
             hold_key: Arc::from(format!("{base}:held")),
             live_key: Arc::from(format!("{base}:live")),
             syncs_waiting_key: Arc::from(format!("{base}:syncs-waiting")),
+            admitted_key: Arc::from(format!("{base}:admitted")),
             fleet,
             metrics,
         }
@@ -587,6 +626,7 @@ impl RedisRateLimiter {
             .key(&*self.hold_key)
             .key(&*self.live_key)
             .key(&*self.syncs_waiting_key)
+            .key(&*self.admitted_key)
             .arg(rate.limit())
             .arg(window_micros)
             .arg(member)
@@ -595,7 +635,8 @@ impl RedisRateLimiter {
             .arg(u8::from(self.priority == Priority::Sync))
             .arg(rate.reserved(self.fleet.options.sync_reserved_percent))
             .arg(u64::try_from(self.sync_wait_grace().as_micros()).unwrap_or(u64::MAX))
-            .arg(u64::try_from(SYNC_POLL.as_micros()).unwrap_or(u64::MAX));
+            .arg(u64::try_from(SYNC_POLL.as_micros()).unwrap_or(u64::MAX))
+            .arg(ADMITTED_KEEP_SECONDS);
         // Starts admitted while Redis was away join the fleet's log, or Redis would admit a
         // full window on top of them.
         let asked = Instant::now();
@@ -690,6 +731,12 @@ impl RequestGate for RedisRateLimiter {
 }
 
 /// `text` with every occurrence of `secret` replaced.
+/// The start of the names of an organisation's keys. The hash tag keeps them in one Redis
+/// Cluster slot, as the admit script requires.
+fn org_base(prefix: &str, org: &str) -> String {
+    format!("{prefix}:ratelimit:{{{org}}}")
+}
+
 fn redact(text: &str, secret: &str) -> String {
     if secret.is_empty() {
         text.to_owned()

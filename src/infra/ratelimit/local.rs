@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
+use super::admitted::{minute_of, MinuteCounts};
 use super::metrics::RateLimitMetrics;
 use super::{block_for, check_org, Priority, RateLimit, RateLimitError};
 use logwarden_compliance::{RequestGate, ResponseMeta};
@@ -104,6 +105,8 @@ pub(super) struct LocalBudget {
     window: Mutex<Window>,
     /// Odd while the holder of the turn sleeps; bumped at the start and end of every sleep.
     sleep_epoch: AtomicU64,
+    /// Requests [`LocalRateLimiter`] admitted, per minute.
+    admitted: MinuteCounts,
 }
 
 /// Proof that the holder is the next request of its budget.
@@ -140,6 +143,7 @@ impl LocalBudget {
             syncs_waiting: AtomicU64::new(0),
             window: Mutex::new(Window::default()),
             sleep_epoch: AtomicU64::new(0),
+            admitted: MinuteCounts::default(),
         }
     }
 
@@ -295,6 +299,12 @@ impl BudgetRegistry {
         }
     }
 
+    /// The budget of `org` if a gate of it was made.
+    fn existing(&self, org: &str) -> Option<Arc<LocalBudget>> {
+        let budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        budgets.get(org).cloned()
+    }
+
     pub(super) fn budget(&self, org: &str) -> Arc<LocalBudget> {
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(
@@ -404,8 +414,18 @@ impl LocalRateLimiter {
     async fn admit(&self) -> Instant {
         let (turn, queued) = self.budget.take_turn(self.priority).await;
         let (waited, started) = self.budget.wait_for_slot(&turn).await;
+        self.budget.admitted.record(minute_of(Utc::now()));
         self.metrics.record_acquire(queued + waited);
         started
+    }
+
+    /// The requests this limiter admitted for `org` in each of the `minutes` minutes up to
+    /// the one holding `now`, oldest first.
+    pub fn admitted_per_minute(&self, org: &str, now: DateTime<Utc>, minutes: u32) -> Vec<u64> {
+        match self.budgets.existing(org) {
+            Some(budget) => budget.admitted.read(minute_of(now), minutes),
+            None => vec![0; minutes.max(1) as usize],
+        }
     }
 }
 

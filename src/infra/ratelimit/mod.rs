@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+mod admitted;
 mod fleet;
 mod local;
 mod metrics;
@@ -34,6 +35,7 @@ use chrono::{DateTime, Utc};
 
 use logwarden_compliance::{RequestGate, ResponseMeta};
 
+pub use admitted::{minute_of, AdmittedLog, ADMITTED_KEEP_SECONDS};
 pub use fleet::{RedisLimiterOptions, RedisRateLimiter};
 pub use local::LocalRateLimiter;
 pub use logwarden_jobs::payload::Priority;
@@ -77,6 +79,9 @@ pub enum RateLimitError {
     /// The Redis client could not be set up (bad URL, unsupported options).
     #[error("could not set up the Redis client for rate limiting: {message}")]
     RedisSetup { message: String },
+    /// Redis did not answer a read of the limiter's counts.
+    #[error("could not read the rate limiter's counts from Redis: {message}")]
+    RedisRead { message: String },
 }
 
 impl RateLimitError {
@@ -395,6 +400,7 @@ mod tests {
         let field_of = |error: RateLimitError| match error {
             RateLimitError::Invalid { field, .. } => field,
             RateLimitError::RedisSetup { .. } => "redis setup",
+            RateLimitError::RedisRead { .. } => "redis read",
         };
 
         let zero_per_minute = RateLimit::per_minute(0).map(|_| ());
