@@ -2,6 +2,8 @@
 //! keyed by a deterministic id, so re-running a job (after a crash, a takeover, a duplicate
 //! delivery) leaves the same rows as running it once.
 
+mod postgres;
+
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -13,8 +15,8 @@ use logwarden_jobs::retry::{ErrorClass, JobError};
 use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk, Persisted};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    Iterable, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, IdenStatic, Iterable, QueryFilter, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -217,6 +219,48 @@ struct IssueDraft {
     alerts: Vec<Uuid>,
 }
 
+/// The actor columns of an access event, read from its record.
+struct AccessActor {
+    actor_type: String,
+    user_id: Option<String>,
+    email: Option<String>,
+    ip_address: Option<String>,
+    organization_uuid: Option<String>,
+}
+
+impl AccessActor {
+    fn of(record: &ActivityRecord) -> Self {
+        let actor = record.record.get("actor");
+        let actor_str = |field: &str| {
+            actor
+                .and_then(|a| a.get(field))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        AccessActor {
+            actor_type: actor_str("type").unwrap_or_else(|| "unknown".to_owned()),
+            user_id: actor_str("user_id"),
+            email: actor_str("email_address"),
+            ip_address: actor_str("ip_address"),
+            organization_uuid: record
+                .record
+                .get("organization_uuid")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// A session's deletion time: the API's, or the chat's update time when it gives none.
+fn deleted_at(s: &SessionSummary) -> Option<DateTime<Utc>> {
+    s.deleted.then(|| s.deleted_at.unwrap_or(s.chat_updated_at))
+}
+
+/// Whether `db` takes the PostgreSQL path (one statement per table, see [`postgres`]).
+fn is_postgres(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
 /// The id of a violation's alert.
 fn alert_id(violation_id: Uuid) -> Uuid {
     Uuid::new_v5(&FINDING_NAMESPACE, violation_id.as_bytes())
@@ -229,27 +273,20 @@ impl DbSink {
         records: &[ActivityRecord],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
+        if is_postgres(db) {
+            return postgres::access_events(self, db, records, now).await;
+        }
         let rows = records.iter().map(|record| {
-            let actor = record.record.get("actor");
-            let actor_str = |field: &str| {
-                actor
-                    .and_then(|a| a.get(field))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
+            let actor = AccessActor::of(record);
             access_event::ActiveModel {
                 integration_id: Set(self.integration_id),
                 activity_id: Set(record.id.clone()),
                 activity_type: Set(record.activity_type.clone()),
-                actor_type: Set(actor_str("type").unwrap_or_else(|| "unknown".to_owned())),
-                actor_user_id: Set(actor_str("user_id")),
-                actor_email: Set(actor_str("email_address")),
-                ip_address: Set(actor_str("ip_address")),
-                organization_uuid: Set(record
-                    .record
-                    .get("organization_uuid")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)),
+                actor_type: Set(actor.actor_type),
+                actor_user_id: Set(actor.user_id),
+                actor_email: Set(actor.email),
+                ip_address: Set(actor.ip_address),
+                organization_uuid: Set(actor.organization_uuid),
                 event_time: Set(record.created_at),
                 ingested_at: Set(now),
                 record: Set(record.record.clone()),
@@ -282,6 +319,9 @@ impl DbSink {
         events: &[&EvaluatedEvent<StoredFinding>],
         now: DateTime<Utc>,
     ) -> Result<HashSet<Uuid>, DbErr> {
+        if is_postgres(db) {
+            return postgres::events(self, db, events, now).await;
+        }
         let rows = events.iter().map(|evaluated| {
             let e: &PromptEvent = &evaluated.event;
             event::ActiveModel {
@@ -419,6 +459,26 @@ impl DbSink {
                 wanted.entry(finding.id(e.id)).or_insert((e, finding));
             }
         }
+        if is_postgres(db) {
+            let no_alert = wanted
+                .iter()
+                .filter(|(_, (_, finding))| !finding.raises_alert())
+                .map(|(&id, _)| id);
+            postgres::supersede(
+                db,
+                verdicts.iter().map(|(e, _)| e.id),
+                wanted.keys().copied(),
+                no_alert,
+                now,
+            )
+            .await?;
+            let rows: Vec<(Uuid, &PromptEvent, &StoredFinding)> = wanted
+                .iter()
+                .map(|(&id, &(e, finding))| (id, e, finding))
+                .collect();
+            postgres::violations(self, db, &rows, now).await?;
+            return self.raise(db, &wanted, now).await;
+        }
         let stale = self.stale_violations(db, verdicts, &wanted).await?;
         for batch in stale.chunks(MAX_BINDS) {
             violation::Entity::update_many()
@@ -476,6 +536,17 @@ impl DbSink {
                 .exec_without_returning(db)
                 .await?;
         }
+        self.raise(db, &wanted, now).await
+    }
+
+    /// Raises the alerts of the findings in `wanted` whose effective action is `alert`;
+    /// returns how many were raised.
+    async fn raise(
+        &self,
+        db: &impl ConnectionTrait,
+        wanted: &HashMap<Uuid, (&PromptEvent, &StoredFinding)>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
         let mut alerts: Vec<(Uuid, &PromptEvent, &StoredFinding)> = wanted
             .iter()
             .filter(|(_, (_, finding))| finding.raises_alert())
@@ -543,6 +614,58 @@ impl DbSink {
             .iter()
             .map(|&(violation_id, e, finding)| (alert_id(violation_id), (e, finding)))
             .collect();
+        let raised = if is_postgres(db) {
+            let rows: Vec<_> = alerts
+                .iter()
+                .map(|&(violation_id, e, finding)| {
+                    (alert_id(violation_id), violation_id, e, finding)
+                })
+                .collect();
+            postgres::alerts(self, db, &rows, now).await?
+        } else {
+            self.insert_alerts(db, alerts, now).await?
+        };
+        // The raised alerts of each user and policy, in event-time order.
+        let mut groups: Vec<IssueDraft> = Vec::new();
+        let mut group_of: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut raised: Vec<(Uuid, &PromptEvent, &StoredFinding)> = raised
+            .into_iter()
+            .filter_map(|id| by_id.get(&id).map(|&(e, finding)| (id, e, finding)))
+            .collect();
+        raised.sort_by_key(|&(id, e, _)| (e.event_time, id));
+        let count = raised.len() as u64;
+        for (id, e, finding) in raised {
+            let at = *group_of
+                .entry((e.user_id.as_str(), finding.policy.as_str()))
+                .or_insert_with(|| {
+                    groups.push(IssueDraft {
+                        user_id: e.user_id.clone(),
+                        user_email: e.user_email.clone(),
+                        policy: finding.policy.clone(),
+                        severity: finding.severity.clone(),
+                        first_seen_at: e.event_time,
+                        last_seen_at: e.event_time,
+                        alerts: Vec::new(),
+                    });
+                    groups.len() - 1
+                });
+            let group = &mut groups[at];
+            group.first_seen_at = Ord::min(group.first_seen_at, e.event_time);
+            group.last_seen_at = Ord::max(group.last_seen_at, e.event_time);
+            group.alerts.push(id);
+        }
+        self.save_issues(db, &groups, now).await?;
+        Ok(count)
+    }
+
+    /// Inserts `alerts` and reopens closed ones, one multi-row statement per bind limit;
+    /// returns the ids of the raised ones.
+    async fn insert_alerts(
+        &self,
+        db: &impl ConnectionTrait,
+        alerts: &[(Uuid, &PromptEvent, &StoredFinding)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, DbErr> {
         let rows = alerts
             .iter()
             .map(|&(violation_id, e, finding)| alert::ActiveModel {
@@ -581,37 +704,7 @@ impl DbSink {
                 .await?;
             raised.extend(keys);
         }
-        // The raised alerts of each user and policy, in event-time order.
-        let mut groups: Vec<IssueDraft> = Vec::new();
-        let mut group_of: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut raised: Vec<(Uuid, &PromptEvent, &StoredFinding)> = raised
-            .into_iter()
-            .filter_map(|id| by_id.get(&id).map(|&(e, finding)| (id, e, finding)))
-            .collect();
-        raised.sort_by_key(|&(id, e, _)| (e.event_time, id));
-        let count = raised.len() as u64;
-        for (id, e, finding) in raised {
-            let at = *group_of
-                .entry((e.user_id.as_str(), finding.policy.as_str()))
-                .or_insert_with(|| {
-                    groups.push(IssueDraft {
-                        user_id: e.user_id.clone(),
-                        user_email: e.user_email.clone(),
-                        policy: finding.policy.clone(),
-                        severity: finding.severity.clone(),
-                        first_seen_at: e.event_time,
-                        last_seen_at: e.event_time,
-                        alerts: Vec::new(),
-                    });
-                    groups.len() - 1
-                });
-            let group = &mut groups[at];
-            group.first_seen_at = Ord::min(group.first_seen_at, e.event_time);
-            group.last_seen_at = Ord::max(group.last_seen_at, e.event_time);
-            group.alerts.push(id);
-        }
-        self.save_issues(db, &groups, now).await?;
-        Ok(count)
+        Ok(raised)
     }
 
     /// Adds each group's alerts to the open issue of its user and policy, opening it when
@@ -623,6 +716,9 @@ impl DbSink {
         groups: &[IssueDraft],
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
+        if is_postgres(db) {
+            return postgres::save_issues(self, db, groups, now).await;
+        }
         let rows = groups.iter().map(|group| issue::ActiveModel {
             integration_id: Set(self.integration_id),
             user_id: Set(group.user_id.clone()),
@@ -725,6 +821,11 @@ impl DbSink {
             session::Column::UpdatedAt,
         ];
         for (group, update) in [(present, &columns[..]), (deleted, &deletion[..])] {
+            if is_postgres(db) {
+                let update: Vec<&str> = update.iter().map(|column| column.as_str()).collect();
+                postgres::sessions(self, db, &group, &update, now).await?;
+                continue;
+            }
             let rows = group.into_iter().map(|s| session::ActiveModel {
                 id: Set(stored_session_id(self.integration_id, &s.chat_id)),
                 chat_id: Set(s.chat_id.clone()),
@@ -736,8 +837,7 @@ impl DbSink {
                 claude_project_id: Set(s.project_id.clone()),
                 model: Set(s.model.clone()),
                 deleted: Set(s.deleted),
-                // The API's deletion time; the chat's update time when it gives none.
-                deleted_at: Set(s.deleted.then(|| s.deleted_at.unwrap_or(s.chat_updated_at))),
+                deleted_at: Set(deleted_at(s)),
                 chat_created_at: Set(s.chat_created_at),
                 chat_updated_at: Set(s.chat_updated_at),
                 first_event_at: Set(s.first_event_at),
