@@ -25,6 +25,7 @@ mod m20261202_000090_worker_heartbeats;
 mod m20261202_000095_pump_indexes;
 mod m20261202_000096_job_retention_indexes;
 mod m20261203_000150_create_web_session_drafts;
+mod m20261203_000151_search_indexes;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000095_pump_indexes::Migration),
             Box::new(m20261202_000096_job_retention_indexes::Migration),
             Box::new(m20261203_000150_create_web_session_drafts::Migration),
+            Box::new(m20261203_000151_search_indexes::Migration),
         ]
     }
 }
