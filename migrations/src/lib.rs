@@ -26,6 +26,7 @@ mod m20261202_000095_pump_indexes;
 mod m20261202_000096_job_retention_indexes;
 mod m20261203_000150_create_web_session_drafts;
 mod m20261203_000151_search_indexes;
+mod m20261203_000152_event_side_tags;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000096_job_retention_indexes::Migration),
             Box::new(m20261203_000150_create_web_session_drafts::Migration),
             Box::new(m20261203_000151_search_indexes::Migration),
+            Box::new(m20261203_000152_event_side_tags::Migration),
         ]
     }
 }

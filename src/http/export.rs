@@ -32,7 +32,8 @@ impl QueryNames for ExportOptions {
 
 /// Every prompt event that matches the filters, in the search's order, as CSV (columns: id,
 /// event_time, integration_id, resource_name, project_id, chat_id, user_id, user_email,
-/// model, input_excerpt, output_excerpt, tags (`;`-separated), violations,
+/// model, input_excerpt, output_excerpt, tags, input_tags, output_tags, tool_tags (each
+/// `;`-separated), violations,
 /// input_violations, output_violations, tool_violations, violations_by_policy
 /// (`policy=count;…`)) or NDJSON (one `ExportRecord` per line). Times are RFC 3339 in `tz`.
 /// A CSV cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in

@@ -10,7 +10,7 @@ use logwarden_entities::issue::{self, IssueStatus};
 use logwarden_entities::{access_event, alert, event, session, violation};
 use logwarden_jobs::pairing::{PromptEvent, SessionSummary};
 use logwarden_jobs::retry::{ErrorClass, JobError};
-use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk};
+use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk, SideTags};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -309,6 +309,7 @@ impl DbSink {
                 policy_set_version: Set(self.policy_set_version),
                 content_hash: Set(e.content_hash().unwrap_or_default()),
                 source_updated_at: Set(Some(e.source_updated_at)),
+                side_tags: Set(Some(serde_json::json!(evaluated.side_tags))),
             }
         });
         let stored = |column: event::Column| Expr::col((event::Entity, column));
@@ -348,6 +349,7 @@ impl DbSink {
                             event::Column::RespondedAt,
                             event::Column::UpdatedAt,
                             event::Column::Tags,
+                            event::Column::SideTags,
                             event::Column::ViolationSummary,
                             event::Column::PolicySetVersion,
                             event::Column::ContentHash,
@@ -374,10 +376,15 @@ impl DbSink {
         content_hash: &str,
         findings: &[StoredFinding],
         tags: &[String],
+        side_tags: &SideTags,
     ) -> Result<bool, DbErr> {
         let now = Utc::now();
         let updated = event::Entity::update_many()
             .col_expr(event::Column::Tags, Expr::value(serde_json::json!(tags)))
+            .col_expr(
+                event::Column::SideTags,
+                Expr::value(serde_json::json!(side_tags)),
+            )
             .col_expr(
                 event::Column::ViolationSummary,
                 Expr::value(violation_summary(Some(findings))),

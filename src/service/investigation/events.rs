@@ -13,6 +13,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use logwarden_entities::{event, integration, violation};
+use logwarden_jobs::source::SideTags;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
@@ -354,12 +355,59 @@ pub struct ViolationMarkers {
     pub by_policy: BTreeMap<String, u64>,
 }
 
-/// Tags of one event. The evaluation stores tags for the event as a whole, not per side;
-/// the per-side counts of a row are its [`ViolationMarkers`].
+/// Tags of one event: all of them (distinct), and by the side whose evaluation gave them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TagCounts {
     pub total: u64,
     pub labels: Vec<String>,
+    /// The tags of the prompt, of the response and of the tool calls and results; `null`
+    /// for events stored before tags were kept by side (a re-evaluation of their range
+    /// fills it).
+    pub by_side: Option<TagsBySide>,
+}
+
+/// Tags of one side of an event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SideTagCounts {
+    pub count: u64,
+    pub labels: Vec<String>,
+}
+
+/// An event's tags by side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TagsBySide {
+    pub input: SideTagCounts,
+    pub output: SideTagCounts,
+    /// Tool calls and tool results.
+    pub tool: SideTagCounts,
+}
+
+impl TagsBySide {
+    /// The stored `events.side_tags`, if the row has them.
+    pub(crate) fn of(stored: Option<&serde_json::Value>) -> Option<Self> {
+        let sides: SideTags = serde_json::from_value(stored?.clone()).ok()?;
+        let side = |labels: Vec<String>| SideTagCounts {
+            count: labels.len() as u64,
+            labels,
+        };
+        Some(Self {
+            input: side(sides.input),
+            output: side(sides.output),
+            tool: side(sides.tool),
+        })
+    }
+}
+
+impl TagCounts {
+    /// The tags of an event row: `tags` and `side_tags` as stored.
+    pub(crate) fn of(tags: &serde_json::Value, side_tags: Option<&serde_json::Value>) -> Self {
+        let labels = labels(tags);
+        Self {
+            total: labels.len() as u64,
+            labels,
+            by_side: TagsBySide::of(side_tags),
+        }
+    }
 }
 
 /// One row of the events search: what the investigation table shows.
@@ -414,6 +462,7 @@ struct RowParts {
     input_excerpt: String,
     output_excerpt: String,
     tags: serde_json::Value,
+    side_tags: Option<serde_json::Value>,
 }
 
 /// The first `n` characters of `text`.
@@ -473,6 +522,7 @@ impl Services {
                 event::Column::UserEmail,
                 event::Column::Model,
                 event::Column::Tags,
+                event::Column::SideTags,
             ])
             .column_as(
                 Expr::cust(format!(
@@ -549,7 +599,7 @@ impl Services {
         Ok(parts
             .into_iter()
             .map(|row| {
-                let labels = labels(&row.tags);
+                let tags = TagCounts::of(&row.tags, row.side_tags.as_ref());
                 EventRow {
                     id: row.id,
                     event_time: row.event_time,
@@ -562,10 +612,7 @@ impl Services {
                     model: row.model,
                     input_excerpt: excerpt(&row.input_excerpt, EXCERPT_CHARS),
                     output_excerpt: excerpt(&row.output_excerpt, EXCERPT_CHARS),
-                    tags: TagCounts {
-                        total: labels.len() as u64,
-                        labels,
-                    },
+                    tags,
                     violations: markers.remove(&row.id).unwrap_or_default(),
                 }
             })
@@ -747,8 +794,11 @@ pub struct EventDetail {
     /// Files, generated files and artifacts: metadata only.
     #[schema(value_type = Object)]
     pub attachments: serde_json::Value,
-    /// Tags of the event (stored for the event as a whole).
+    /// Tags of the event, every side's, distinct.
     pub tags: Vec<String>,
+    /// The tags by side, with their counts; `null` for events stored before tags were kept
+    /// by side.
+    pub tags_by_side: Option<TagsBySide>,
     pub violations: Vec<EventViolation>,
     /// Configured actions of the standing violations, distinct, e.g. `ALERT - Input`.
     pub configured_actions: Vec<String>,
@@ -851,6 +901,7 @@ impl Services {
             tool_calls: row.tool_calls,
             attachments: row.attachments,
             tags: labels(&row.tags),
+            tags_by_side: TagsBySide::of(row.side_tags.as_ref()),
             violations,
             configured_actions,
             effective_actions,

@@ -17,6 +17,7 @@
 //! | `project_id`, `chat_id`, `user_id`, `user_email`, `model` | as stored (`model` may be empty) |
 //! | `input_excerpt`, `output_excerpt` | the first 240 characters of each side |
 //! | `tags` | the event's tags, `;`-separated |
+//! | `input_tags`, `output_tags`, `tool_tags` | the tags of each side, `;`-separated (empty for events stored before tags were kept by side) |
 //! | `violations` | standing violations in all |
 //! | `input_violations`, `output_violations`, `tool_violations` | per side |
 //! | `violations_by_policy` | `policy=count` pairs, `;`-separated, by policy name |
@@ -38,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::access::{AccessEventQuery, AccessEventRow};
-use super::events::{EventQuery, EventRow, TagCounts, ViolationMarkers};
+use super::events::{EventQuery, EventRow, SideTagCounts, TagCounts, TagsBySide, ViolationMarkers};
 use crate::service::scope::Scope;
 use crate::service::{Error, Services};
 
@@ -46,7 +47,7 @@ use crate::service::{Error, Services};
 pub const CHUNK_ROWS: usize = 500;
 
 /// The CSV header, in column order.
-pub const CSV_COLUMNS: [&str; 17] = [
+pub const CSV_COLUMNS: [&str; 20] = [
     "id",
     "event_time",
     "integration_id",
@@ -59,6 +60,9 @@ pub const CSV_COLUMNS: [&str; 17] = [
     "input_excerpt",
     "output_excerpt",
     "tags",
+    "input_tags",
+    "output_tags",
+    "tool_tags",
     "violations",
     "input_violations",
     "output_violations",
@@ -268,6 +272,14 @@ impl<'a> AccessExportRecord<'a> {
     }
 }
 
+/// One side's tags, `;`-separated; empty when the row has no tags by side.
+fn side_labels(tags: &TagCounts, side: fn(&TagsBySide) -> &SideTagCounts) -> String {
+    tags.by_side
+        .as_ref()
+        .map(|sides| side(sides).labels.join(";"))
+        .unwrap_or_default()
+}
+
 /// `policy=count` pairs, `;`-separated.
 fn by_policy(counts: &BTreeMap<String, u64>) -> String {
     counts
@@ -319,6 +331,9 @@ pub fn encode(rows: &[EventRow], format: ExportFormat, tz: TimeZone) -> Vec<u8> 
                         &row.input_excerpt,
                         &row.output_excerpt,
                         &row.tags.labels.join(";"),
+                        &side_labels(&row.tags, |sides| &sides.input),
+                        &side_labels(&row.tags, |sides| &sides.output),
+                        &side_labels(&row.tags, |sides| &sides.tool),
                         &row.violations.total.to_string(),
                         &row.violations.input.to_string(),
                         &row.violations.output.to_string(),

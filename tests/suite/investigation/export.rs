@@ -21,7 +21,7 @@ use crate::helpers::TestDb;
 
 impl Investigation {
     /// `GET path` as text, with its status and content type.
-    async fn get_text(&self, path: &str, token: &str) -> (StatusCode, String, String) {
+    pub(super) async fn get_text(&self, path: &str, token: &str) -> (StatusCode, String, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
