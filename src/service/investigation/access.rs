@@ -184,6 +184,19 @@ impl Services {
         scope: &Scope,
         query: &AccessEventQuery,
     ) -> Result<impl Stream<Item = Result<AccessEventRow, Error>> + Send + 'static, Error> {
+        Ok(self
+            .stream_access_event_pages(scope, query)?
+            .map_ok(|rows| futures::stream::iter(rows.into_iter().map(Ok)))
+            .try_flatten())
+    }
+
+    /// [`Services::stream_access_events`] a keyset page at a time.
+    pub fn stream_access_event_pages(
+        &self,
+        scope: &Scope,
+        query: &AccessEventQuery,
+    ) -> Result<impl Stream<Item = Result<Vec<AccessEventRow>, Error>> + Send + 'static, Error>
+    {
         let condition = query.condition(scope)?;
         let state = (self.clone(), condition, None::<(DateTime<Utc>, i64)>, false);
         let pages =
@@ -204,9 +217,7 @@ impl Services {
                 let rows: Vec<AccessEventRow> = rows.into_iter().map(|m| row(m).0).collect();
                 Ok(Some((rows, (services, condition, key, done))))
             });
-        Ok(pages
-            .map_ok(|rows| futures::stream::iter(rows.into_iter().map(Ok)))
-            .try_flatten())
+        Ok(pages)
     }
 
     /// One access event with its record, if it exists inside `scope`.

@@ -610,8 +610,9 @@ impl Services {
                     user_id: row.user_id,
                     user_email: row.user_email,
                     model: row.model,
-                    input_excerpt: excerpt(&row.input_excerpt, EXCERPT_CHARS),
-                    output_excerpt: excerpt(&row.output_excerpt, EXCERPT_CHARS),
+                    // SUBSTR in the query cut both to EXCERPT_CHARS characters.
+                    input_excerpt: row.input_excerpt,
+                    output_excerpt: row.output_excerpt,
                     tags,
                     violations: markers.remove(&row.id).unwrap_or_default(),
                 }
@@ -695,38 +696,41 @@ impl Services {
         scope: &Scope,
         query: &EventQuery,
     ) -> impl Stream<Item = Result<EventRow, Error>> + Send + 'static {
+        futures::TryStreamExt::try_flatten(futures::TryStreamExt::map_ok(
+            self.stream_event_pages(scope, query),
+            |rows| futures::stream::iter(rows.into_iter().map(Ok)),
+        ))
+    }
+
+    /// [`Services::stream_events`] a keyset page (at most 5,000 events) at a time, for
+    /// readers that handle rows in bulk.
+    pub fn stream_event_pages(
+        &self,
+        scope: &Scope,
+        query: &EventQuery,
+    ) -> impl Stream<Item = Result<Vec<EventRow>, Error>> + Send + 'static {
         let services = self.clone();
         let scope = scope.clone();
         let query = query.clone();
         let state = (services, scope, query, None::<EventKey>, false);
-        let pages =
-            futures::stream::try_unfold(state, |(services, scope, query, key, done)| async move {
-                if done {
-                    return Ok(None);
-                }
-                let rows = services
-                    .event_rows(&scope, &query, key, STREAM_PAGE)
-                    .await?;
-                let done = (rows.len() as u64) < STREAM_PAGE;
-                let key = rows.last().map(|row| EventKey {
-                    order: query.sort_order(),
-                    time: row.event_time,
-                    id: row.id,
-                });
-                if rows.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some((rows, (services, scope, query, key, done))))
+        futures::stream::try_unfold(state, |(services, scope, query, key, done)| async move {
+            if done {
+                return Ok(None);
+            }
+            let rows = services
+                .event_rows(&scope, &query, key, STREAM_PAGE)
+                .await?;
+            let done = (rows.len() as u64) < STREAM_PAGE;
+            let key = rows.last().map(|row| EventKey {
+                order: query.sort_order(),
+                time: row.event_time,
+                id: row.id,
             });
-        futures::StreamExt::flat_map(
-            futures::TryStreamExt::map_ok(pages, |rows| {
-                futures::stream::iter(rows.into_iter().map(Ok))
-            }),
-            |page| match page {
-                Ok(rows) => futures::future::Either::Left(rows),
-                Err(err) => futures::future::Either::Right(futures::stream::iter([Err(err)])),
-            },
-        )
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((rows, (services, scope, query, key, done))))
+        })
     }
 }
 

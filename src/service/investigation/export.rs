@@ -1,7 +1,8 @@
 //! Export of an events search or an access events search as CSV or NDJSON: every row
 //! [`Services::stream_events`] (or [`Services::stream_access_events`]) yields for the same
-//! query, in the same order, encoded in chunks of at most [`CHUNK_ROWS`] rows as they are
-//! read, so memory stays constant however many match.
+//! query, in the same order, encoded a keyset page (5,000 rows) at a time as the pages are
+//! read, so memory stays constant however many match, and no row goes through the stream
+//! machinery on its own.
 //!
 //! A CSV cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return is written with
 //! a `'` in front, so that a spreadsheet opening the file shows it as text instead of running
@@ -42,9 +43,6 @@ use super::access::{AccessEventQuery, AccessEventRow};
 use super::events::{EventQuery, EventRow, SideTagCounts, TagCounts, TagsBySide, ViolationMarkers};
 use crate::service::scope::Scope;
 use crate::service::{Error, Services};
-
-/// Rows encoded into one chunk of the body.
-pub const CHUNK_ROWS: usize = 500;
 
 /// The CSV header, in column order.
 pub const CSV_COLUMNS: [&str; 20] = [
@@ -392,28 +390,23 @@ pub struct Export {
     pub body: std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, Error>> + Send>>,
 }
 
-/// The body of an export of `rows`: the CSV header (`columns`) when the format is CSV, then
-/// the rows encoded by `encode` in chunks of [`CHUNK_ROWS`]. The first chunk is read before
-/// this returns, so an error there is an error rather than a broken body.
+/// The body of an export of `pages`: the CSV header (`columns`) when the format is CSV, then
+/// each page encoded by `encode` as one chunk. The first page is read before this returns,
+/// so an error there is an error rather than a broken body.
 async fn export_body<R, S>(
-    rows: S,
+    pages: S,
     options: &ExportOptions,
     columns: &'static [&'static str],
     encode: fn(&[R], ExportFormat, TimeZone) -> Vec<u8>,
 ) -> Result<Export, Error>
 where
     R: Send + 'static,
-    S: Stream<Item = Result<R, Error>> + Send + 'static,
+    S: Stream<Item = Result<Vec<R>, Error>> + Send + 'static,
 {
     let tz = TimeZone::parse("tz", options.tz.as_deref())?;
     let format = options.format;
-    let mut chunks =
-        Box::pin(rows)
-            .ready_chunks(CHUNK_ROWS)
-            .map(move |rows| -> Result<Vec<u8>, Error> {
-                let rows = rows.into_iter().collect::<Result<Vec<_>, _>>()?;
-                Ok(encode(&rows, format, tz))
-            });
+    let mut chunks = Box::pin(pages)
+        .map(move |rows| -> Result<Vec<u8>, Error> { Ok(encode(&rows?, format, tz)) });
     let first = chunks.next().await.transpose()?;
     let header = match format {
         ExportFormat::Csv => Some(header_line(columns)),
@@ -444,7 +437,7 @@ impl Services {
         options: &ExportOptions,
     ) -> Result<Export, Error> {
         export_body(
-            self.stream_events(scope, query),
+            self.stream_event_pages(scope, query),
             options,
             &CSV_COLUMNS,
             encode,
@@ -461,7 +454,7 @@ impl Services {
         options: &ExportOptions,
     ) -> Result<Export, Error> {
         export_body(
-            self.stream_access_events(scope, query)?,
+            self.stream_access_event_pages(scope, query)?,
             options,
             &ACCESS_CSV_COLUMNS,
             encode_access,
