@@ -6,9 +6,10 @@
 //!   search by user and range (they replace the `(user_email, event_time)` and
 //!   `(user_id, event_time)` indexes, their prefixes);
 //! - `events (event_time, id)` for the unfiltered search and the export's keyset pages
-//!   (replaces `events (event_time)`);
-//! - `violations (policy, event_time, event_id)`: the policy filter reads the range's
-//!   violations of one policy and joins them to their events.
+//!   (replaces `events (event_time)`).
+//!
+//! The policy filter needs none: bounded by the range, it reads the range's violations of
+//! one policy from `violations (policy, event_time)` and joins them to their events by id.
 
 use sea_orm_migration::{async_trait::async_trait, prelude::*};
 
@@ -22,33 +23,27 @@ type Replacement = (
     &'static str,
     &'static str,
     &'static [&'static str],
-    Option<(&'static str, &'static [&'static str])>,
+    (&'static str, &'static [&'static str]),
 );
 
-const INDEXES: [Replacement; 4] = [
+const INDEXES: [Replacement; 3] = [
     (
         "events",
         "user_email_time_id",
         &["user_email", "event_time", "id"],
-        Some(("user_email", &["user_email", "event_time"])),
+        ("user_email", &["user_email", "event_time"]),
     ),
     (
         "events",
         "user_id_time_id",
         &["user_id", "event_time", "id"],
-        Some(("user_id", &["user_id", "event_time"])),
+        ("user_id", &["user_id", "event_time"]),
     ),
     (
         "events",
         "time_id",
         &["event_time", "id"],
-        Some(("event_time", &["event_time"])),
-    ),
-    (
-        "violations",
-        "policy_time_event",
-        &["policy", "event_time", "event_id"],
-        None,
+        ("event_time", &["event_time"]),
     ),
 ];
 
@@ -62,20 +57,16 @@ fn drop(table: &str, name: &str) -> IndexDropStatement {
 #[async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, name, columns, replaces) in INDEXES {
+        for (table, name, columns, (old, _)) in INDEXES {
             manager.create_index(index(table, name, columns)).await?;
-            if let Some((old, _)) = replaces {
-                manager.drop_index(drop(table, old)).await?;
-            }
+            manager.drop_index(drop(table, old)).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, name, _, replaces) in INDEXES {
-            if let Some((old, columns)) = replaces {
-                manager.create_index(index(table, old, columns)).await?;
-            }
+        for (table, name, _, (old, columns)) in INDEXES {
+            manager.create_index(index(table, old, columns)).await?;
             manager.drop_index(drop(table, name)).await?;
         }
         Ok(())
