@@ -4,6 +4,7 @@
 
 mod backfill;
 mod bench;
+mod export;
 mod fake_api;
 mod input;
 mod integration;
@@ -52,6 +53,8 @@ enum Command {
     Integration(integration::IntegrationArgs),
     /// Start and watch backfills.
     Backfill(backfill::BackfillArgs),
+    /// Export an events or access events search as CSV or NDJSON, as the API does.
+    Export(export::ExportArgs),
     /// Inspect and repair jobs.
     Jobs(jobs::JobsArgs),
     /// Evaluate text against policy sets; edit and install an integration's policy set.
@@ -80,6 +83,7 @@ impl Command {
             Self::Token(command) => command.reads(args),
             Self::Integration(command) => command.reads(args),
             Self::Backfill(command) => command.reads(args),
+            Self::Export(command) => command.reads(args),
             Self::Jobs(command) => command.reads(args),
             Self::Policy(command) => command.reads(args),
             Self::Demo(command) => {
@@ -114,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => command.run(&settings).await,
         Command::Integration(command) => command.run(&settings).await,
         Command::Backfill(command) => command.run(&settings).await,
+        Command::Export(command) => command.run(&settings).await,
         Command::Jobs(command) => command.run(&settings).await,
         Command::Policy(command) => command.run(&settings).await,
         Command::Demo(command) => {
