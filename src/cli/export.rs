@@ -96,52 +96,63 @@ impl ExportArgs {
                     .await?
             }
         };
-        match &self.output {
-            None => {
-                let mut stdout = tokio::io::stdout();
-                let bytes = write(export, &mut stdout).await?;
-                stdout.flush().await?;
-                eprintln!("{bytes} bytes exported");
-            }
-            Some(path) => {
-                // Written beside the target, then moved over it: never a half-written file.
-                let partial = path.with_extension(format!(
-                    "{}.partial",
-                    path.extension()
-                        .and_then(|e| e.to_str())
-                        .unwrap_or("export")
-                ));
-                let result = async {
-                    let mut file = tokio::fs::File::create(&partial)
-                        .await
-                        .with_context(|| format!("--output {}", path.display()))?;
-                    let bytes = write(export, &mut file).await?;
-                    file.sync_all().await?;
-                    tokio::fs::rename(&partial, path)
-                        .await
-                        .with_context(|| format!("--output {}", path.display()))?;
-                    anyhow::Ok(bytes)
-                }
-                .await;
-                match result {
-                    Ok(bytes) => eprintln!("{bytes} bytes exported to {}", path.display()),
-                    Err(err) => {
-                        let _ = tokio::fs::remove_file(&partial).await;
-                        return Err(err);
-                    }
-                }
-            }
-        }
-        Ok(())
+        write_output(self.output.as_deref(), export.body).await
     }
 }
 
-/// Writes every chunk of `export` to `out`; the bytes written.
+/// Writes every chunk of `body` to `output`, or to stdout without one, and says how many
+/// bytes on stderr. A file is written beside its path and moved over it once complete, so
+/// an error never leaves a half-written file.
+pub(super) async fn write_output(
+    output: Option<&std::path::Path>,
+    body: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<Vec<u8>, crate::service::Error>> + Send>,
+    >,
+) -> anyhow::Result<()> {
+    let Some(path) = output else {
+        let mut stdout = tokio::io::stdout();
+        let bytes = write(body, &mut stdout).await?;
+        stdout.flush().await?;
+        eprintln!("{bytes} bytes exported");
+        return Ok(());
+    };
+    let partial = path.with_extension(format!(
+        "{}.partial",
+        path.extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("export")
+    ));
+    let result = async {
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .with_context(|| format!("--output {}", path.display()))?;
+        let bytes = write(body, &mut file).await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&partial, path)
+            .await
+            .with_context(|| format!("--output {}", path.display()))?;
+        anyhow::Ok(bytes)
+    }
+    .await;
+    match result {
+        Ok(bytes) => {
+            eprintln!("{bytes} bytes exported to {}", path.display());
+            Ok(())
+        }
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            Err(err)
+        }
+    }
+}
+
+/// Writes every chunk of `body` to `out`; the bytes written.
 async fn write(
-    export: Export,
+    mut body: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<Vec<u8>, crate::service::Error>> + Send>,
+    >,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
 ) -> anyhow::Result<u64> {
-    let mut body = export.body;
     let mut bytes = 0;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;

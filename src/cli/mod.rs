@@ -12,6 +12,7 @@ mod jobs;
 mod output;
 mod policy;
 mod pull;
+mod report;
 mod roles;
 mod serve;
 mod token;
@@ -55,6 +56,8 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// Export an events or access events search as CSV or NDJSON, as the API does.
     Export(export::ExportArgs),
+    /// The period report of a project or an integration as JSON, CSV or HTML.
+    Report(report::ReportArgs),
     /// Inspect and repair jobs.
     Jobs(jobs::JobsArgs),
     /// Evaluate text against policy sets; edit and install an integration's policy set.
@@ -84,6 +87,7 @@ impl Command {
             Self::Integration(command) => command.reads(args),
             Self::Backfill(command) => command.reads(args),
             Self::Export(command) => command.reads(args),
+            Self::Report(command) => command.reads(args),
             Self::Jobs(command) => command.reads(args),
             Self::Policy(command) => command.reads(args),
             Self::Demo(command) => {
@@ -119,6 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Integration(command) => command.run(&settings).await,
         Command::Backfill(command) => command.run(&settings).await,
         Command::Export(command) => command.run(&settings).await,
+        Command::Report(command) => command.run(&settings).await,
         Command::Jobs(command) => command.run(&settings).await,
         Command::Policy(command) => command.run(&settings).await,
         Command::Demo(command) => {

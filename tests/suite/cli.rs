@@ -276,6 +276,7 @@ fn help_works_on_every_subcommand() {
         &["backfill", "resume"],
         &["backfill", "retry-failed"],
         &["export"],
+        &["report"],
         &["jobs"],
         &["jobs", "list"],
         &["jobs", "show"],
@@ -947,5 +948,91 @@ async fn export_writes_a_search_as_csv_or_ndjson_to_a_file_or_stdout_and_refuses
         );
         assert!(!scratch.dir.join("bad.csv").exists(), "{args:?}");
         assert!(!scratch.dir.join("bad.csv.partial").exists(), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_writes_the_period_report_as_json_csv_or_html_and_refuses_a_bad_subject() {
+    let scratch = Scratch::new();
+    seed_export_data(
+        &scratch,
+        &[
+            (1, "ana@example.com", "a prompt"),
+            (2, "bob@example.com", "another prompt"),
+        ],
+    )
+    .await;
+    let period = [
+        "--from",
+        "2026-04-08T00:00:00Z",
+        "--to",
+        "2026-04-09T00:00:00Z",
+    ];
+
+    let output = scratch
+        .command()
+        .args(["report", "--integration-id", "1", "--format", "json"])
+        .args(period)
+        .output()
+        .await
+        .expect("run report");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["subject"]["kind"], "integration", "{report}");
+    assert_eq!(report["totals"]["events"], 2, "{report}");
+    assert_eq!(report["totals"]["users"], 2, "{report}");
+
+    for (format, file, starts) in [
+        ("csv", "report.csv", "section,day,subject,metric,value"),
+        ("html", "report.html", "<!"),
+    ] {
+        let output = scratch
+            .command()
+            .args([
+                "report",
+                "--integration-id",
+                "1",
+                "--format",
+                format,
+                "--output",
+                file,
+            ])
+            .args(period)
+            .output()
+            .await
+            .expect("run report");
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let text = std::fs::read_to_string(scratch.dir.join(file)).expect("the file");
+        assert!(
+            text.starts_with(starts) && !text.is_empty(),
+            "{format}: {text}"
+        );
+        if format == "html" {
+            assert!(text.contains("<svg"), "charts drawn on the server");
+        }
+    }
+
+    for (args, named) in [
+        (
+            &["--project-id", "1", "--integration-id", "1"][..],
+            "project_id",
+        ),
+        (&["--integration-id", "987"][..], "integration 987"),
+    ] {
+        let output = scratch
+            .command()
+            .args(["report", "--output", "bad.json"])
+            .args(period)
+            .args(args)
+            .output()
+            .await
+            .expect("run report");
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr_of(&output).contains(named),
+            "{args:?}: {}",
+            stderr_of(&output)
+        );
+        assert!(!scratch.dir.join("bad.json").exists());
     }
 }
