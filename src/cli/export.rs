@@ -56,7 +56,7 @@ pub struct ExportArgs {
 
 /// `filters` (`name=value` each) as the search query the API would parse from the same
 /// parameters; an error names the flag or the filter.
-fn query_of<T: DeserializeOwned>(filters: &[String]) -> anyhow::Result<T> {
+pub(super) fn query_of<T: DeserializeOwned>(filters: &[String]) -> anyhow::Result<T> {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for filter in filters {
         let Some((name, value)) = filter.split_once('=') else {

@@ -4,6 +4,7 @@
 
 mod backfill;
 mod bench;
+mod dataset;
 mod export;
 mod fake_api;
 mod input;
@@ -58,6 +59,8 @@ enum Command {
     Export(export::ExportArgs),
     /// The period report of a project or an integration as JSON, CSV or HTML.
     Report(report::ReportArgs),
+    /// Compile datasets from searches; list, show, delete and download them.
+    Dataset(dataset::DatasetArgs),
     /// Inspect and repair jobs.
     Jobs(jobs::JobsArgs),
     /// Evaluate text against policy sets; edit and install an integration's policy set.
@@ -88,6 +91,7 @@ impl Command {
             Self::Backfill(command) => command.reads(args),
             Self::Export(command) => command.reads(args),
             Self::Report(command) => command.reads(args),
+            Self::Dataset(command) => command.reads(args),
             Self::Jobs(command) => command.reads(args),
             Self::Policy(command) => command.reads(args),
             Self::Demo(command) => {
@@ -124,6 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill(command) => command.run(&settings).await,
         Command::Export(command) => command.run(&settings).await,
         Command::Report(command) => command.run(&settings).await,
+        Command::Dataset(command) => command.run(&settings).await,
         Command::Jobs(command) => command.run(&settings).await,
         Command::Policy(command) => command.run(&settings).await,
         Command::Demo(command) => {

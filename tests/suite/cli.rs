@@ -277,6 +277,9 @@ fn help_works_on_every_subcommand() {
         &["backfill", "retry-failed"],
         &["export"],
         &["report"],
+        &["dataset"],
+        &["dataset", "create"],
+        &["dataset", "download"],
         &["jobs"],
         &["jobs", "list"],
         &["jobs", "show"],
@@ -1035,4 +1038,107 @@ async fn report_writes_the_period_report_as_json_csv_or_html_and_refuses_a_bad_s
         );
         assert!(!scratch.dir.join("bad.json").exists());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dataset_create_list_show_download_and_delete_go_through_the_datasets_service() {
+    let scratch = Scratch::new();
+    seed_export_data(
+        &scratch,
+        &[
+            (1, "ana@example.com", "Summarise the incident report"),
+            (2, "ana@example.com", "  Summarise   the incident report "),
+            (3, "ana@example.com", "another prompt"),
+            (4, "bob@example.com", "a prompt of bob"),
+        ],
+    )
+    .await;
+    let run = |args: Vec<&'static str>| {
+        let mut command = scratch.command();
+        command.arg("dataset").args(args);
+        async move { command.output().await.expect("run dataset") }
+    };
+
+    let output = run(vec![
+        "create",
+        "--name",
+        "ana prompts",
+        "--filter",
+        "user_email=ana@example.com",
+        "--json",
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let view: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        view["item_count"], 2,
+        "one prompt twice, deduplicated: {view}"
+    );
+    assert_eq!(view["source_event_count"], 3, "{view}");
+    assert_eq!(view["search"], "user_email=ana%40example.com");
+    assert_eq!(view["created_by"], "cli");
+    let id = view["id"].as_i64().unwrap().to_string();
+
+    let output = run(vec!["list"]).await;
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("ana prompts"), "{stdout}");
+
+    let output = scratch
+        .command()
+        .args(["dataset", "download", &id, "--output", "ana.jsonl"])
+        .output()
+        .await
+        .expect("run download");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let items: Vec<Value> = std::fs::read_to_string(scratch.dir.join("ana.jsonl"))
+        .expect("the file")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    let sources: usize = items
+        .iter()
+        .map(|item| item["source_event_ids"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(sources, 3, "every source event is kept: {items:?}");
+
+    let output = scratch
+        .command()
+        .args(["dataset", "show", &id])
+        .output()
+        .await
+        .expect("run show");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let shown: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(shown, view);
+
+    let output = run(vec!["create", "--name", " "]).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("name"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    let output = scratch
+        .command()
+        .args(["dataset", "delete", &id])
+        .output()
+        .await
+        .expect("run delete");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let output = scratch
+        .command()
+        .args(["dataset", "show", &id])
+        .output()
+        .await
+        .expect("run show");
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains(&format!("dataset {id} does not exist")),
+        "{}",
+        stderr_of(&output)
+    );
 }
