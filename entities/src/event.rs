@@ -41,6 +41,10 @@ pub struct Model {
     /// The chat's `updated_at` in the copy this row was built from: a write applies only
     /// when its copy is at least as fresh. `None` on rows stored before it was recorded.
     pub source_updated_at: Option<DateTimeUtc>,
+    /// The tags by side, `{"input": [...], "output": [...], "tool": [...]}`; `None` on rows
+    /// stored before the side was kept (migration `m20261203_000152`).
+    #[sea_orm(column_type = "Json", nullable)]
+    pub side_tags: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,7 +25,7 @@ use crate::pairing::{pair_chat, PairedChat, PromptEvent, SessionSummary};
 use crate::retry::{ErrorClass, JobError};
 use crate::source::{
     ActivityRecord, ActivitySource, ChatRef, ChatSource, EvaluatedEvent, Evaluator, EventSink,
-    IngestChunk, Page, ResponseMeta,
+    IngestChunk, Page, ResponseMeta, SideTags,
 };
 use crate::window::Window;
 
@@ -395,16 +395,16 @@ where
             }
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| evaluator.evaluate(&event)));
             let chat = self.chats.get_mut(&event.chat_id);
-            let (findings, tags) = match outcome {
+            let (findings, tags, side_tags) = match outcome {
                 Ok(verdict) => match verdict? {
                     Some(verdict) => {
                         if let Some(chat) = chat {
                             chat.events_evaluated += 1;
                             chat.violations += verdict.findings.len() as u64;
                         }
-                        (Some(verdict.findings), verdict.tags)
+                        (Some(verdict.findings), verdict.tags, verdict.side_tags)
                     }
-                    None => (None, Vec::new()),
+                    None => (None, Vec::new(), SideTags::default()),
                 },
                 Err(panic) => {
                     if let Some(chat) = chat {
@@ -414,13 +414,14 @@ where
                             message: panic_message(panic.as_ref()),
                         });
                     }
-                    (None, Vec::new())
+                    (None, Vec::new(), SideTags::default())
                 }
             };
             self.events.push(EvaluatedEvent {
                 event,
                 findings,
                 tags,
+                side_tags,
             });
         }
         Ok(())
@@ -518,7 +519,7 @@ mod tests {
     use crate::completeness::RunHash;
     use crate::pairing::tests::{at, message, transcript};
     use crate::pairing::{ChatTranscript, MessageRole, PromptEvent};
-    use crate::source::{ChatRef, Fetched, NoEvaluation, Persisted, Verdict};
+    use crate::source::{ChatRef, Fetched, NoEvaluation, Persisted, SideTags, Verdict};
     use futures::executor::block_on;
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -680,8 +681,13 @@ mod tests {
             } else {
                 Vec::new()
             };
+            let tags: Vec<String> = findings.iter().map(|_| "Secret".to_owned()).collect();
             Ok(Some(Verdict {
-                tags: findings.iter().map(|_| "Secret".to_owned()).collect(),
+                side_tags: SideTags {
+                    input: tags.clone(),
+                    ..SideTags::default()
+                },
+                tags,
                 findings,
             }))
         }

@@ -111,8 +111,22 @@ pub trait Evaluator {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict<F> {
     pub findings: Vec<F>,
-    /// Labels for the event (quality tags, one per policy that fired), stored with it.
+    /// Labels for the event (quality tags, one per policy that fired), stored with it: every
+    /// side's, distinct.
     pub tags: Vec<String>,
+    /// The same labels by the side whose evaluation gave them.
+    pub side_tags: SideTags,
+}
+
+/// An event's tags by the side they were found on, each list sorted and distinct.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideTags {
+    /// The user's prompt (and its attachments).
+    pub input: Vec<String>,
+    /// The assistant's response.
+    pub output: Vec<String>,
+    /// Tool calls and tool results.
+    pub tool: Vec<String>,
 }
 
 /// An evaluator for integrations without an installed policy set: evaluates nothing, and
@@ -152,6 +166,8 @@ pub struct EvaluatedEvent<F> {
     pub findings: Option<Vec<F>>,
     /// The evaluator's tags; empty when not evaluated.
     pub tags: Vec<String>,
+    /// The evaluator's tags by side; empty when not evaluated.
+    pub side_tags: SideTags,
 }
 
 /// What one sink call persists, in one transaction.

@@ -27,6 +27,8 @@ mod m20261202_000096_job_retention_indexes;
 mod m20261203_000132_event_time_id_index;
 mod m20261203_000133_batched_reevaluation;
 mod m20261203_000150_create_web_session_drafts;
+mod m20261203_000151_search_indexes;
+mod m20261203_000152_event_side_tags;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -61,6 +63,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000132_event_time_id_index::Migration),
             Box::new(m20261203_000133_batched_reevaluation::Migration),
             Box::new(m20261203_000150_create_web_session_drafts::Migration),
+            Box::new(m20261203_000151_search_indexes::Migration),
+            Box::new(m20261203_000152_event_side_tags::Migration),
         ]
     }
 }

@@ -4,6 +4,8 @@
 
 mod backfill;
 mod bench;
+mod dataset;
+mod export;
 mod fake_api;
 mod input;
 mod integration;
@@ -11,6 +13,7 @@ mod jobs;
 mod output;
 mod policy;
 mod pull;
+mod report;
 mod roles;
 mod serve;
 mod token;
@@ -52,6 +55,12 @@ enum Command {
     Integration(integration::IntegrationArgs),
     /// Start and watch backfills.
     Backfill(backfill::BackfillArgs),
+    /// Export an events or access events search as CSV or NDJSON, as the API does.
+    Export(export::ExportArgs),
+    /// The period report of a project or an integration as JSON, CSV or HTML.
+    Report(report::ReportArgs),
+    /// Compile datasets from searches; list, show, delete and download them.
+    Dataset(dataset::DatasetArgs),
     /// Inspect and repair jobs.
     Jobs(jobs::JobsArgs),
     /// Evaluate text against policy sets; edit and install an integration's policy set.
@@ -80,6 +89,9 @@ impl Command {
             Self::Token(command) => command.reads(args),
             Self::Integration(command) => command.reads(args),
             Self::Backfill(command) => command.reads(args),
+            Self::Export(command) => command.reads(args),
+            Self::Report(command) => command.reads(args),
+            Self::Dataset(command) => command.reads(args),
             Self::Jobs(command) => command.reads(args),
             Self::Policy(command) => command.reads(args),
             Self::Demo(command) => {
@@ -114,6 +126,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => command.run(&settings).await,
         Command::Integration(command) => command.run(&settings).await,
         Command::Backfill(command) => command.run(&settings).await,
+        Command::Export(command) => command.run(&settings).await,
+        Command::Report(command) => command.run(&settings).await,
+        Command::Dataset(command) => command.run(&settings).await,
         Command::Jobs(command) => command.run(&settings).await,
         Command::Policy(command) => command.run(&settings).await,
         Command::Demo(command) => {

@@ -148,6 +148,7 @@ fn describe(status: &str, description: &mut String) {
         super::access::search,
         super::access::show,
         super::export::events,
+        super::export::access_events,
         super::datasets::list,
         super::datasets::create,
         super::datasets::show,

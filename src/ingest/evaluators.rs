@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use logwarden_jobs::pairing::PromptEvent;
 use logwarden_jobs::retry::{ErrorClass, JobError};
-use logwarden_jobs::source::{Evaluator, Verdict};
+use logwarden_jobs::source::{Evaluator, SideTags, Verdict};
 use sea_orm::DatabaseConnection;
 
 use crate::ingest::sink::StoredFinding;
@@ -142,11 +142,12 @@ impl AppEvaluator {
 }
 
 /// Evaluates every part of one prompt event: the prompt (with its attachments' types), the
-/// response (grounded in the tool results), each tool call, and each tool result.
+/// response (grounded in the tool results), each tool call, and each tool result. Returns
+/// the findings, the tags of all sides (distinct) and the tags by side.
 pub fn evaluate_event(
     set: &CompiledPolicySet,
     event: &PromptEvent,
-) -> (Vec<StoredFinding>, Vec<String>) {
+) -> (Vec<StoredFinding>, Vec<String>, SideTags) {
     let mimes: Vec<&str> = event
         .attachments
         .iter()
@@ -158,25 +159,40 @@ pub fn evaluate_event(
         .iter()
         .map(|c| c.input.to_string())
         .collect();
-    let mut evaluations: Vec<Evaluation> =
-        vec![set
-            .evaluate(&MessageInput::new(Role::User, &event.input_text).with_attachments(&mimes))];
+    let mut evaluations: Vec<(Side, Evaluation)> = vec![(
+        Side::Input,
+        set.evaluate(&MessageInput::new(Role::User, &event.input_text).with_attachments(&mimes)),
+    )];
     if !event.output_text.is_empty() {
-        evaluations.push(set.evaluate(
-            &MessageInput::new(Role::Assistant, &event.output_text).with_context(&results),
+        evaluations.push((
+            Side::Output,
+            set.evaluate(
+                &MessageInput::new(Role::Assistant, &event.output_text).with_context(&results),
+            ),
         ));
     }
     for (call, args) in event.tool_calls.iter().zip(&arguments) {
-        evaluations.push(
+        evaluations.push((
+            Side::Tool,
             set.evaluate(&MessageInput::new(Role::Assistant, "").with_tool_call(&call.name, args)),
-        );
+        ));
     }
     for text in &results {
-        evaluations.push(set.evaluate(&MessageInput::new(Role::Tool, text)));
+        evaluations.push((
+            Side::Tool,
+            set.evaluate(&MessageInput::new(Role::Tool, text)),
+        ));
     }
     let mut findings = Vec::new();
     let mut tags = Vec::new();
-    for evaluation in evaluations {
+    let mut side_tags = SideTags::default();
+    for (side, evaluation) in evaluations {
+        let labels = evaluation.tags.iter().map(|tag| tag.label().to_owned());
+        match side {
+            Side::Input => side_tags.input.extend(labels),
+            Side::Output => side_tags.output.extend(labels),
+            Side::Tool => side_tags.tool.extend(labels),
+        }
         tags.extend(evaluation.tags.iter().map(|tag| tag.label().to_owned()));
         findings.extend(evaluation.findings.into_iter().map(|f| StoredFinding {
             policy: f.policy.to_owned(),
@@ -190,9 +206,24 @@ pub fn evaluate_event(
             effective_action: f.effective_action.as_str().to_owned(),
         }));
     }
-    tags.sort();
-    tags.dedup();
-    (findings, tags)
+    for labels in [
+        &mut tags,
+        &mut side_tags.input,
+        &mut side_tags.output,
+        &mut side_tags.tool,
+    ] {
+        labels.sort();
+        labels.dedup();
+    }
+    (findings, tags, side_tags)
+}
+
+/// The side of an event an evaluation looked at.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Input,
+    Output,
+    Tool,
 }
 
 impl Evaluator for AppEvaluator {
@@ -207,9 +238,13 @@ impl Evaluator for AppEvaluator {
             return Ok(None);
         };
         let started = std::time::Instant::now();
-        let (findings, tags) = evaluate_event(set, event);
+        let (findings, tags, side_tags) = evaluate_event(set, event);
         crate::infra::metrics::global().policy_evaluation(started.elapsed());
-        Ok(Some(Verdict { findings, tags }))
+        Ok(Some(Verdict {
+            findings,
+            tags,
+            side_tags,
+        }))
     }
 }
 

@@ -143,6 +143,7 @@ where
                     &row.content_hash,
                     &verdict.findings,
                     &verdict.tags,
+                    &verdict.side_tags,
                 )
                 .await
                 .map_err(db_error)?;

@@ -12,7 +12,9 @@ use logwarden_entities::issue::{self, IssueStatus};
 use logwarden_entities::{access_event, alert, event, session, violation};
 use logwarden_jobs::pairing::{PromptEvent, SessionSummary};
 use logwarden_jobs::retry::{ErrorClass, JobError};
-use logwarden_jobs::source::{ActivityRecord, EvaluatedEvent, EventSink, IngestChunk, Persisted};
+use logwarden_jobs::source::{
+    ActivityRecord, EvaluatedEvent, EventSink, IngestChunk, Persisted, SideTags,
+};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
@@ -351,6 +353,7 @@ impl DbSink {
                 policy_set_version: Set(self.policy_set_version),
                 content_hash: Set(e.content_hash().unwrap_or_default()),
                 source_updated_at: Set(Some(e.source_updated_at)),
+                side_tags: Set(Some(serde_json::json!(evaluated.side_tags))),
             }
         });
         let stored = |column: event::Column| Expr::col((event::Entity, column));
@@ -390,6 +393,7 @@ impl DbSink {
                             event::Column::RespondedAt,
                             event::Column::UpdatedAt,
                             event::Column::Tags,
+                            event::Column::SideTags,
                             event::Column::ViolationSummary,
                             event::Column::PolicySetVersion,
                             event::Column::ContentHash,
@@ -416,10 +420,15 @@ impl DbSink {
         content_hash: &str,
         findings: &[StoredFinding],
         tags: &[String],
+        side_tags: &SideTags,
     ) -> Result<bool, DbErr> {
         let now = Utc::now();
         let updated = event::Entity::update_many()
             .col_expr(event::Column::Tags, Expr::value(serde_json::json!(tags)))
+            .col_expr(
+                event::Column::SideTags,
+                Expr::value(serde_json::json!(side_tags)),
+            )
             .col_expr(
                 event::Column::ViolationSummary,
                 Expr::value(violation_summary(Some(findings))),

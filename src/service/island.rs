@@ -14,7 +14,7 @@ use logwarden_entities::integration;
 use logwarden_jobs::kind::{IntegrationKind, IntegrationStatus};
 use logwarden_jobs::pairing::{PromptEvent, TokenEstimate, ToolCall, ToolResult, CHARS_PER_TOKEN};
 use logwarden_jobs::payload::DataPlaneName;
-use logwarden_jobs::source::{EvaluatedEvent, Evaluator, EventSink, IngestChunk};
+use logwarden_jobs::source::{EvaluatedEvent, Evaluator, EventSink, IngestChunk, SideTags};
 use rand::RngCore;
 use sea_orm::{ActiveValue::Set, DbErr, EntityTrait};
 use serde::{Deserialize, Serialize};
@@ -460,15 +460,16 @@ impl Services {
                 continue;
             }
             let verdict = evaluator.evaluate(&event).map_err(job_error)?;
-            let (findings, tags) = match verdict {
-                Some(verdict) => (Some(verdict.findings), verdict.tags),
-                None => (None, Vec::new()),
+            let (findings, tags, side_tags) = match verdict {
+                Some(verdict) => (Some(verdict.findings), verdict.tags, verdict.side_tags),
+                None => (None, Vec::new(), SideTags::default()),
             };
             violations += findings.as_ref().map_or(0, |f| f.len() as u64);
             evaluated.push(EvaluatedEvent {
                 event,
                 findings,
                 tags,
+                side_tags,
             });
         }
         let stored = evaluated.len() as u64;

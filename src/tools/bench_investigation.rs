@@ -20,7 +20,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::{StreamExt, TryStreamExt};
 use logwarden_entities::event;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +62,11 @@ pub struct InvestigationBenchArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     pub database_url: Secret,
+    /// Keep the history in this schema instead of a private one dropped at the end: the
+    /// first run creates and fills it, later runs with the same sizes reuse it as it is
+    /// (after running any new migration on it). `DROP SCHEMA … CASCADE` removes it.
+    #[arg(long)]
+    pub schema: Option<String>,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -186,6 +192,22 @@ where
     if args.events == 0 || args.users == 0 || args.chats == 0 {
         anyhow::bail!("--events, --users and --chats must be at least 1");
     }
+    if let Some(schema) = &args.schema {
+        if schema.is_empty()
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            anyhow::bail!("--schema must be a name of lowercase letters, digits and _");
+        }
+        let admin = crate::store::connect(&args.database_url).await?;
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await?;
+        admin.close().await?;
+        let seeded = seed(args, schema).await?;
+        return body(seeded).await;
+    }
     let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let admin = crate::store::connect(&args.database_url).await?;
     admin
@@ -217,6 +239,23 @@ async fn seed(args: &InvestigationBenchArgs, schema: &str) -> anyhow::Result<See
         ..Default::default()
     })?;
     let app = App::with_database(db.clone(), &settings).await?;
+    let start = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")?.with_timezone(&Utc);
+    let stored = event::Entity::find().count(&db).await?;
+    if stored > 0 {
+        if stored != args.events {
+            anyhow::bail!(
+                "schema {schema} holds {stored} events, not --events {}: drop it or pass that count",
+                args.events
+            );
+        }
+        eprintln!("reusing the {stored} events of schema {schema}");
+        return Ok(Seeded {
+            app,
+            db,
+            start,
+            seed_seconds: 0.0,
+        });
+    }
     let fake = logwarden_fake_api::spawn(FakeConfig {
         users: 1,
         days: 1,
@@ -241,7 +280,6 @@ async fn seed(args: &InvestigationBenchArgs, schema: &str) -> anyhow::Result<See
         .await?
         .map(|row| row.project_id)
         .unwrap_or_default();
-    let start = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")?.with_timezone(&Utc);
     eprintln!("writing {} events", args.events);
     let started = Instant::now();
     let step_ms = (DAYS * 86_400_000) as u64 / args.events.max(1);

@@ -488,6 +488,79 @@ pub async fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::investigation::events::TagCounts;
+
+    /// A navigation of one entry: the layout draws a page's content only with one.
+    fn nav() -> Vec<minijinja::Value> {
+        vec![context! { id => "events", href => "/ui/events", label => "Prompt Events" }]
+    }
+
+    fn side_tags() -> TagCounts {
+        TagCounts::of(
+            &serde_json::json!(["Injection", "No Injection"]),
+            Some(
+                &serde_json::json!({"input": ["Injection"], "output": ["No Injection"], "tool": []}),
+            ),
+        )
+    }
+
+    #[test]
+    fn the_events_table_counts_tags_per_side_and_names_them_on_hover() {
+        let row = serde_json::json!({
+            "id": Uuid::nil(), "event_time": "2026-04-08T10:00:00Z", "tags": side_tags(),
+            "violations": {"total": 0, "input": 0, "output": 0, "tool": 0},
+        });
+        let html = crate::web::templates::render(
+            "events.html",
+            context! { ..layout(None, "events", "Prompt Events"), ..context! {
+                events => vec![row], form => context! {}, dataset => context! {}, nav => nav(),
+            }},
+        )
+        .expect("renders");
+        assert!(html.contains("in 1 · out 1</span>"), "{html}");
+        assert!(
+            html.contains("Injection in the input; No Injection in the output; none in tool calls"),
+            "{html}"
+        );
+        let unsided = serde_json::json!({
+            "id": Uuid::nil(), "event_time": "2026-04-08T10:00:00Z",
+            "tags": TagCounts::of(&serde_json::json!(["Injection"]), None),
+            "violations": {"total": 0, "input": 0, "output": 0, "tool": 0},
+        });
+        let html = crate::web::templates::render(
+            "events.html",
+            context! { ..layout(None, "events", "Prompt Events"), ..context! {
+                events => vec![unsided], form => context! {}, dataset => context! {}, nav => nav(),
+            }},
+        )
+        .expect("renders");
+        assert!(
+            html.contains(">Injection</span>") && !html.contains("in 0 ·"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn an_event_page_lists_its_tags_by_side() {
+        let tags = side_tags();
+        let detail = serde_json::json!({
+            "id": Uuid::nil(), "tags": tags.labels, "tags_by_side": tags.by_side,
+            "violations": [], "token_usage": {},
+        });
+        let html = crate::web::templates::render(
+            "event.html",
+            context! { ..layout(None, "events", "Prompt event"), ..context! { e => detail, nav => nav() }},
+        )
+        .expect("renders");
+        assert!(
+            html.contains("Input (1):</span> <span class=\"badge badge-neutral\">Injection</span>"),
+            "{html}"
+        );
+        assert!(html.contains(
+            "Output (1):</span> <span class=\"badge badge-neutral\">No Injection</span>"
+        ));
+        assert!(html.contains("Tool calls (0):</span> —"));
+    }
 
     fn violation(side: &str, start: i32, end: i32, policy: &str) -> EventViolation {
         EventViolation {

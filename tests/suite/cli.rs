@@ -277,6 +277,11 @@ fn help_works_on_every_subcommand() {
         &["backfill", "pause"],
         &["backfill", "resume"],
         &["backfill", "retry-failed"],
+        &["export"],
+        &["report"],
+        &["dataset"],
+        &["dataset", "create"],
+        &["dataset", "download"],
         &["jobs"],
         &["jobs", "list"],
         &["jobs", "show"],
@@ -739,4 +744,398 @@ async fn integration_set_key_reads_the_new_key_from_stdin_tests_it_and_swaps_it_
     assert_eq!(views.as_array().map(Vec::len), Some(1), "{views}");
     assert_eq!(views[0]["api_key_last4"], "9f3e");
     assert_eq!(views[0]["name"], "acme");
+}
+
+/// Stores `(id, user email, input)` events and two access events in the scratch database.
+async fn seed_export_data(scratch: &Scratch, events: &[(u128, &str, &str)]) {
+    use logwarden_entities::{access_event, event};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    let db = logwarden::store::connect(&logwarden::infra::secret::Secret::new(
+        scratch.database_url(),
+    ))
+    .await
+    .expect("connect");
+    logwarden::store::migrate(&db).await.expect("migrate");
+    let integration = crate::helpers::seed_integration(&db, "acme", "security", "default").await;
+    let at = day() + chrono::TimeDelta::hours(10);
+    for (n, (id, email, input)) in events.iter().enumerate() {
+        let time = at + chrono::TimeDelta::minutes(n as i64);
+        event::Entity::insert(event::ActiveModel {
+            id: Set(uuid::Uuid::from_u128(*id)),
+            integration_id: Set(integration),
+            project_id: Set(1),
+            chat_id: Set(format!("chat-{n}")),
+            user_message_id: Set(format!("msg-{n}")),
+            user_id: Set(format!("user-{email}")),
+            user_email: Set((*email).to_owned()),
+            model: Set(Some("claude-sonnet-4".into())),
+            provider: Set("ANTHROPIC_COMPLIANCE_API".into()),
+            input_text: Set((*input).to_owned()),
+            output_text: Set("an answer".into()),
+            tool_calls: Set(json!([])),
+            attachments: Set(json!([])),
+            prompt_tokens: Set(1),
+            response_tokens: Set(1),
+            total_tokens: Set(2),
+            complete: Set(true),
+            event_time: Set(time),
+            responded_at: Set(Some(time)),
+            ingested_at: Set(time),
+            updated_at: Set(time),
+            tags: Set(json!(["Coherent"])),
+            violation_summary: Set(json!({})),
+            policy_set_version: Set(Some(1)),
+            content_hash: Set(format!("hash-{n}")),
+            source_updated_at: Set(Some(time)),
+            side_tags: Set(Some(
+                json!({"input": ["Coherent"], "output": [], "tool": []}),
+            )),
+        })
+        .exec(&db)
+        .await
+        .expect("an event");
+    }
+    for n in 0..2 {
+        access_event::Entity::insert(access_event::ActiveModel {
+            integration_id: Set(integration),
+            activity_id: Set(format!("activity-{n}")),
+            activity_type: Set("user_logged_in".into()),
+            actor_type: Set("user".into()),
+            actor_user_id: Set(Some("user-1".into())),
+            actor_email: Set(Some("ana@example.com".into())),
+            ip_address: Set(Some("10.0.0.1".into())),
+            organization_uuid: Set(None),
+            event_time: Set(at + chrono::TimeDelta::minutes(n)),
+            ingested_at: Set(at),
+            record: Set(json!({"id": n})),
+            ..Default::default()
+        })
+        .exec(&db)
+        .await
+        .expect("an access event");
+    }
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_writes_a_search_as_csv_or_ndjson_to_a_file_or_stdout_and_refuses_bad_filters() {
+    let scratch = Scratch::new();
+    seed_export_data(
+        &scratch,
+        &[
+            (1, "ana@example.com", "=HYPERLINK(\"http://evil.example\")"),
+            (2, "ana@example.com", "a plain prompt"),
+            (3, "bob@example.com", "another prompt"),
+        ],
+    )
+    .await;
+
+    // A filtered CSV to a file: the filter applies and formulas stay text.
+    let output = scratch
+        .command()
+        .args([
+            "export",
+            "events",
+            "--format",
+            "csv",
+            "--filter",
+            "user_email=ana@example.com",
+            "--output",
+            "ana.csv",
+        ])
+        .output()
+        .await
+        .expect("run export");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("exported to ana.csv"),
+        "{}",
+        stderr_of(&output)
+    );
+    let csv = std::fs::read_to_string(scratch.dir.join("ana.csv")).expect("the file");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        logwarden::service::investigation::export::CSV_COLUMNS
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 2, "{csv}");
+    assert!(records.iter().all(|r| &r[7] == "ana@example.com"), "{csv}");
+    assert_eq!(
+        &records[0][0],
+        uuid::Uuid::from_u128(2).to_string(),
+        "newest first"
+    );
+    assert_eq!(&records[1][9], "'=HYPERLINK(\"http://evil.example\")");
+    assert!(
+        !scratch.dir.join("ana.csv.partial").exists(),
+        "no partial file is left"
+    );
+
+    // NDJSON to stdout, times in the zone asked for.
+    let output = scratch
+        .command()
+        .args([
+            "export",
+            "events",
+            "--format",
+            "ndjson",
+            "--tz",
+            "Europe/Paris",
+        ])
+        .output()
+        .await
+        .expect("run export");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|line| line["event_time"].as_str().unwrap().ends_with("+02:00")));
+    assert_eq!(
+        lines[2]["input_excerpt"],
+        "=HYPERLINK(\"http://evil.example\")"
+    );
+
+    // Access events, with their own filters.
+    let output = scratch
+        .command()
+        .args([
+            "export",
+            "access-events",
+            "--format",
+            "csv",
+            "--filter",
+            "activity_type=user_logged_in",
+        ])
+        .output()
+        .await
+        .expect("run export");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 3, "header and two rows: {stdout}");
+    assert!(stdout.starts_with("id,event_time,integration_id,activity_id"));
+
+    // Bad input: refused naming the filter, the flag or the zone; no file is written.
+    for (args, named) in [
+        (&["--filter", "colour=red"][..], "colour"),
+        (&["--filter", "nonsense"][..], "--filter"),
+        (&["--filter", "from=yesterday"][..], "from"),
+        (&["--tz", "Mars/Olympus"][..], "Europe/Paris"),
+    ] {
+        let output = scratch
+            .command()
+            .args(["export", "events", "--format", "csv", "--output", "bad.csv"])
+            .args(args)
+            .output()
+            .await
+            .expect("run export");
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr_of(&output).contains(named),
+            "{args:?}: {}",
+            stderr_of(&output)
+        );
+        assert!(!scratch.dir.join("bad.csv").exists(), "{args:?}");
+        assert!(!scratch.dir.join("bad.csv.partial").exists(), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_writes_the_period_report_as_json_csv_or_html_and_refuses_a_bad_subject() {
+    let scratch = Scratch::new();
+    seed_export_data(
+        &scratch,
+        &[
+            (1, "ana@example.com", "a prompt"),
+            (2, "bob@example.com", "another prompt"),
+        ],
+    )
+    .await;
+    let period = [
+        "--from",
+        "2026-04-08T00:00:00Z",
+        "--to",
+        "2026-04-09T00:00:00Z",
+    ];
+
+    let output = scratch
+        .command()
+        .args(["report", "--integration-id", "1", "--format", "json"])
+        .args(period)
+        .output()
+        .await
+        .expect("run report");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["subject"]["kind"], "integration", "{report}");
+    assert_eq!(report["totals"]["events"], 2, "{report}");
+    assert_eq!(report["totals"]["users"], 2, "{report}");
+
+    for (format, file, starts) in [
+        ("csv", "report.csv", "section,day,subject,metric,value"),
+        ("html", "report.html", "<!"),
+    ] {
+        let output = scratch
+            .command()
+            .args([
+                "report",
+                "--integration-id",
+                "1",
+                "--format",
+                format,
+                "--output",
+                file,
+            ])
+            .args(period)
+            .output()
+            .await
+            .expect("run report");
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let text = std::fs::read_to_string(scratch.dir.join(file)).expect("the file");
+        assert!(
+            text.starts_with(starts) && !text.is_empty(),
+            "{format}: {text}"
+        );
+        if format == "html" {
+            assert!(text.contains("<svg"), "charts drawn on the server");
+        }
+    }
+
+    for (args, named) in [
+        (
+            &["--project-id", "1", "--integration-id", "1"][..],
+            "project_id",
+        ),
+        (&["--integration-id", "987"][..], "integration 987"),
+    ] {
+        let output = scratch
+            .command()
+            .args(["report", "--output", "bad.json"])
+            .args(period)
+            .args(args)
+            .output()
+            .await
+            .expect("run report");
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr_of(&output).contains(named),
+            "{args:?}: {}",
+            stderr_of(&output)
+        );
+        assert!(!scratch.dir.join("bad.json").exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dataset_create_list_show_download_and_delete_go_through_the_datasets_service() {
+    let scratch = Scratch::new();
+    seed_export_data(
+        &scratch,
+        &[
+            (1, "ana@example.com", "Summarise the incident report"),
+            (2, "ana@example.com", "  Summarise   the incident report "),
+            (3, "ana@example.com", "another prompt"),
+            (4, "bob@example.com", "a prompt of bob"),
+        ],
+    )
+    .await;
+    let run = |args: Vec<&'static str>| {
+        let mut command = scratch.command();
+        command.arg("dataset").args(args);
+        async move { command.output().await.expect("run dataset") }
+    };
+
+    let output = run(vec![
+        "create",
+        "--name",
+        "ana prompts",
+        "--filter",
+        "user_email=ana@example.com",
+        "--json",
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let view: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        view["item_count"], 2,
+        "one prompt twice, deduplicated: {view}"
+    );
+    assert_eq!(view["source_event_count"], 3, "{view}");
+    assert_eq!(view["search"], "user_email=ana%40example.com");
+    assert_eq!(view["created_by"], "cli");
+    let id = view["id"].as_i64().unwrap().to_string();
+
+    let output = run(vec!["list"]).await;
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("ana prompts"), "{stdout}");
+
+    let output = scratch
+        .command()
+        .args(["dataset", "download", &id, "--output", "ana.jsonl"])
+        .output()
+        .await
+        .expect("run download");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let items: Vec<Value> = std::fs::read_to_string(scratch.dir.join("ana.jsonl"))
+        .expect("the file")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    let sources: usize = items
+        .iter()
+        .map(|item| item["source_event_ids"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(sources, 3, "every source event is kept: {items:?}");
+
+    let output = scratch
+        .command()
+        .args(["dataset", "show", &id])
+        .output()
+        .await
+        .expect("run show");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let shown: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(shown, view);
+
+    let output = run(vec!["create", "--name", " "]).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("name"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    let output = scratch
+        .command()
+        .args(["dataset", "delete", &id])
+        .output()
+        .await
+        .expect("run delete");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let output = scratch
+        .command()
+        .args(["dataset", "show", &id])
+        .output()
+        .await
+        .expect("run show");
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains(&format!("dataset {id} does not exist")),
+        "{}",
+        stderr_of(&output)
+    );
 }

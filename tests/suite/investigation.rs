@@ -417,3 +417,4 @@ async fn stream_events_yields_every_match_in_the_search_order() {
 }
 
 mod export;
+mod tags;

@@ -17,7 +17,7 @@ use logwarden_jobs::pairing::{
 use logwarden_jobs::retry::JobError;
 use logwarden_jobs::source::{
     ActivityRecord, ActivitySource, ChatRef, ChatSource, EvaluatedEvent, Evaluator, EventSink,
-    Fetched, IngestChunk, Page, ResponseMeta, Verdict,
+    Fetched, IngestChunk, Page, ResponseMeta, SideTags, Verdict,
 };
 use logwarden_jobs::window::Window;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
@@ -81,6 +81,10 @@ fn chunk(
             event: event(first_id + i, start + TimeDelta::seconds(i as i64)),
             findings: Some(findings(i)),
             tags: vec!["No Injection".into()],
+            side_tags: SideTags {
+                input: vec!["No Injection".into()],
+                ..SideTags::default()
+            },
         })
         .collect();
     events.push(events[7].clone());
@@ -208,6 +212,7 @@ fn one(event: PromptEvent, findings: Vec<StoredFinding>) -> IngestChunk<StoredFi
             event,
             findings: Some(findings),
             tags: Vec::new(),
+            side_tags: SideTags::default(),
         }],
         sessions: Vec::new(),
     }
@@ -646,6 +651,7 @@ async fn a_reevaluation_pages_through_events_sharing_one_time_and_evaluates_each
             event: event(i, day() + TimeDelta::minutes((i / RUN) as i64)),
             findings: Some(Vec::new()),
             tags: Vec::new(),
+            side_tags: Default::default(),
         })
         .collect();
     sink.persist(IngestChunk {

@@ -180,6 +180,7 @@ async fn rows_stored_before_ids_per_integration_get_the_ids_the_sink_derives(pos
         policy_set_version: Set(Some(1)),
         content_hash: Set(prompt.content_hash().unwrap()),
         source_updated_at: Set(Some(at)),
+        side_tags: sea_orm::ActiveValue::NotSet,
     })
     .exec(&db)
     .await
@@ -274,6 +275,7 @@ async fn rows_stored_before_ids_per_integration_get_the_ids_the_sink_derives(pos
             event: again,
             findings: Some(vec![finding]),
             tags: Vec::new(),
+            side_tags: Default::default(),
         }],
         sessions: Vec::new(),
     })

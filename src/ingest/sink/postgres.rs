@@ -89,23 +89,25 @@ pub(super) async fn access_events(
 const EVENTS: &str = "INSERT INTO events (id, integration_id, project_id, chat_id, \
     user_message_id, user_id, user_email, model, provider, input_text, output_text, tool_calls, \
     attachments, prompt_tokens, response_tokens, total_tokens, complete, event_time, \
-    responded_at, ingested_at, updated_at, tags, violation_summary, policy_set_version, \
-    content_hash, source_updated_at) \
+    responded_at, ingested_at, updated_at, tags, side_tags, violation_summary, \
+    policy_set_version, content_hash, source_updated_at) \
     SELECT r.id, $2, $3, r.chat_id, r.user_message_id, r.user_id, r.user_email, r.model, $4, \
     r.input_text, r.output_text, r.tool_calls, r.attachments, r.prompt_tokens, \
     r.response_tokens, r.total_tokens, r.complete, r.event_time, r.responded_at, $5, $5, \
-    r.tags, r.violation_summary, $6, r.content_hash, r.source_updated_at \
+    r.tags, r.side_tags, r.violation_summary, $6, r.content_hash, r.source_updated_at \
     FROM json_to_recordset($1::json) AS r(id uuid, chat_id varchar, user_message_id varchar, \
     user_id varchar, user_email varchar, model varchar, input_text text, output_text text, \
     tool_calls json, attachments json, prompt_tokens int8, response_tokens int8, \
     total_tokens int8, complete bool, event_time timestamptz, responded_at timestamptz, \
-    tags json, violation_summary json, content_hash varchar, source_updated_at timestamptz) \
+    tags json, side_tags json, violation_summary json, content_hash varchar, \
+    source_updated_at timestamptz) \
     ON CONFLICT (id) DO UPDATE SET output_text = excluded.output_text, \
     tool_calls = excluded.tool_calls, attachments = excluded.attachments, \
     prompt_tokens = excluded.prompt_tokens, response_tokens = excluded.response_tokens, \
     total_tokens = excluded.total_tokens, complete = excluded.complete, \
     responded_at = excluded.responded_at, updated_at = excluded.updated_at, \
-    tags = excluded.tags, violation_summary = excluded.violation_summary, \
+    tags = excluded.tags, side_tags = excluded.side_tags, \
+    violation_summary = excluded.violation_summary, \
     policy_set_version = excluded.policy_set_version, content_hash = excluded.content_hash, \
     model = excluded.model, source_updated_at = excluded.source_updated_at \
     WHERE events.source_updated_at IS NULL \
@@ -145,6 +147,7 @@ pub(super) async fn events(
                 "event_time": ts(e.event_time),
                 "responded_at": ts_opt(e.responded_at),
                 "tags": evaluated.tags,
+                "side_tags": evaluated.side_tags,
                 "violation_summary": violation_summary(evaluated.findings.as_deref()),
                 "content_hash": e.content_hash().unwrap_or_default(),
                 "source_updated_at": ts(e.source_updated_at),

@@ -13,10 +13,11 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use logwarden_entities::{event, integration, violation};
+use logwarden_jobs::source::SideTags;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -32,8 +33,8 @@ pub const COUNT_CAP: u64 = 10_000;
 /// How many characters of each side a result row carries.
 pub const EXCERPT_CHARS: usize = 240;
 
-/// Rows per query while streaming.
-const STREAM_PAGE: u64 = 500;
+/// Rows per keyset page while streaming.
+const STREAM_PAGE: u64 = 5_000;
 
 /// The order of results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -205,6 +206,14 @@ impl EventQuery {
         let policy = text("policy", &self.policy)?;
         if policy.is_some() || self.direction.is_some() || self.effective_action.is_some() {
             let mut violations = standing_violations();
+            // A violation carries its event's time, so the range bounds the violations too:
+            // the policy filter then reads one range of `violations (policy, event_time, …)`.
+            if let Some(from) = self.from {
+                violations.and_where(violation::Column::EventTime.gte(from));
+            }
+            if let Some(to) = self.to {
+                violations.and_where(violation::Column::EventTime.lt(to));
+            }
             if let Some(policy) = policy {
                 violations.and_where(violation::Column::Policy.eq(policy));
             }
@@ -313,23 +322,24 @@ impl EventKey {
         })
     }
 
-    /// The rows after this key in its order.
+    /// The rows after this key in its order, as a row-value comparison on `(event_time, id)`
+    /// (which PostgreSQL reads as one range of the `(…, event_time, id)` indexes) bounded by
+    /// the key's time (which SQLite's planner uses to seek).
     fn after(self) -> Condition {
+        let columns = || {
+            Expr::tuple([
+                Expr::col((event::Entity, event::Column::EventTime)),
+                Expr::col((event::Entity, event::Column::Id)),
+            ])
+        };
+        let key = || Expr::tuple([Expr::val(self.time), Expr::val(self.id)]);
         match self.order {
-            SortOrder::NewestFirst => Condition::any()
-                .add(event::Column::EventTime.lt(self.time))
-                .add(
-                    Condition::all()
-                        .add(event::Column::EventTime.eq(self.time))
-                        .add(event::Column::Id.lt(self.id)),
-                ),
-            SortOrder::OldestFirst => Condition::any()
-                .add(event::Column::EventTime.gt(self.time))
-                .add(
-                    Condition::all()
-                        .add(event::Column::EventTime.eq(self.time))
-                        .add(event::Column::Id.gt(self.id)),
-                ),
+            SortOrder::NewestFirst => Condition::all()
+                .add(event::Column::EventTime.lte(self.time))
+                .add(columns().lt(key())),
+            SortOrder::OldestFirst => Condition::all()
+                .add(event::Column::EventTime.gte(self.time))
+                .add(columns().gt(key())),
         }
     }
 }
@@ -345,12 +355,59 @@ pub struct ViolationMarkers {
     pub by_policy: BTreeMap<String, u64>,
 }
 
-/// Tags of one event. The evaluation stores tags for the event as a whole, not per side;
-/// the per-side counts of a row are its [`ViolationMarkers`].
+/// Tags of one event: all of them (distinct), and by the side whose evaluation gave them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TagCounts {
     pub total: u64,
     pub labels: Vec<String>,
+    /// The tags of the prompt, of the response and of the tool calls and results; `null`
+    /// for events stored before tags were kept by side (a re-evaluation of their range
+    /// fills it).
+    pub by_side: Option<TagsBySide>,
+}
+
+/// Tags of one side of an event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SideTagCounts {
+    pub count: u64,
+    pub labels: Vec<String>,
+}
+
+/// An event's tags by side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TagsBySide {
+    pub input: SideTagCounts,
+    pub output: SideTagCounts,
+    /// Tool calls and tool results.
+    pub tool: SideTagCounts,
+}
+
+impl TagsBySide {
+    /// The stored `events.side_tags`, if the row has them.
+    pub(crate) fn of(stored: Option<&serde_json::Value>) -> Option<Self> {
+        let sides: SideTags = serde_json::from_value(stored?.clone()).ok()?;
+        let side = |labels: Vec<String>| SideTagCounts {
+            count: labels.len() as u64,
+            labels,
+        };
+        Some(Self {
+            input: side(sides.input),
+            output: side(sides.output),
+            tool: side(sides.tool),
+        })
+    }
+}
+
+impl TagCounts {
+    /// The tags of an event row: `tags` and `side_tags` as stored.
+    pub(crate) fn of(tags: &serde_json::Value, side_tags: Option<&serde_json::Value>) -> Self {
+        let labels = labels(tags);
+        Self {
+            total: labels.len() as u64,
+            labels,
+            by_side: TagsBySide::of(side_tags),
+        }
+    }
 }
 
 /// One row of the events search: what the investigation table shows.
@@ -405,6 +462,7 @@ struct RowParts {
     input_excerpt: String,
     output_excerpt: String,
     tags: serde_json::Value,
+    side_tags: Option<serde_json::Value>,
 }
 
 /// The first `n` characters of `text`.
@@ -427,6 +485,22 @@ pub(crate) fn labels(tags: &serde_json::Value) -> Vec<String> {
 }
 
 impl Services {
+    /// A read transaction whose statements PostgreSQL plans for their values every time.
+    ///
+    /// A prepared statement otherwise switches to a generic plan after five runs, made
+    /// without the values; for a search that plan walks the `(event_time, id)` index over
+    /// the whole range and tests every row against the filter (a full-text word: 300 ms on
+    /// a million events), where the plan for the values reads the word's few matches from
+    /// the GIN index.
+    async fn planned_for_values(&self) -> Result<DatabaseTransaction, Error> {
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+                .await?;
+        }
+        Ok(txn)
+    }
+
     /// One query's worth of matching rows after `key`, in the query's order.
     async fn event_rows(
         &self,
@@ -448,6 +522,7 @@ impl Services {
                 event::Column::UserEmail,
                 event::Column::Model,
                 event::Column::Tags,
+                event::Column::SideTags,
             ])
             .column_as(
                 Expr::cust(format!(
@@ -473,11 +548,13 @@ impl Services {
                 .order_by_asc(event::Column::EventTime)
                 .order_by_asc(event::Column::Id),
         };
+        let txn = self.planned_for_values().await?;
         let parts = select
             .limit(limit)
             .into_model::<RowParts>()
-            .all(&self.db)
+            .all(&txn)
             .await?;
+        txn.commit().await?;
         self.finish_rows(parts).await
     }
 
@@ -522,7 +599,7 @@ impl Services {
         Ok(parts
             .into_iter()
             .map(|row| {
-                let labels = labels(&row.tags);
+                let tags = TagCounts::of(&row.tags, row.side_tags.as_ref());
                 EventRow {
                     id: row.id,
                     event_time: row.event_time,
@@ -533,12 +610,10 @@ impl Services {
                     user_id: row.user_id,
                     user_email: row.user_email,
                     model: row.model,
-                    input_excerpt: excerpt(&row.input_excerpt, EXCERPT_CHARS),
-                    output_excerpt: excerpt(&row.output_excerpt, EXCERPT_CHARS),
-                    tags: TagCounts {
-                        total: labels.len() as u64,
-                        labels,
-                    },
+                    // SUBSTR in the query cut both to EXCERPT_CHARS characters.
+                    input_excerpt: row.input_excerpt,
+                    output_excerpt: row.output_excerpt,
+                    tags,
                     violations: markers.remove(&row.id).unwrap_or_default(),
                 }
             })
@@ -562,7 +637,9 @@ impl Services {
             .expr_as(Expr::cust("COUNT(*)"), Alias::new("count"))
             .from_subquery(inner, Alias::new("matches"))
             .to_owned();
-        let row = self.db.query_one(&count).await?;
+        let txn = self.planned_for_values().await?;
+        let row = txn.query_one(&count).await?;
+        txn.commit().await?;
         let count: i64 = match row {
             Some(row) => row.try_get("", "count")?,
             None => 0,
@@ -619,38 +696,41 @@ impl Services {
         scope: &Scope,
         query: &EventQuery,
     ) -> impl Stream<Item = Result<EventRow, Error>> + Send + 'static {
+        futures::TryStreamExt::try_flatten(futures::TryStreamExt::map_ok(
+            self.stream_event_pages(scope, query),
+            |rows| futures::stream::iter(rows.into_iter().map(Ok)),
+        ))
+    }
+
+    /// [`Services::stream_events`] a keyset page (at most 5,000 events) at a time, for
+    /// readers that handle rows in bulk.
+    pub fn stream_event_pages(
+        &self,
+        scope: &Scope,
+        query: &EventQuery,
+    ) -> impl Stream<Item = Result<Vec<EventRow>, Error>> + Send + 'static {
         let services = self.clone();
         let scope = scope.clone();
         let query = query.clone();
         let state = (services, scope, query, None::<EventKey>, false);
-        let pages =
-            futures::stream::try_unfold(state, |(services, scope, query, key, done)| async move {
-                if done {
-                    return Ok(None);
-                }
-                let rows = services
-                    .event_rows(&scope, &query, key, STREAM_PAGE)
-                    .await?;
-                let done = (rows.len() as u64) < STREAM_PAGE;
-                let key = rows.last().map(|row| EventKey {
-                    order: query.sort_order(),
-                    time: row.event_time,
-                    id: row.id,
-                });
-                if rows.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some((rows, (services, scope, query, key, done))))
+        futures::stream::try_unfold(state, |(services, scope, query, key, done)| async move {
+            if done {
+                return Ok(None);
+            }
+            let rows = services
+                .event_rows(&scope, &query, key, STREAM_PAGE)
+                .await?;
+            let done = (rows.len() as u64) < STREAM_PAGE;
+            let key = rows.last().map(|row| EventKey {
+                order: query.sort_order(),
+                time: row.event_time,
+                id: row.id,
             });
-        futures::StreamExt::flat_map(
-            futures::TryStreamExt::map_ok(pages, |rows| {
-                futures::stream::iter(rows.into_iter().map(Ok))
-            }),
-            |page| match page {
-                Ok(rows) => futures::future::Either::Left(rows),
-                Err(err) => futures::future::Either::Right(futures::stream::iter([Err(err)])),
-            },
-        )
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((rows, (services, scope, query, key, done))))
+        })
     }
 }
 
@@ -718,8 +798,11 @@ pub struct EventDetail {
     /// Files, generated files and artifacts: metadata only.
     #[schema(value_type = Object)]
     pub attachments: serde_json::Value,
-    /// Tags of the event (stored for the event as a whole).
+    /// Tags of the event, every side's, distinct.
     pub tags: Vec<String>,
+    /// The tags by side, with their counts; `null` for events stored before tags were kept
+    /// by side.
+    pub tags_by_side: Option<TagsBySide>,
     pub violations: Vec<EventViolation>,
     /// Configured actions of the standing violations, distinct, e.g. `ALERT - Input`.
     pub configured_actions: Vec<String>,
@@ -822,6 +905,7 @@ impl Services {
             tool_calls: row.tool_calls,
             attachments: row.attachments,
             tags: labels(&row.tags),
+            tags_by_side: TagsBySide::of(row.side_tags.as_ref()),
             violations,
             configured_actions,
             effective_actions,

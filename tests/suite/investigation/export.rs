@@ -6,12 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use logwarden::service::investigation::export::CSV_COLUMNS;
+use logwarden::service::investigation::export::{formula_safe, ACCESS_CSV_COLUMNS, CSV_COLUMNS};
 use logwarden::service::tokens::Role;
-use logwarden_entities::{audit_entry, event, integration, violation};
+use logwarden_entities::{access_event, audit_entry, event, integration, violation};
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::{json, Value};
 
 use super::{encoded, Investigation};
@@ -19,7 +21,7 @@ use crate::helpers::TestDb;
 
 impl Investigation {
     /// `GET path` as text, with its status and content type.
-    async fn get_text(&self, path: &str, token: &str) -> (StatusCode, String, String) {
+    pub(super) async fn get_text(&self, path: &str, token: &str) -> (StatusCode, String, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -43,6 +45,25 @@ impl Investigation {
         let mut cursor: Option<String> = None;
         loop {
             let mut path = format!("/api/v1/events?{query}&limit=7");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, page) = self.get(&path, &self.investigator).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            rows.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return rows,
+            }
+        }
+    }
+
+    /// Every row of the access events search for `query`, all pages, as JSON.
+    async fn search_access_rows(&self, query: &str) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/access-events?{query}&limit=1000");
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
@@ -150,11 +171,11 @@ async fn an_export_equals_the_search(test: TestDb) {
             );
             assert_eq!(
                 field("input_excerpt"),
-                row["input_excerpt"].as_str().unwrap()
+                formula_safe(row["input_excerpt"].as_str().unwrap())
             );
             assert_eq!(
                 field("output_excerpt"),
-                row["output_excerpt"].as_str().unwrap()
+                formula_safe(row["output_excerpt"].as_str().unwrap())
             );
             assert_eq!(field("violations"), row["violations"]["total"].to_string());
             let by_policy: Vec<String> = row["violations"]["by_policy"]
@@ -185,6 +206,276 @@ async fn an_export_equals_the_search_on_sqlite() {
     an_export_equals_the_search(TestDb::sqlite().await).await;
 }
 
+/// Plants `count` access events at one instant, so the export's keyset pages of 5,000 meet
+/// rows that tie on their time.
+async fn plant_access_events(it: &Investigation, count: usize, at: DateTime<Utc>) {
+    let rows: Vec<access_event::ActiveModel> = (0..count)
+        .map(|n| access_event::ActiveModel {
+            integration_id: Set(it.pipeline.integration_id),
+            activity_id: Set(format!("planted-{n}")),
+            activity_type: Set("claude_chat_viewed".to_owned()),
+            actor_type: Set("user".to_owned()),
+            actor_user_id: Set(Some(format!("planted-user-{}", n % 7))),
+            actor_email: Set(Some(format!("planted{}@example.com", n % 7))),
+            ip_address: Set(Some("10.0.0.7".to_owned())),
+            organization_uuid: Set(None),
+            event_time: Set(at),
+            ingested_at: Set(at),
+            record: Set(json!({"id": format!("planted-{n}")})),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        access_event::Entity::insert_many(chunk.to_vec())
+            .exec(&it.pipeline.test.db)
+            .await
+            .unwrap();
+    }
+}
+
+async fn an_access_events_export_equals_the_search(test: TestDb) {
+    let it = Investigation::on(test).await;
+    it.ingest_until(it.start + TimeDelta::hours(2)).await;
+    plant_access_events(&it, 5_003, it.start + TimeDelta::minutes(30)).await;
+    let all = access_event::Entity::find()
+        .order_by_desc(access_event::Column::EventTime)
+        .order_by_desc(access_event::Column::Id)
+        .all(&it.pipeline.test.db)
+        .await
+        .unwrap();
+    assert!(
+        all.len() > 5_003,
+        "the pull path stored its activity feed too"
+    );
+    let sample = all
+        .iter()
+        .find(|a| a.actor_email.is_some() && !a.activity_id.starts_with("planted"))
+        .expect("an activity of a user");
+    for query in [
+        format!("integration_id={}", it.pipeline.integration_id),
+        format!(
+            "actor_email={}&from={}&to={}",
+            encoded(sample.actor_email.as_deref().unwrap()),
+            encoded(&it.start.to_rfc3339()),
+            encoded(&(it.start + TimeDelta::hours(2)).to_rfc3339())
+        ),
+        "actor_email=planted3%40example.com&ip_address=10.0.0.7".to_owned(),
+    ] {
+        let expected = it.search_access_rows(&query).await;
+        assert!(
+            !expected.is_empty(),
+            "{query}: the search finds access events"
+        );
+
+        let (status, content_type, body) = it
+            .get_text(
+                &format!("/api/v1/exports/access-events?format=ndjson&tz=Europe%2FParis&{query}"),
+                &it.investigator,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(content_type, "application/x-ndjson");
+        let lines: Vec<Value> = body
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), expected.len(), "{query}");
+        for (line, row) in lines.iter().zip(&expected) {
+            for time in ["event_time", "ingested_at"] {
+                let text = line[time].as_str().unwrap();
+                assert!(
+                    text.ends_with("+01:00") || text.ends_with("+02:00"),
+                    "Paris time: {text}"
+                );
+                // Exported times carry microseconds; SQLite keeps the nanoseconds it was given.
+                assert_eq!(
+                    instant(text).timestamp_micros(),
+                    instant(row[time].as_str().unwrap()).timestamp_micros()
+                );
+            }
+            let (mut line, mut row) = (line.clone(), row.clone());
+            for time in ["event_time", "ingested_at"] {
+                line.as_object_mut().unwrap().remove(time);
+                row.as_object_mut().unwrap().remove(time);
+            }
+            assert_eq!(line, row, "{query}");
+        }
+
+        let (status, content_type, body) = it
+            .get_text(
+                &format!("/api/v1/exports/access-events?format=csv&{query}"),
+                &it.investigator,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(content_type, "text/csv");
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(header, ACCESS_CSV_COLUMNS);
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), expected.len(), "{query}");
+        for (record, row) in records.iter().zip(&expected) {
+            let field =
+                |name: &str| &record[ACCESS_CSV_COLUMNS.iter().position(|c| *c == name).unwrap()];
+            assert_eq!(field("id"), row["id"].to_string());
+            assert!(field("event_time").ends_with('Z'), "UTC by default");
+            assert_eq!(
+                instant(field("event_time")),
+                instant(row["event_time"].as_str().unwrap())
+            );
+            for text in ["activity_id", "activity_type", "actor_type"] {
+                assert_eq!(field(text), row[text].as_str().unwrap(), "{text}");
+            }
+            for optional in [
+                "actor_user_id",
+                "actor_email",
+                "ip_address",
+                "organization_uuid",
+            ] {
+                assert_eq!(
+                    field(optional),
+                    row[optional].as_str().unwrap_or(""),
+                    "{optional}"
+                );
+            }
+        }
+    }
+    let ids: BTreeSet<String> = it
+        .search_access_rows("")
+        .await
+        .iter()
+        .map(|row| row["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), all.len(), "no access event repeated or skipped");
+}
+
+#[tokio::test]
+async fn an_access_events_export_equals_the_access_events_search_across_keyset_pages_on_postgres() {
+    an_access_events_export_equals_the_search(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn an_access_events_export_equals_the_access_events_search_across_keyset_pages_on_sqlite() {
+    an_access_events_export_equals_the_search(TestDb::sqlite().await).await;
+}
+
+async fn csv_cells_that_start_a_formula_are_exported_as_text(test: TestDb) {
+    let it = Investigation::on(test).await;
+    let db = &it.pipeline.test.db;
+    let planted = event::Entity::find()
+        .order_by_asc(event::Column::EventTime)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("an ingested event");
+    let mut row: event::ActiveModel = planted.clone().into();
+    row.input_text = Set("=HYPERLINK(\"http://evil.example\",\"x\")".to_owned());
+    row.output_text = Set("-2+3".to_owned());
+    row.model = Set(Some("@SUM(1)".to_owned()));
+    row.update(db).await.unwrap();
+    let access = access_event::Entity::find()
+        .one(db)
+        .await
+        .unwrap()
+        .expect("an ingested access event");
+    let mut activity: access_event::ActiveModel = access.clone().into();
+    activity.activity_type = Set("+cmd".to_owned());
+    activity.actor_email = Set(Some("\tx@example.com".to_owned()));
+    activity.ip_address = Set(Some("\r10.0.0.1".to_owned()));
+    activity.update(db).await.unwrap();
+
+    let (status, _, body) = it
+        .get_text(
+            &format!(
+                "/api/v1/exports/events?format=csv&user_email={}",
+                encoded(&planted.user_email)
+            ),
+            &it.investigator,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let record = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|record| record[0] == planted.id.to_string())
+        .expect("the planted event is exported");
+    let field =
+        |name: &str| record[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()].to_owned();
+    assert_eq!(
+        field("input_excerpt"),
+        "'=HYPERLINK(\"http://evil.example\",\"x\")"
+    );
+    assert_eq!(field("output_excerpt"), "'-2+3");
+    assert_eq!(field("model"), "'@SUM(1)");
+    assert_eq!(
+        field("user_email"),
+        planted.user_email,
+        "other cells unchanged"
+    );
+
+    let (status, _, body) = it
+        .get_text(
+            &format!(
+                "/api/v1/exports/events?format=ndjson&user_email={}",
+                encoded(&planted.user_email)
+            ),
+            &it.investigator,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let line: Value = body
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|line| line["id"] == planted.id.to_string())
+        .expect("the planted event is exported");
+    assert_eq!(
+        line["input_excerpt"], "=HYPERLINK(\"http://evil.example\",\"x\")",
+        "NDJSON as stored"
+    );
+
+    let (status, _, body) = it
+        .get_text(
+            &format!(
+                "/api/v1/exports/access-events?format=csv&activity_type={}",
+                encoded("+cmd")
+            ),
+            &it.investigator,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1, "{body}");
+    let field = |name: &str| {
+        records[0][ACCESS_CSV_COLUMNS.iter().position(|c| *c == name).unwrap()].to_owned()
+    };
+    assert_eq!(field("id"), access.id.to_string());
+    assert_eq!(field("activity_type"), "'+cmd");
+    assert_eq!(field("actor_email"), "'\tx@example.com");
+    assert_eq!(field("ip_address"), "'\r10.0.0.1");
+    assert_eq!(
+        field("activity_id"),
+        access.activity_id,
+        "other cells unchanged"
+    );
+}
+
+#[tokio::test]
+async fn csv_cells_that_start_a_formula_are_exported_as_text_on_postgres() {
+    csv_cells_that_start_a_formula_are_exported_as_text(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn csv_cells_that_start_a_formula_are_exported_as_text_on_sqlite() {
+    csv_cells_that_start_a_formula_are_exported_as_text(TestDb::sqlite().await).await;
+}
+
 #[tokio::test]
 async fn bad_export_and_report_input_is_a_400_naming_the_field() {
     let it = Investigation::on(TestDb::postgres().await).await;
@@ -194,6 +485,13 @@ async fn bad_export_and_report_input_is_a_400_naming_the_field() {
         ("/api/v1/exports/events?format=xml", "format"),
         ("/api/v1/exports/events?format=csv&direction=up", "direction"),
         ("/api/v1/exports/events?format=csv&colour=red", "colour"),
+        ("/api/v1/exports/access-events?format=csv&tz=Mars%2FOlympus", "tz"),
+        ("/api/v1/exports/access-events?format=json", "format"),
+        ("/api/v1/exports/access-events?format=csv&actor_email=", "actor_email"),
+        (
+            "/api/v1/exports/access-events?format=csv&from=2026-04-09T00:00:00Z&to=2026-04-08T00:00:00Z",
+            "to",
+        ),
         (
             "/api/v1/reports?from=2026-04-08T00:00:00Z&to=2026-04-09T00:00:00Z",
             "project_id",
@@ -482,6 +780,24 @@ async fn a_project_scoped_token_never_sees_another_projects_exports_datasets_or_
     assert_eq!(
         mine.lines().count() as i64,
         it.pipeline.count("events").await
+    );
+    let (status, _, body) = it
+        .get_text(
+            &format!(
+                "/api/v1/exports/access-events?format=ndjson&integration_id={}",
+                it.pipeline.integration_id
+            ),
+            &scoped,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "", "no access event of another project");
+    let (_, _, mine) = it
+        .get_text("/api/v1/exports/access-events?format=ndjson", &own)
+        .await;
+    assert_eq!(
+        mine.lines().count() as i64,
+        it.pipeline.count("access_events").await
     );
 
     // Datasets: one made by an unscoped investigator over the first project's events.
