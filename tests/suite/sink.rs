@@ -321,6 +321,70 @@ async fn two_writers_at_once_never_open_two_issues_for_one_user_and_policy(test:
     assert_eq!(issues[0].last_seen_at, day() + TimeDelta::minutes(1));
 }
 
+/// A chunk of one event with a card number for each of `users` users, a second apart, the
+/// users in the order `user_of` gives.
+fn one_alert_per_user(
+    first_id: usize,
+    users: usize,
+    user_of: impl Fn(usize) -> usize,
+) -> IngestChunk<StoredFinding> {
+    let events = (0..users)
+        .map(|k| {
+            let mut e = event(first_id + k, day() + TimeDelta::seconds(k as i64));
+            e.user_id = format!("many_{}", user_of(k));
+            e.user_email = format!("many{}@example.com", user_of(k));
+            EvaluatedEvent {
+                event: e,
+                findings: Some(vec![card_finding()]),
+                tags: Vec::new(),
+                side_tags: SideTags::default(),
+            }
+        })
+        .collect();
+    IngestChunk {
+        access_events: Vec::new(),
+        events,
+        sessions: Vec::new(),
+    }
+}
+
+/// Two jobs storing at once the alerts of the same users, met in opposite orders, take the
+/// issue rows' locks in one order and so never deadlock.
+async fn two_writers_raising_alerts_for_the_same_users_in_opposite_orders_both_commit(
+    test: TestDb,
+) {
+    const USERS_AT_ONCE: usize = 40;
+    const ROUNDS: usize = 5;
+    let (pipeline, sink) = sink_on(test).await;
+    for round in 0..ROUNDS {
+        let first_id = 100_000 + round * 2 * USERS_AT_ONCE;
+        let (a, b) = tokio::join!(
+            sink.persist(one_alert_per_user(first_id, USERS_AT_ONCE, |k| k)),
+            sink.persist(one_alert_per_user(
+                first_id + USERS_AT_ONCE,
+                USERS_AT_ONCE,
+                |k| USERS_AT_ONCE - 1 - k
+            )),
+        );
+        a.unwrap_or_else(|err| panic!("round {round}, first writer: {err}"));
+        b.unwrap_or_else(|err| panic!("round {round}, second writer: {err}"));
+    }
+    let issues = issue::Entity::find().all(&pipeline.test.db).await.unwrap();
+    assert_eq!(issues.len(), USERS_AT_ONCE, "{issues:?}");
+    for issue in &issues {
+        assert_eq!(issue.alert_count, (2 * ROUNDS) as i64, "{issue:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_writers_raising_alerts_for_the_same_users_in_opposite_orders_both_commit_on_postgres()
+{
+    two_writers_raising_alerts_for_the_same_users_in_opposite_orders_both_commit(
+        TestDb::postgres().await,
+    )
+    .await;
+}
+
 on_both_backends!(
     one_new_message_in_a_long_chat_costs_one_evaluation_and_one_written_event,
     a_deleted_chat_keeps_its_session_and_records_when_it_was_deleted,

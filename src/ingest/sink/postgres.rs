@@ -3,6 +3,8 @@
 //! whatever the number of rows, so each connection prepares it once and PostgreSQL plans it
 //! once, instead of parsing a new multi-row `VALUES` list of thousands of parameters per
 //! chunk. The conflict clauses are the SQLite path's, written out.
+//! Each statement takes its rows in the order of its conflict key, so two jobs writing the
+//! same rows at once lock them in one order and cannot deadlock.
 
 use std::collections::HashSet;
 
@@ -48,6 +50,7 @@ const ACCESS_EVENTS: &str = "INSERT INTO access_events (integration_id, activity
     FROM json_to_recordset($1::json) AS r(activity_id varchar, activity_type varchar, \
     actor_type varchar, actor_user_id varchar, actor_email varchar, ip_address varchar, \
     organization_uuid varchar, event_time timestamptz, record json) \
+    ORDER BY r.activity_id \
     ON CONFLICT (integration_id, activity_id) DO NOTHING";
 
 pub(super) async fn access_events(
@@ -101,6 +104,7 @@ const EVENTS: &str = "INSERT INTO events (id, integration_id, project_id, chat_i
     total_tokens int8, complete bool, event_time timestamptz, responded_at timestamptz, \
     tags json, side_tags json, violation_summary json, content_hash varchar, \
     source_updated_at timestamptz) \
+    ORDER BY r.id \
     ON CONFLICT (id) DO UPDATE SET output_text = excluded.output_text, \
     tool_calls = excluded.tool_calls, attachments = excluded.attachments, \
     prompt_tokens = excluded.prompt_tokens, response_tokens = excluded.response_tokens, \
@@ -216,6 +220,7 @@ const VIOLATIONS: &str = "INSERT INTO violations (id, event_id, integration_id, 
     rule varchar, direction varchar, span_start int4, span_end int4, evidence text, \
     severity varchar, configured_action varchar, effective_action varchar, user_id varchar, \
     event_time timestamptz) \
+    ORDER BY r.id \
     ON CONFLICT (id) DO UPDATE SET evidence = excluded.evidence, \
     severity = excluded.severity, configured_action = excluded.configured_action, \
     effective_action = excluded.effective_action, user_id = excluded.user_id, \
@@ -273,6 +278,7 @@ const ALERTS: &str = "INSERT INTO alerts (id, violation_id, event_id, integratio
     FROM json_to_recordset($1::json) AS r(id uuid, violation_id uuid, event_id uuid, \
     policy varchar, severity varchar, configured_action varchar, user_id varchar, \
     user_email varchar, event_time timestamptz) \
+    ORDER BY r.violation_id \
     ON CONFLICT (violation_id) DO UPDATE SET closed_at = excluded.closed_at, \
     close_reason = excluded.close_reason, severity = excluded.severity, \
     configured_action = excluded.configured_action \
@@ -322,7 +328,7 @@ const ISSUES: &str = "WITH draft AS (SELECT * FROM json_to_recordset($1::json) A
     saved AS (INSERT INTO issues (integration_id, user_id, user_email, policy, severity, \
     status, alert_count, first_seen_at, last_seen_at, created_at, updated_at) \
     SELECT $2, user_id, user_email, policy, severity, $4, alert_count, first_seen_at, \
-    last_seen_at, $3, $3 FROM draft \
+    last_seen_at, $3, $3 FROM draft ORDER BY user_id, policy \
     ON CONFLICT (integration_id, user_id, policy) WHERE status <> 'resolved' \
     DO UPDATE SET alert_count = issues.alert_count + excluded.alert_count, \
     first_seen_at = LEAST(issues.first_seen_at, excluded.first_seen_at), \
@@ -392,6 +398,7 @@ fn sessions_sql(update: &[&str]) -> String {
          deleted bool, deleted_at timestamptz, chat_created_at timestamptz, \
          chat_updated_at timestamptz, first_event_at timestamptz, last_event_at timestamptz, \
          event_count int8, message_count int8) \
+         ORDER BY r.id \
          ON CONFLICT (id) DO UPDATE SET {} \
          WHERE sessions.chat_updated_at <= excluded.chat_updated_at",
         set.join(", ")
