@@ -4,6 +4,7 @@
 //! critical violation) and saved as a screenshot under `target/test-artifacts/screenshots`
 //! (and into `docs/screenshots` with `LOGWARDEN_UPDATE_SCREENSHOTS=1`).
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,7 +42,13 @@ pub(crate) struct Browser {
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver's whole process group: the Chromium it started too, which would
+    /// otherwise outlive the test.
     fn drop(&mut self) {
+        Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status()
+            .ok();
         self.driver.kill().ok();
         self.driver.wait().ok();
     }
@@ -65,6 +72,7 @@ impl Browser {
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .env("TZ", VIEWER_ZONE)
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
