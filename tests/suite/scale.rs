@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use logwarden::app::App;
 use logwarden::roles::scheduler::Scheduler;
-use logwarden::service::backfills::NewBackfill;
+use logwarden::service::backfills::{BackfillView, NewBackfill};
 use logwarden::store::backfills::{batch_counts, recount_batches, BATCH_PAGE};
 use logwarden::store::moves::JobMove;
 use logwarden_entities::{backfill, job};
@@ -42,6 +42,26 @@ async fn scheduler(test: &TestDb) -> Scheduler {
         .await
         .expect("app");
     Scheduler::new(app.services.clone(), app.transport.clone())
+}
+
+/// A backfill of `integration`'s `hours` hours before `end`, in one-hour batches.
+async fn hourly_backfill(
+    scheduler: &Scheduler,
+    integration: i64,
+    end: DateTime<Utc>,
+    hours: i64,
+) -> BackfillView {
+    scheduler
+        .services
+        .start_backfill(NewBackfill {
+            integration_id: integration,
+            from: end - TimeDelta::hours(hours),
+            to: end,
+            batch_width: Some(std::time::Duration::from_secs(3600)),
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap()
 }
 
 async fn stored(db: &DatabaseConnection, id: i64) -> backfill::Model {
@@ -94,17 +114,7 @@ async fn a_long_backfill_gets_its_batch_rows_page_by_page_and_its_counters_alway
     let acme = seed_integration(db, "acme", "security", "default").await;
     let end = hour_now() - TimeDelta::days(1);
     let total = BATCH_PAGE as i64 * 2 + 37;
-    let view = scheduler
-        .services
-        .start_backfill(NewBackfill {
-            integration_id: acme,
-            from: end - TimeDelta::hours(total),
-            to: end,
-            batch_width: Some(std::time::Duration::from_secs(3600)),
-            created_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let view = hourly_backfill(&scheduler, acme, end, total).await;
     assert_eq!(view.batches_total, total);
     assert_eq!(
         view.batches_pending, total,
@@ -195,17 +205,7 @@ async fn the_pump_refreshes_only_the_backfills_whose_batches_changed(test: TestD
     let end = hour_now() - TimeDelta::days(1);
     let mut ids = Vec::new();
     for integration in [acme, globex] {
-        let view = scheduler
-            .services
-            .start_backfill(NewBackfill {
-                integration_id: integration,
-                from: end - TimeDelta::hours(40),
-                to: end,
-                batch_width: Some(std::time::Duration::from_secs(3600)),
-                created_by: "test".into(),
-            })
-            .await
-            .unwrap();
+        let view = hourly_backfill(&scheduler, integration, end, 40).await;
         ids.push(view.id);
     }
     let (a, b) = (ids[0], ids[1]);
@@ -398,17 +398,7 @@ async fn the_scheduler_prunes_finished_jobs_past_their_retention_with_their_atte
     let failed_kept = job(JobKind::Reconcile, JobStatus::Failed, 100, None).await;
     let old_failure = job(JobKind::Reconcile, JobStatus::Failed, 181, None).await;
     let end = hour_now() - TimeDelta::days(400);
-    let backfill = scheduler
-        .services
-        .start_backfill(NewBackfill {
-            integration_id: acme,
-            from: end - TimeDelta::hours(1),
-            to: end,
-            batch_width: Some(std::time::Duration::from_secs(3600)),
-            created_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let backfill = hourly_backfill(&scheduler, acme, end, 1).await;
     let old_batch = finished_job(
         db,
         acme,
@@ -494,17 +484,7 @@ async fn one_pump_pass_feeds_every_backfill_its_earliest_batches_within_the_in_f
     let end = hour_now() - TimeDelta::days(1);
     let mut ids = Vec::new();
     for (integration, hours) in [(acme, 40), (acme, 30), (acme, 20), (globex, 12)] {
-        let view = scheduler
-            .services
-            .start_backfill(NewBackfill {
-                integration_id: integration,
-                from: end - TimeDelta::hours(hours),
-                to: end,
-                batch_width: Some(std::time::Duration::from_secs(3600)),
-                created_by: "test".into(),
-            })
-            .await
-            .unwrap();
+        let view = hourly_backfill(&scheduler, integration, end, hours).await;
         ids.push(view.id);
     }
     let report = scheduler.pump(Utc::now()).await.unwrap();

@@ -678,24 +678,28 @@ mod tests {
         assert_eq!(pager.cursor(), Some("k1"));
     }
 
+    /// A messages page of chat `claude_chat_1` holding one user message per id.
+    fn message_page(ids: &[&str], has_more: bool, last: &str) -> Scripted {
+        let messages: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                json!({"id": id, "role": "user", "created_at": "2026-01-01T00:00:00Z",
+                       "content": [{"type": "text", "text": id}]})
+            })
+            .collect();
+        Scripted::json(
+            200,
+            json!({"id": "claude_chat_1", "name": "n", "created_at": "2026-01-01T00:00:00Z",
+                   "updated_at": "2026-01-01T00:00:00Z", "chat_messages": messages,
+                   "has_more": has_more, "first_id": "f", "last_id": last}),
+        )
+    }
+
     #[tokio::test]
     async fn the_message_pager_pages_a_long_chat() {
-        let message = |id: &str| {
-            json!({"id": id, "role": "user", "created_at": "2026-01-01T00:00:00Z",
-                                        "content": [{"type": "text", "text": id}]})
-        };
-        let body = |ids: &[&str], has_more: bool, last: &str| {
-            let messages: Vec<_> = ids.iter().map(|id| message(id)).collect();
-            Scripted::json(
-                200,
-                json!({"id": "claude_chat_1", "name": "n", "created_at": "2026-01-01T00:00:00Z",
-                                       "updated_at": "2026-01-01T00:00:00Z", "chat_messages": messages,
-                                       "has_more": has_more, "first_id": "f", "last_id": last}),
-            )
-        };
         let server = ScriptedServer::start(vec![
-            body(&["m1", "m2"], true, "k2"),
-            body(&["m3"], false, "k3"),
+            message_page(&["m1", "m2"], true, "k2"),
+            message_page(&["m3"], false, "k3"),
         ])
         .await;
         let client = client_for(&server);
@@ -719,24 +723,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_page_too_large_to_read_is_fetched_again_at_half_the_page_size() {
-        let message = |id: &str| {
-            json!({"id": id, "role": "user", "created_at": "2026-01-01T00:00:00Z",
-                   "content": [{"type": "text", "text": id}]})
-        };
-        let body = |ids: &[&str], has_more: bool, last: &str| {
-            let messages: Vec<_> = ids.iter().map(|id| message(id)).collect();
-            Scripted::json(
-                200,
-                json!({"id": "claude_chat_1", "name": "n", "created_at": "2026-01-01T00:00:00Z",
-                       "updated_at": "2026-01-01T00:00:00Z", "chat_messages": messages,
-                       "has_more": has_more, "first_id": "f", "last_id": last}),
-            )
-        };
         let server = ScriptedServer::start(vec![
             Scripted::generated(1 << 20, true),
             Scripted::generated(1 << 20, false),
-            body(&["m1", "m2"], true, "m2"),
-            body(&["m3"], false, "m3"),
+            message_page(&["m1", "m2"], true, "m2"),
+            message_page(&["m3"], false, "m3"),
         ])
         .await;
         let mut config = ClientConfig::new(server.base_url.clone(), Secret::new("sk-ant-api01-k"));

@@ -299,18 +299,25 @@ fn header_line(columns: &[&str]) -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
+/// `rows` as NDJSON: each row's `record` on a line of its own, about `row_bytes` each.
+fn ndjson<'a, T, R: Serialize>(
+    rows: &'a [T],
+    row_bytes: usize,
+    record: impl Fn(&'a T) -> R,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * row_bytes);
+    for row in rows {
+        // An in-memory serialisation of plain data cannot fail.
+        let _ = serde_json::to_writer(&mut out, &record(row));
+        out.push(b'\n');
+    }
+    out
+}
+
 /// `rows` encoded as `format`, one line each.
 pub fn encode(rows: &[EventRow], format: ExportFormat, tz: TimeZone) -> Vec<u8> {
     match format {
-        ExportFormat::Ndjson => {
-            let mut out = Vec::with_capacity(rows.len() * 768);
-            for row in rows {
-                // An in-memory serialisation of plain data cannot fail.
-                let _ = serde_json::to_writer(&mut out, &ExportRecord::of(row, tz));
-                out.push(b'\n');
-            }
-            out
-        }
+        ExportFormat::Ndjson => ndjson(rows, 768, |row| ExportRecord::of(row, tz)),
         ExportFormat::Csv => {
             let mut writer = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 640));
             for row in rows {
@@ -348,15 +355,7 @@ pub fn encode(rows: &[EventRow], format: ExportFormat, tz: TimeZone) -> Vec<u8> 
 /// Access event `rows` encoded as `format`, one line each.
 pub fn encode_access(rows: &[AccessEventRow], format: ExportFormat, tz: TimeZone) -> Vec<u8> {
     match format {
-        ExportFormat::Ndjson => {
-            let mut out = Vec::with_capacity(rows.len() * 384);
-            for row in rows {
-                // An in-memory serialisation of plain data cannot fail.
-                let _ = serde_json::to_writer(&mut out, &AccessExportRecord::of(row, tz));
-                out.push(b'\n');
-            }
-            out
-        }
+        ExportFormat::Ndjson => ndjson(rows, 384, |row| AccessExportRecord::of(row, tz)),
         ExportFormat::Csv => {
             let mut writer = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 256));
             for row in rows {

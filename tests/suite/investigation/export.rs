@@ -39,6 +39,22 @@ impl Investigation {
         (status, content_type, response.text().await.expect("body"))
     }
 
+    /// The records of the CSV export at `path` (a 200 of `text/csv` whose header is `columns`).
+    async fn csv_records(&self, path: &str, columns: &[&str]) -> Vec<csv::StringRecord> {
+        let (status, content_type, body) = self.get_text(path, &self.investigator).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(content_type, "text/csv");
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(header, columns);
+        reader.records().map(Result::unwrap).collect()
+    }
+
     /// Every row of the events search for `query`, all pages, as JSON.
     async fn search_rows(&self, query: &str) -> Vec<Value> {
         let mut rows = Vec::new();
@@ -138,23 +154,12 @@ async fn an_export_equals_the_search(test: TestDb) {
             assert_eq!(line, row, "{query}");
         }
 
-        let (status, content_type, body) = it
-            .get_text(
+        let records = it
+            .csv_records(
                 &format!("/api/v1/exports/events?format=csv&{query}"),
-                &it.investigator,
+                &CSV_COLUMNS,
             )
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(content_type, "text/csv");
-        let mut reader = csv::Reader::from_reader(body.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .unwrap()
-            .iter()
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(header, CSV_COLUMNS);
-        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(records.len(), expected.len(), "{query}");
         for (record, row) in records.iter().zip(&expected) {
             let field = |name: &str| &record[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()];
@@ -301,23 +306,12 @@ async fn an_access_events_export_equals_the_search(test: TestDb) {
             assert_eq!(line, row, "{query}");
         }
 
-        let (status, content_type, body) = it
-            .get_text(
+        let records = it
+            .csv_records(
                 &format!("/api/v1/exports/access-events?format=csv&{query}"),
-                &it.investigator,
+                &ACCESS_CSV_COLUMNS,
             )
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(content_type, "text/csv");
-        let mut reader = csv::Reader::from_reader(body.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .unwrap()
-            .iter()
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(header, ACCESS_CSV_COLUMNS);
-        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(records.len(), expected.len(), "{query}");
         for (record, row) in records.iter().zip(&expected) {
             let field =
