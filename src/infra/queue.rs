@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use apalis::prelude::{
     BackendExt, IntervalStrategy, MemorySink, MemoryStorage, MemoryStorageError, PollWith,
-    TaskBuilder, TaskSink,
+    RandomId, Task, TaskBuilder, TaskId, TaskSink,
 };
 use apalis_redis::{Config as RedisQueueConfig, ConnectionManager, RedisStorage};
+use futures::channel::mpsc::UnboundedSender;
 use futures::SinkExt;
 use logwarden_jobs::payload::{JobPayload, Priority};
 use redis::AsyncCommands;
@@ -247,38 +248,49 @@ end
 return #ids
 ";
 
-type Sinks = HashMap<String, MemorySink<JobPayload>>;
+type Senders = HashMap<String, UnboundedSender<Task<JobPayload>>>;
 
 /// In-process queues (apalis memory backend), one per data plane and priority.
+///
+/// Pushes go straight into the queue's channel (`unbounded_send` takes no lock), not through
+/// apalis' `MemorySink`: its `poll_ready` drops the lock future it was queued on when the lock
+/// is taken, so a push that met the consuming worker's poll (or another push) on that lock was
+/// never woken. The scheduler's loop then waited on it for good, with jobs left `enqueued`
+/// and their queued markers set, where no repair pass looks. The storage gets a sink of its
+/// own over another sender of the channel, polled by its one consumer alone.
 #[derive(Clone, Default)]
 pub struct MemoryTransport {
-    sinks: Arc<Mutex<Sinks>>,
+    senders: Arc<Mutex<Senders>>,
     storages: Arc<Mutex<HashMap<String, MemoryStorage<JobPayload>>>>,
     queued: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl MemoryTransport {
-    fn ensure(&self, name: &str) -> MemorySink<JobPayload> {
-        let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sink) = sinks.get(name) {
-            return sink.clone();
+    fn ensure(&self, name: &str) -> UnboundedSender<Task<JobPayload>> {
+        let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = senders.get(name) {
+            return sender.clone();
         }
         let (sender, receiver) = futures::channel::mpsc::unbounded();
-        let sender = Box::new(sender.sink_map_err(|err| MemoryStorageError::Other(Box::new(err))))
+        let storage_sender = Box::new(
+            sender
+                .clone()
+                .sink_map_err(|err| MemoryStorageError::Other(Box::new(err))),
+        )
             as Box<
-                dyn futures::Sink<apalis::prelude::Task<JobPayload>, Error = MemoryStorageError>
+                dyn futures::Sink<Task<JobPayload>, Error = MemoryStorageError>
                     + Send
                     + Sync
                     + Unpin,
             >;
-        let sink = MemorySink::new(Arc::new(futures::lock::Mutex::new(sender)));
-        let storage = MemoryStorage::new_with(sink.clone(), Box::pin(receiver));
-        sinks.insert(name.to_owned(), sink.clone());
+        let storage_sink = MemorySink::new(Arc::new(futures::lock::Mutex::new(storage_sender)));
+        let storage = MemoryStorage::new_with(storage_sink, Box::pin(receiver));
+        senders.insert(name.to_owned(), sender.clone());
         self.storages
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_owned(), storage);
-        sink
+        sender
     }
 
     /// Takes the storage (the receiving end) of a queue; one consumer per queue.
@@ -296,9 +308,12 @@ impl MemoryTransport {
     }
 
     async fn push(&self, plane: &str, payload: &JobPayload) -> Result<(), QueueError> {
-        let mut sink = self.ensure(&queue_name("memory", plane, payload.priority()));
-        sink.send(TaskBuilder::new(payload.clone()).build())
-            .await
+        let sender = self.ensure(&queue_name("memory", plane, payload.priority()));
+        let task = TaskBuilder::new(payload.clone())
+            .task_id(TaskId::from_string(RandomId::default()))
+            .build();
+        sender
+            .unbounded_send(task)
             .map_err(|err| QueueError::Push(err.to_string()))?;
         self.queued
             .lock()

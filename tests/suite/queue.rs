@@ -1,4 +1,5 @@
-//! The Redis job transport: what apalis leaves behind for finished tasks is vacuumed.
+//! The job transports: what apalis leaves behind for finished tasks in Redis is vacuumed, and
+//! the in-process queue takes pushes from many tasks at once while its worker consumes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -6,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use chrono::{TimeDelta, Utc};
-use logwarden::infra::queue::{RedisTransport, Transport};
+use logwarden::infra::queue::{MemoryTransport, RedisTransport, Transport};
 use logwarden::infra::secret::Secret;
 use logwarden_jobs::kind::JobKind;
 use logwarden_jobs::payload::{JobPayload, Priority};
@@ -128,4 +129,88 @@ async fn finished_tasks_are_vacuumed_from_redis_and_nothing_else_is() {
             .await
             .expect("clean up");
     }
+}
+
+/// Job ids a worker was handed, and a token cancelled once it has had `expected` of them.
+struct Delivered {
+    ids: std::sync::Mutex<Vec<i64>>,
+    expected: usize,
+    all: CancellationToken,
+}
+
+async fn deliver(payload: JobPayload, delivered: Data<Arc<Delivered>>) -> Result<(), BoxDynError> {
+    let mut ids = delivered.ids.lock().expect("ids");
+    ids.push(payload.job_id);
+    if ids.len() == delivered.expected {
+        delivered.all.cancel();
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_in_process_queue_delivers_every_job_pushed_by_many_tasks_at_once_while_its_worker_consumes(
+) {
+    const PUSHERS: i64 = 4;
+    const EACH: i64 = 2_000;
+    let memory = MemoryTransport::default();
+    let transport = Transport::Memory(memory.clone());
+    let storage = memory
+        .take_storage("default", Priority::Backfill)
+        .expect("the queue's storage");
+    let delivered = Arc::new(Delivered {
+        ids: std::sync::Mutex::new(Vec::new()),
+        expected: (PUSHERS * EACH) as usize,
+        all: CancellationToken::new(),
+    });
+    let all = delivered.all.clone();
+    let worker = tokio::spawn(
+        WorkerBuilder::new(unique_name("memory-worker"))
+            .backend(storage)
+            .concurrency(4)
+            .data(delivered.clone())
+            .build(deliver)
+            .run_until(async move {
+                all.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            }),
+    );
+    let start = Utc::now();
+
+    let pushers: Vec<_> = (0..PUSHERS)
+        .map(|pusher| {
+            let transport = transport.clone();
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let batch = JobPayload {
+                        job_id: pusher * EACH + n + 1,
+                        kind: JobKind::BackfillBatch,
+                        integration_id: 1,
+                        window_start: start,
+                        window_end: start + TimeDelta::hours(1),
+                        attempt: 1,
+                    };
+                    transport.push("default", &batch).await.expect("push");
+                }
+            })
+        })
+        .collect();
+    for pusher in pushers {
+        tokio::time::timeout(Duration::from_secs(60), pusher)
+            .await
+            .expect("every push returned")
+            .expect("a pusher finished without panicking");
+    }
+    tokio::time::timeout(Duration::from_secs(60), worker)
+        .await
+        .expect("the worker was handed every job in time")
+        .expect("the worker task")
+        .expect("the worker ran");
+
+    let mut ids = delivered.ids.lock().expect("ids").clone();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=PUSHERS * EACH).collect::<Vec<_>>(),
+        "each job once"
+    );
 }
