@@ -7,7 +7,8 @@ use super::input::parse_time;
 use super::output::{self, Table};
 use crate::app::App;
 use crate::config::{
-    ApiSettings, DatabaseSettings, MasterKeySettings, Settings, SettingsArgs, SyncSettings,
+    ApiSettings, DatabaseSettings, MasterKeySettings, RedisSettings, Settings, SettingsArgs,
+    SyncSettings,
 };
 use crate::infra::secret::Secret;
 use crate::service::integrations::{IntegrationQuery, NewIntegration};
@@ -60,6 +61,9 @@ struct SetKeyArgs {
     master_key: MasterKeySettings,
     #[command(flatten)]
     api: ApiSettings,
+    /// With Redis, the key test draws on the fleet's budget of the key's organisation.
+    #[command(flatten)]
+    redis: RedisSettings,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +91,9 @@ struct AddArgs {
     sync: SyncSettings,
     #[command(flatten)]
     api: ApiSettings,
+    /// With Redis, the key test draws on the fleet's budget of the key's organisation.
+    #[command(flatten)]
+    redis: RedisSettings,
 }
 
 impl IntegrationArgs {
@@ -96,6 +103,7 @@ impl IntegrationArgs {
             add.master_key.apply(args);
             add.sync.apply(args);
             add.api.apply(args);
+            add.redis.apply(args);
         }
         if let IntegrationCommand::List { sync, .. } = &self.command {
             sync.apply(args);
@@ -103,6 +111,7 @@ impl IntegrationArgs {
         if let IntegrationCommand::SetKey(set) = &self.command {
             set.master_key.apply(args);
             set.api.apply(args);
+            set.redis.apply(args);
         }
     }
 

@@ -39,7 +39,8 @@ settings! {
         master_key: Option<Secret> = "", env "LOGWARDEN_MASTER_KEY";
     }
 
-    /// The fleet's Redis, read by the scheduler and the workers.
+    /// The fleet's Redis, read by the scheduler, the workers and the commands whose requests
+    /// draw on the fleet's rate budget (`pull`, `integration add` and `set-key`).
     RedisSettings "Redis" {
         /// Redis for the fleet's job transport, locks and rate limiting. Unset: the embedded
         /// in-process queue (single process only).

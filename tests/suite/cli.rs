@@ -564,11 +564,11 @@ fn each_subcommand_s_help_lists_only_the_settings_it_reads() {
         (&["integration", "list"], &["logging", "database", "sync"]),
         (
             &["integration", "add"],
-            &["logging", "database", "encryption", "sync", "api"],
+            &["logging", "database", "encryption", "sync", "api", "redis"],
         ),
         (
             &["integration", "set-key"],
-            &["logging", "database", "encryption", "api"],
+            &["logging", "database", "encryption", "api", "redis"],
         ),
         (&["backfill", "list"], &["logging", "database"]),
         (
@@ -744,6 +744,68 @@ async fn integration_set_key_reads_the_new_key_from_stdin_tests_it_and_swaps_it_
     assert_eq!(views.as_array().map(Vec::len), Some(1), "{views}");
     assert_eq!(views[0]["api_key_last4"], "9f3e");
     assert_eq!(views[0]["name"], "acme");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn integration_add_and_set_key_draw_on_the_fleet_budget_when_redis_is_configured() {
+    use logwarden::service::integrations::UNIDENTIFIED_ORGANIZATION;
+    use redis::AsyncCommands;
+    let fake = spawn(FakeConfig {
+        rate_limit: None,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake API");
+    fake.set_now(day() + chrono::Duration::days(1));
+    let scratch = Scratch::new();
+    let prefix = unique_name("lwcli");
+    let master_key = logwarden::infra::crypto::MasterKey::generate_base64()
+        .expose()
+        .to_owned();
+    let command = |args: &[&str]| {
+        let mut command = scratch.command();
+        command
+            .env("LOGWARDEN_MASTER_KEY", &master_key)
+            .env("LOGWARDEN_API_KEY", DEFAULT_TEST_KEY)
+            .env("REDIS_URL", crate::helpers::redis_url())
+            .env("LOGWARDEN_REDIS_PREFIX", &prefix)
+            .args(args);
+        command
+    };
+    let mut redis = redis::Client::open(crate::helpers::redis_url())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let log = |org: &str| format!("{prefix}:ratelimit:{{{org}}}:log");
+
+    let added = command(&["integration", "add", "--name", "acme"])
+        .args(["--project", "security", "--data-plane", "default"])
+        .args(["--base-url", &fake.base_url(), "--json"])
+        .output()
+        .await
+        .expect("run integration add");
+    assert!(added.status.success(), "{}", stderr_of(&added));
+    let view: Value = serde_json::from_slice(&added.stdout).expect("JSON view");
+    let organisation = view["organization_uuid"]
+        .as_str()
+        .expect("the fake has activity")
+        .to_owned();
+    let unidentified: i64 = redis.zcard(log(UNIDENTIFIED_ORGANIZATION)).await.unwrap();
+    let after_add: i64 = redis.zcard(log(&organisation)).await.unwrap();
+    let swapped = command(&["integration", "set-key", "acme"])
+        .output()
+        .await
+        .expect("run integration set-key");
+    assert!(swapped.status.success(), "{}", stderr_of(&swapped));
+    let after_set_key: i64 = redis.zcard(log(&organisation)).await.unwrap();
+
+    // The add's key test, before the organisation is known, and then charged to it.
+    assert_eq!(unidentified, 1);
+    assert_eq!(after_add, 1);
+    // The new key is tested on the budget of the organisation the integration belongs to.
+    assert_eq!(after_set_key, 2);
+    assert_eq!(fake.stats().requests, 2);
 }
 
 /// Stores `(id, user email, input)` events and two access events in the scratch database.
