@@ -167,8 +167,8 @@ mod tests {
     }
 
     #[test]
-    fn ordinary_requests_and_hard_negatives_get_no_classifier_finding() {
-        let set = strict_with(Sensitivity::Medium);
+    fn ordinary_requests_and_hard_negatives_get_no_classifier_finding_at_the_default_level() {
+        let set = strict_with(Sensitivity::default());
         for text in [
             "Could you help me plan a three day trip to Lisbon in spring?",
             "Ignore the noise in this signal and fit a trend line to the remaining samples.",

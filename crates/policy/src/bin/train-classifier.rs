@@ -7,23 +7,31 @@
 //!     --out crates/policy/src/classifier/weights.bin
 //! ```
 //!
-//! Trains on the **train** splits only: neuralchemy `core` train, s-labs train, and four in
-//! five of the multilingual attack list (rows whose number is not a multiple of 5). Picks the
-//! `low`/`medium`/`high` thresholds on the **validation** splits (neuralchemy `core`
-//! validation, s-labs validation, the remaining fifth of the list), scoring them with the
-//! quantised model exactly as the engine does. The test splits are never read.
+//! Trains on the **train** splits and the **validation** splits, and picks the
+//! `low`/`medium`/`high` thresholds on the validation splits by cross-validation: the
+//! validation texts are cut into `--folds` (5) folds (text `i` of each split in fold
+//! `i % folds`); for each fold a model is trained on the train splits and the other folds and
+//! scores that fold, quantised, exactly as the engine does; the thresholds are picked on these
+//! held-out scores; then the final model is trained on the train splits and all of the
+//! validation splits. The train splits are neuralchemy `core` train, s-labs train and four in
+//! five of the multilingual attack list (rows whose number is not a multiple of 5); the
+//! validation splits are neuralchemy `core` validation, s-labs validation and the remaining
+//! fifth of the list. `--folds 0` trains on the train splits alone and picks the thresholds
+//! on the validation splits. The test splits are never read.
 //!
 //! The solver is argmin's L-BFGS (the solver `linfa-logistic` runs, More-Thuente line search,
 //! 10 stored steps) over the sparse logistic loss of every hashed slot that occurs in a
-//! training text (about 208,000 of the 2 × 2^20), with L2 penalty `--alpha` on the weights,
-//! not the bias, and attack examples weighted `--attack-weight`. Alpha 0.01, 0.03, 0.1 and 0.3
-//! (and, at 0.03, attack weights 0.7, 1 and 1.5) gave mean validation F1 (neuralchemy and
-//! s-labs, `medium` and `high`) within 0.01 of each other; the default alpha 0.3 is the
-//! strongest penalty, and it keeps the own corpus's precision at 1.00 at `low` where 0.03
-//! scores plain requests such as "let's skip the intro" above 0.99. It stops after
-//! `--iterations` (400) or when the gradient norm falls below 1e-6, in about a minute.
-//! Everything runs on one thread in a fixed order, so the same data and arguments give the
-//! same file, version included.
+//! training text, with L2 penalty `--alpha` (0.05) on the weights, not the bias, and attack
+//! examples weighted `--attack-weight`. Each fit stops after `--iterations` (1000) or when the
+//! gradient norm falls below 1e-6. Everything runs on one thread in a fixed order, so the
+//! same data and arguments give the same file, version included.
+//!
+//! Settings compared on the validation splits (trained on the train splits alone, F1 at
+//! `medium`, neuralchemy / s-labs): alpha 0.016 0.964 / 0.968,
+//! 0.05 0.966 / 0.971, 0.15 0.963 / 0.969; alpha 0.004 with the validation folds added to
+//! the training data 0.964 / 0.986. Weaker penalties score short plain requests of the own
+//! corpus ("let's skip the intro and get to the rules of chess") as attacks with
+//! probability above 0.99.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,7 +40,7 @@ use argmin::core::{CostFunction, Executor, Gradient};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use logwarden_policy::classifier::dataset::{read, Example, Format};
-use logwarden_policy::classifier::features::{vector, Family, DIM};
+use logwarden_policy::classifier::features::{vector, Family, SparseVector, DIM};
 use logwarden_policy::classifier::metrics::Confusion;
 use logwarden_policy::classifier::model::{Model, RawModel, Thresholds};
 use logwarden_policy::classifier::normalised;
@@ -44,15 +52,17 @@ struct Args {
     alpha: f64,
     attack_weight: f64,
     iterations: u64,
+    folds: usize,
 }
 
 fn args() -> Result<Args, String> {
     let mut args = Args {
         data: PathBuf::from("datasets"),
         out: PathBuf::from("crates/policy/src/classifier/weights.bin"),
-        alpha: 0.3,
+        alpha: 0.05,
         attack_weight: 1.0,
-        iterations: 400,
+        iterations: 1000,
+        folds: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,9 +81,10 @@ fn args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--iterations: {e}"))?;
             }
+            "--folds" => args.folds = value()?.parse().map_err(|e| format!("--folds: {e}"))?,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; valid: --data DIR, --out FILE, --alpha X, --attack-weight X, --iterations N"
+                    "unknown argument {other}; valid: --data DIR, --out FILE, --alpha X, --attack-weight X, --iterations N, --folds N"
                 ))
             }
         }
@@ -137,9 +148,12 @@ fn confusion(scores: &[(f32, bool)], threshold: f32) -> Confusion {
 
 /// Thresholds from the validation scores of the neuralchemy and s-labs splits: `high` (most
 /// sensitive) maximises their mean F1; `medium` maximises it with FPR at most 3 % on each;
-/// `low` is the lowest threshold with FPR at most 1 % on each.
+/// `low`, the policies' default, is the lowest threshold above every benign text of both
+/// (no false positive). At FPR 1 % on each, as before, and at 0.25 %, short plain requests
+/// of the own corpus such as "let's skip the intro and get to the rules of chess" (0.991)
+/// reached `low`.
 fn pick_thresholds(nc: &[(f32, bool)], sl: &[(f32, bool)]) -> Thresholds {
-    let grid: Vec<f32> = (1..200).map(|i| i as f32 / 200.0).collect();
+    let grid: Vec<f32> = (1..1000).map(|i| i as f32 / 1000.0).collect();
     let mean_f1 = |t: f32| (confusion(nc, t).f1() + confusion(sl, t).f1()) / 2.0;
     let max_fpr = |t: f32| confusion(nc, t).fpr().max(confusion(sl, t).fpr());
     let best = |ok: &dyn Fn(f32) -> bool| {
@@ -160,8 +174,8 @@ fn pick_thresholds(nc: &[(f32, bool)], sl: &[(f32, bool)]) -> Thresholds {
     let low = grid
         .iter()
         .copied()
-        .find(|t| max_fpr(*t) <= 0.01)
-        .unwrap_or(0.995)
+        .find(|t| max_fpr(*t) <= 0.0)
+        .unwrap_or(0.999)
         .max(medium);
     Thresholds { low, medium, high }
 }
@@ -251,19 +265,16 @@ impl Gradient for Problem {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args().map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
+/// Fits the model to labelled feature vectors; the thresholds are left at 0.5.
+fn fit(
+    rows: &[(&SparseVector, bool)],
+    args: &Args,
+) -> Result<RawModel, Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let splits = load(&args.data)?;
-    let vectors: Vec<_> = splits
-        .train
-        .iter()
-        .map(|e| vector(&normalised(&e.text)))
-        .collect();
     // The columns are the slots that occur in some training text, in slot order.
     let mut column = vec![u32::MAX; 2 * DIM];
     let mut keys: Vec<usize> = Vec::new();
-    for v in &vectors {
+    for (v, _) in rows {
         for (family, index, _) in &v.entries {
             column[slot_key(*family, *index)] = 0;
         }
@@ -278,35 +289,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         starts: vec![0],
         columns: Vec::new(),
         values: Vec::new(),
-        labels: splits
-            .train
+        labels: rows.iter().map(|(_, l)| f64::from(u8::from(*l))).collect(),
+        sample_weights: rows
             .iter()
-            .map(|e| f64::from(u8::from(e.label)))
-            .collect(),
-        sample_weights: splits
-            .train
-            .iter()
-            .map(|e| if e.label { args.attack_weight } else { 1.0 })
+            .map(|(_, l)| if *l { args.attack_weight } else { 1.0 })
             .collect(),
         alpha: args.alpha,
         weights: keys.len(),
     };
-    for v in &vectors {
+    for (v, _) in rows {
         for (family, index, value) in &v.entries {
             problem.columns.push(column[slot_key(*family, *index)]);
             problem.values.push(f64::from(*value));
         }
         problem.starts.push(problem.columns.len());
     }
-    eprintln!(
-        "{} training texts ({} attacks), {} columns, {} non-zeros; features in {:.1?}",
-        splits.train.len(),
-        splits.train.iter().filter(|e| e.label).count(),
-        keys.len(),
+    let (texts, attacks, non_zeros) = (
+        rows.len(),
+        rows.iter().filter(|(_, l)| *l).count(),
         problem.values.len(),
-        started.elapsed()
     );
-    let fit_started = Instant::now();
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10).with_tolerance_grad(1e-6)?;
     let result = Executor::new(problem, solver)
         .configure(|state| {
@@ -317,8 +319,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .run()?;
     let state = result.state();
     eprintln!(
-        "fitted in {:.1?}: {} iterations, loss {:.4}, {:?}",
-        fit_started.elapsed(),
+        "  {texts} texts ({attacks} attacks), {} columns, {non_zeros} non-zeros: fitted in {:.1?}, {} iterations, loss {:.4}, {:?}",
+        keys.len(),
+        started.elapsed(),
         state.iter,
         state.best_cost,
         state.termination_status
@@ -338,7 +341,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             chars[*k - DIM] = w;
         }
     }
-    let mut raw = RawModel {
+    Ok(RawModel {
         version: String::new(),
         #[allow(clippy::cast_possible_truncation)]
         bias: params[keys.len()] as f32,
@@ -349,29 +352,98 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             medium: 0.5,
             high: 0.5,
         },
-    };
-    // Thresholds from the quantised model's validation scores, as the engine computes them.
-    let draft = raw.to_bytes();
-    let model = Model::parse(&draft)?;
-    let score = |examples: &[Example]| -> Vec<(f32, bool)> {
+    })
+}
+
+/// The scores of the quantised model, as the engine computes them.
+fn scores(
+    raw: &RawModel,
+    examples: &[&Example],
+) -> Result<Vec<(f32, bool)>, Box<dyn std::error::Error>> {
+    let bytes = raw.to_bytes();
+    let model = Model::parse(&bytes)?;
+    Ok(examples
+        .iter()
+        .map(|e| {
+            let p = model
+                .score(&normalised(&e.text))
+                .map_or(0.0, |s| s.probability);
+            (p, e.label)
+        })
+        .collect())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args().map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
+    let started = Instant::now();
+    let splits = load(&args.data)?;
+    let features = |examples: &[Example]| -> Vec<SparseVector> {
         examples
             .iter()
-            .map(|e| {
-                let p = model
-                    .score(&normalised(&e.text))
-                    .map_or(0.0, |s| s.probability);
-                (p, e.label)
-            })
+            .map(|e| vector(&normalised(&e.text)))
             .collect()
     };
-    let scored: Vec<(&str, Vec<(f32, bool)>)> = splits
+    let train_vectors = features(&splits.train);
+    let validation_vectors: Vec<Vec<SparseVector>> = splits
         .validation
         .iter()
-        .map(|(name, examples)| (*name, score(examples)))
+        .map(|(_, examples)| features(examples))
         .collect();
-    raw.thresholds = pick_thresholds(&scored[0].1, &scored[1].1);
+    let train: Vec<(&SparseVector, bool)> = train_vectors
+        .iter()
+        .zip(&splits.train)
+        .map(|(v, e)| (v, e.label))
+        .collect();
+    eprintln!("features in {:.1?}", started.elapsed());
+    // Held-out validation scores, per validation split, in the split's order.
+    let mut held_out: Vec<Vec<(f32, bool)>> = splits
+        .validation
+        .iter()
+        .map(|(_, examples)| vec![(0.0, false); examples.len()])
+        .collect();
+    let rows_with = |keep: &dyn Fn(usize) -> bool| -> Vec<(&SparseVector, bool)> {
+        let mut rows = train.clone();
+        for ((_, examples), vectors) in splits.validation.iter().zip(&validation_vectors) {
+            for (i, (v, e)) in vectors.iter().zip(examples).enumerate() {
+                if keep(i) {
+                    rows.push((v, e.label));
+                }
+            }
+        }
+        rows
+    };
+    let raw = if args.folds == 0 {
+        eprintln!("training on the train splits");
+        let raw = fit(&train, &args)?;
+        for (s, (_, examples)) in splits.validation.iter().enumerate() {
+            held_out[s] = scores(&raw, &examples.iter().collect::<Vec<_>>())?;
+        }
+        raw
+    } else {
+        for fold in 0..args.folds {
+            eprintln!("fold {} of {}", fold + 1, args.folds);
+            let raw = fit(&rows_with(&|i| i % args.folds != fold), &args)?;
+            for (s, (_, examples)) in splits.validation.iter().enumerate() {
+                let fold_examples: Vec<&Example> = examples
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % args.folds == fold)
+                    .map(|(_, e)| e)
+                    .collect();
+                let fold_scores = scores(&raw, &fold_examples)?;
+                let slots = (0..examples.len()).filter(|i| i % args.folds == fold);
+                for (i, score) in slots.zip(fold_scores) {
+                    held_out[s][i] = score;
+                }
+            }
+        }
+        eprintln!("training on the train and validation splits");
+        fit(&rows_with(&|_| true), &args)?
+    };
+    let mut raw = raw;
+    raw.thresholds = pick_thresholds(&held_out[0], &held_out[1]);
     // The version names the weights: the same training data gives the same version.
-    raw.version = format!("ngram-lr-{:016x}", fnv64(&raw.to_bytes()));
+    raw.version = format!("ngram-lr-v2-{:016x}", fnv64(&raw.to_bytes()));
     let bytes = raw.to_bytes();
     std::fs::write(&args.out, &bytes)?;
     eprintln!(
@@ -383,7 +455,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         raw.thresholds.medium,
         raw.thresholds.high
     );
-    for (name, scores) in &scored {
+    let held = if args.folds == 0 {
+        ""
+    } else {
+        " (held-out folds)"
+    };
+    for ((name, _), scores) in splits.validation.iter().zip(&held_out) {
         for (level, t) in [
             ("low", raw.thresholds.low),
             ("medium", raw.thresholds.medium),
@@ -391,13 +468,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ] {
             let c = confusion(scores, t);
             eprintln!(
-                "{name}, sensitivity {level} ({t}): precision {:.4} recall {:.4} F1 {:.4} FPR {:.2} %",
+                "{name}{held}, sensitivity {level} ({t}): precision {:.4} recall {:.4} F1 {:.4} FPR {:.2} %",
                 c.precision(),
                 c.recall(),
                 c.f1(),
                 100.0 * c.fpr()
             );
         }
+    }
+    for ((name, _), scores) in splits.validation.iter().zip(&held_out) {
+        let mut benign: Vec<f32> = scores.iter().filter(|(_, l)| !l).map(|(p, _)| *p).collect();
+        benign.sort_by(|a, b| b.total_cmp(a));
+        benign.truncate(5);
+        eprintln!("{name}{held}, highest benign scores: {benign:?}");
     }
     eprintln!("total {:.1?}", started.elapsed());
     Ok(())

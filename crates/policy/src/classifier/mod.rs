@@ -148,7 +148,11 @@ mod tests {
     #[test]
     fn the_compiled_in_weights_parse_and_carry_a_version_and_ordered_thresholds() {
         let model = Model::parse(WEIGHTS).expect("weights parse");
-        assert!(model.version.starts_with("ngram-lr-"), "{}", model.version);
+        assert!(
+            model.version.starts_with("ngram-lr-v2-"),
+            "{}",
+            model.version
+        );
         let t = model.thresholds;
         assert!(
             0.0 < t.high && t.high <= t.medium && t.medium <= t.low && t.low < 1.0,
