@@ -270,6 +270,12 @@ impl RuleSet {
             .any(|idx| self.rules[idx].regex.is_match(haystack))
     }
 
+    /// Indexes of the rules whose anchors occur in the haystack (plus those without
+    /// anchors), ascending: no other rule can match it.
+    pub fn candidate_rules(&self, haystack: &[u8]) -> Vec<usize> {
+        self.candidates(haystack, None)
+    }
+
     /// Indexes of the matching rules.
     pub fn matching(&self, haystack: &[u8]) -> Vec<usize> {
         self.matching_with(haystack, None)
