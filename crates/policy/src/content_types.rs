@@ -230,8 +230,8 @@ impl Detector for ContentTypes {
                     .first()
                     .is_some_and(|m| m.as_bytes().len() > 2 && m.as_bytes()[1] == b'!');
                 // Markup, not a mention of tag names: a closing tag or three tags.
-                let closing = bytes.windows(2).any(|w| w == b"</");
-                if tags.len() >= 2 && (closing || tags.len() >= 3) || doctype {
+                let closing = || t.contains("</");
+                if tags.len() >= 2 && (tags.len() >= 3 || closing()) || doctype {
                     let span = tags[0].start()..tags[tags.len() - 1].end();
                     let span = crate::scan::snap_to_char_boundaries(t, span);
                     out.push(hit(

@@ -11,8 +11,6 @@ use crate::scan::{Hit, ScanText, Severity};
 
 /// The rule name of classifier findings.
 pub(crate) const RULE: &str = "classifier";
-/// N-grams shown as evidence.
-const EVIDENCE_NGRAMS: usize = 3;
 
 /// Checks a policy's `sensitivity` parameter.
 pub(crate) fn check_sensitivity(
@@ -58,12 +56,8 @@ pub(crate) fn hit(text: &ScanText<'_>, sensitivity: Sensitivity) -> Option<Hit> 
     if score.probability < threshold {
         return None;
     }
-    let grams: Vec<String> = model
-        .top_ngrams(
-            text.classifier_text(),
-            score.tokens.clone(),
-            EVIDENCE_NGRAMS,
-        )
+    let grams: Vec<String> = text
+        .classifier_top_ngrams()
         .iter()
         .map(|g| format!("\"{}\"", mask_gram(g)))
         .collect();

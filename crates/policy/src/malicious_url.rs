@@ -153,8 +153,7 @@ impl MaliciousUrl {
     }
 
     fn host_listed(list: &[String], host: &str) -> bool {
-        list.iter()
-            .any(|h| host == h || host.ends_with(&format!(".{h}")))
+        list.iter().any(|h| host == h || is_subdomain_of(host, h))
     }
 
     fn check(&self, url: &str, span: Range<usize>, out: &mut Vec<Hit>) {
@@ -241,7 +240,7 @@ impl MaliciousUrl {
         if self.params.flag_shorteners
             && SHORTENERS
                 .iter()
-                .any(|s| host == *s || host.ends_with(&format!(".{s}")))
+                .any(|s| host == *s || is_subdomain_of(host, s))
         {
             push(out, "link_shortener", Severity::Low);
         }
@@ -389,6 +388,13 @@ impl Detector for MaliciousUrl {
     }
 }
 
+/// Whether `host` ends with `.` and `domain` (`host.ends_with(&format!(".{domain}"))`,
+/// without building the suffix for every URL and listed domain).
+fn is_subdomain_of(host: &str, domain: &str) -> bool {
+    host.strip_suffix(domain)
+        .is_some_and(|rest| rest.ends_with('.'))
+}
+
 impl Policy for MaliciousUrl {
     const ID: &'static str = "malicious_url";
     const NAME: &'static str = "Detect Malicious URL";
@@ -426,6 +432,17 @@ impl Policy for MaliciousUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_subdomain_is_a_host_ending_with_a_dot_and_the_domain(
+            host in "[a-z.é-]{0,12}(bit\\.ly|t\\.co|\\.ly)?",
+            domain in prop_oneof![Just("bit.ly".to_owned()), Just("t.co".to_owned()), Just("ly".to_owned()), "[a-z.]{0,6}"],
+        ) {
+            prop_assert_eq!(is_subdomain_of(&host, &domain), host.ends_with(&format!(".{domain}")));
+        }
+    }
 
     fn rules_hit(text: &str) -> Vec<String> {
         let policy = MaliciousUrl::compile(&MaliciousUrlParams::default()).expect("compiles");

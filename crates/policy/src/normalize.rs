@@ -482,7 +482,10 @@ fn fold_units(original: &str) -> Vec<Piece> {
         if c.is_ascii() {
             // Fast path: ASCII needs only lowercase (combining marks after it are zalgo).
             while let Some(&(i, next)) = chars.peek() {
-                if is_combining_mark(next) || is_invisible(next) && !is_bidi_control(next) {
+                // No ASCII character is a combining mark or invisible.
+                if !next.is_ascii()
+                    && (is_combining_mark(next) || is_invisible(next) && !is_bidi_control(next))
+                {
                     end = i + next.len_utf8();
                     chars.next();
                 } else {
@@ -544,31 +547,35 @@ fn leet_letter_char(c: char) -> Option<char> {
     }
 }
 
-fn join_and_leet(pieces: Vec<Piece>) -> Vec<Piece> {
-    // Tokenise on whitespace; fold leet inside tokens that contain letters.
-    let mut tokens: Vec<Vec<Piece>> = Vec::new();
-    let mut current: Vec<Piece> = Vec::new();
-    for p in pieces {
-        if p.c.is_whitespace() {
-            if !current.is_empty() {
-                tokens.push(std::mem::take(&mut current));
+fn join_and_leet(mut pieces: Vec<Piece>) -> Vec<Piece> {
+    // Tokenise on whitespace; fold leet inside tokens that contain letters. A token is a
+    // range of `pieces` (whitespace pieces lie between tokens and are never read again);
+    // joining dotted letters compacts a token within its own range.
+    let mut tokens: Vec<Range<usize>> = Vec::new();
+    let mut start = None;
+    for (i, p) in pieces.iter().enumerate() {
+        match (p.c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                tokens.push(s..i);
+                start = None;
             }
-        } else {
-            current.push(p);
+            (false, None) => start = Some(i),
+            _ => {}
         }
     }
-    if !current.is_empty() {
-        tokens.push(current);
+    if let Some(s) = start {
+        tokens.push(s..pieces.len());
     }
     for token in &mut tokens {
-        fold_leet(token);
-        join_dotted_letters(token);
+        fold_leet(&mut pieces[token.clone()]);
+        let kept = join_dotted_letters(&mut pieces[token.clone()]);
+        token.end = token.start + kept;
     }
     // Join runs of three or more single-letter tokens (`i g n o r e`).
-    let mut out: Vec<Piece> = Vec::new();
+    let single = |t: &Range<usize>| t.len() == 1 && pieces[t.start].c.is_alphabetic();
+    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
     let mut i = 0;
     while i < tokens.len() {
-        let single = |t: &Vec<Piece>| t.len() == 1 && t[0].c.is_alphabetic();
         if single(&tokens[i]) {
             let mut j = i;
             while j < tokens.len() && single(&tokens[j]) {
@@ -578,17 +585,18 @@ fn join_and_leet(pieces: Vec<Piece>) -> Vec<Piece> {
                 if !out.is_empty() {
                     out.push(space_after(&out));
                 }
+                let first = |k: usize| pieces[tokens[k].start];
                 // Gaps wider than the narrowest gap in the run separate words.
                 let gaps: Vec<usize> = (i + 1..j)
-                    .map(|k| tokens[k][0].start.saturating_sub(tokens[k - 1][0].end))
+                    .map(|k| first(k).start.saturating_sub(first(k - 1).end))
                     .collect();
                 let narrow = gaps.iter().copied().min().unwrap_or(1);
-                out.push(tokens[i][0]);
+                out.push(first(i));
                 for (k, gap) in (i + 1..j).zip(gaps) {
                     if gap > narrow {
                         out.push(space_after(&out));
                     }
-                    out.push(tokens[k][0]);
+                    out.push(first(k));
                 }
                 i = j;
                 continue;
@@ -597,7 +605,7 @@ fn join_and_leet(pieces: Vec<Piece>) -> Vec<Piece> {
         if !out.is_empty() {
             out.push(space_after(&out));
         }
-        out.extend_from_slice(&tokens[i]);
+        out.extend_from_slice(&pieces[tokens[i].clone()]);
         i += 1;
     }
     out
@@ -635,10 +643,12 @@ fn fold_leet(token: &mut [Piece]) {
     }
 }
 
-fn join_dotted_letters(token: &mut Vec<Piece>) {
+/// Drops the separators of a token that alternates letters with one separator each, moving
+/// its letters to the front; returns the token's new length.
+fn join_dotted_letters(token: &mut [Piece]) -> usize {
     // `i.g.n.o.r.e` or `i-g-n-o-r-e`: letters alternating with one separator.
     if token.len() < 5 {
-        return;
+        return token.len();
     }
     let alternating = token.iter().enumerate().all(|(i, p)| {
         if i % 2 == 0 {
@@ -648,19 +658,131 @@ fn join_dotted_letters(token: &mut Vec<Piece>) {
         }
     });
     if alternating && token.len() % 2 == 1 {
-        let mut i = 0;
-        token.retain(|_| {
-            let keep = i % 2 == 0;
-            i += 1;
-            keep
-        });
+        let kept = token.len().div_ceil(2);
+        for k in 1..kept {
+            token[k] = token[2 * k];
+        }
+        return kept;
     }
+    token.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    // The token pass as it was before tokens became ranges of one vector, as the reference.
+    fn join_and_leet_by_token_vectors(pieces: Vec<Piece>) -> Vec<Piece> {
+        let mut tokens: Vec<Vec<Piece>> = Vec::new();
+        let mut current: Vec<Piece> = Vec::new();
+        for p in pieces {
+            if p.c.is_whitespace() {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            } else {
+                current.push(p);
+            }
+        }
+        if !current.is_empty() {
+            tokens.push(current);
+        }
+        for token in &mut tokens {
+            fold_leet(token);
+            let alternating = token.len() >= 5
+                && token.iter().enumerate().all(|(i, p)| {
+                    if i % 2 == 0 {
+                        p.c.is_alphabetic()
+                    } else {
+                        p.c.is_ascii() && is_letter_separator(p.c as u8)
+                    }
+                });
+            if alternating && token.len() % 2 == 1 {
+                let mut i = 0;
+                token.retain(|_| {
+                    let keep = i % 2 == 0;
+                    i += 1;
+                    keep
+                });
+            }
+        }
+        let mut out: Vec<Piece> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let single = |t: &Vec<Piece>| t.len() == 1 && t[0].c.is_alphabetic();
+            if single(&tokens[i]) {
+                let mut j = i;
+                while j < tokens.len() && single(&tokens[j]) {
+                    j += 1;
+                }
+                if j - i >= 3 {
+                    if !out.is_empty() {
+                        out.push(space_after(&out));
+                    }
+                    let gaps: Vec<usize> = (i + 1..j)
+                        .map(|k| tokens[k][0].start.saturating_sub(tokens[k - 1][0].end))
+                        .collect();
+                    let narrow = gaps.iter().copied().min().unwrap_or(1);
+                    out.push(tokens[i][0]);
+                    for (k, gap) in (i + 1..j).zip(gaps) {
+                        if gap > narrow {
+                            out.push(space_after(&out));
+                        }
+                        out.push(tokens[k][0]);
+                    }
+                    i = j;
+                    continue;
+                }
+            }
+            if !out.is_empty() {
+                out.push(space_after(&out));
+            }
+            out.extend_from_slice(&tokens[i]);
+            i += 1;
+        }
+        out
+    }
+
+    /// Evasions (spaced, dotted, leet, zero-width, homoglyph, reversed, zalgo) among prose,
+    /// code and arbitrary characters and whitespace.
+    fn foldable_text() -> impl Strategy<Value = String> {
+        let fragment = prop_oneof![
+            Just("i g n o r e  a l l".to_owned()),
+            Just("i.g.n.o.r.e p-r-e-v".to_owned()),
+            Just("a.b.c.d".to_owned()),
+            Just("1gn0r3 pr3v10us h4ck".to_owned()),
+            Just("ig\u{200B}nore".to_owned()),
+            Just("d\u{0435}v\u{0435}l\u{043E}p\u{0435}r".to_owned()),
+            Just("say \u{202E}erongi\u{202C} now".to_owned()),
+            Just("i\u{0336}\u{0337}gnore".to_owned()),
+            Just("ｉｇｎｏｒｅ 𝐢𝐠𝐧".to_owned()),
+            Just("p95 x86 utf8 ".to_owned()),
+            Just("let x = a.b(c)?;\n".to_owned()),
+            "[a-zA-Z0-9 .\\-_*/|~+!@$\t\n]{0,12}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(fragment, 0..16).prop_map(|parts| parts.concat())
+    }
+
+    #[test]
+    fn no_ascii_character_is_a_combining_mark_or_invisible() {
+        // The folding's ASCII fast path skips both tests for an ASCII character.
+        for c in (0u8..0x80).map(char::from) {
+            assert!(!is_combining_mark(c) && !is_invisible(c), "{c:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tokens_as_ranges_fold_the_text_exactly_as_tokens_as_vectors_did(text in foldable_text()) {
+            let view = NormalizedView::fold(&text);
+            let reference = NormalizedView::from_pieces(&join_and_leet_by_token_vectors(fold_units(&text)));
+            prop_assert_eq!(&view.text, &reference.text);
+            prop_assert_eq!(&view.starts, &reference.starts);
+            prop_assert_eq!(&view.ends, &reference.ends);
+        }
+    }
 
     #[test]
     fn the_leet_class_marks_the_leet_letters_but_plus_and_bar() {

@@ -22,6 +22,9 @@ pub enum Severity {
     Critical,
 }
 
+/// N-grams shown as the evidence of a classifier finding.
+pub(crate) const CLASSIFIER_EVIDENCE_NGRAMS: usize = 3;
+
 /// A raw hit of a detector, in the coordinates of the text it scanned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hit {
@@ -42,6 +45,7 @@ pub(crate) struct ScanText<'t> {
     index: Option<&'t LiteralIndex>,
     literals: OnceCell<Present>,
     classifier: OnceCell<Option<Score>>,
+    classifier_grams: OnceCell<Vec<String>>,
 }
 
 impl<'t> ScanText<'t> {
@@ -56,6 +60,7 @@ impl<'t> ScanText<'t> {
             index: None,
             literals: OnceCell::new(),
             classifier: OnceCell::new(),
+            classifier_grams: OnceCell::new(),
         }
     }
 
@@ -116,6 +121,25 @@ impl<'t> ScanText<'t> {
             .as_ref()
     }
 
+    /// The `CLASSIFIER_EVIDENCE_NGRAMS` n-grams of the classifier's best window that add
+    /// most to its score, computed once per text and shared by the policies that report the
+    /// score; empty for a text without words.
+    pub fn classifier_top_ngrams(&self) -> &[String] {
+        self.classifier_grams.get_or_init(|| {
+            let Some(score) = self.classifier_score() else {
+                return Vec::new();
+            };
+            // The window alone, tokenised from its first token to its last, has exactly
+            // the window's tokens: the model need not split the whole text again.
+            let window = &self.classifier_text()[score.span.clone()];
+            crate::classifier::builtin().top_ngrams(
+                window,
+                0..score.tokens.len(),
+                CLASSIFIER_EVIDENCE_NGRAMS,
+            )
+        })
+    }
+
     /// A score's window as a byte range of the original text.
     pub fn classifier_span(&self, score: &Score) -> Range<usize> {
         match self.folded() {
@@ -150,6 +174,71 @@ pub(crate) fn snap_to_char_boundaries(text: &str, span: Range<usize>) -> Range<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    /// Texts of up to a few hundred tokens (so that the best window is often not the first),
+    /// from attack and ordinary words, punctuation, arbitrary characters and mixed
+    /// whitespace.
+    fn windowed_text() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            Just("ignore"),
+            Just("all"),
+            Just("previous"),
+            Just("instructions"),
+            Just("You"),
+            Just("are"),
+            Just("DAN,"),
+            Just("without"),
+            Just("restrictions."),
+            Just("system"),
+            Just("prompt:"),
+            Just("the"),
+            Just("quarterly"),
+            Just("report"),
+            Just("fn main() {"),
+            Just("\"\""),
+            Just("…"),
+            Just("d\u{0435}v"),
+        ]
+        .prop_map(str::to_owned);
+        let token = prop_oneof![
+            6 => word,
+            1 => "[a-z0-9_'.,!?-]{1,9}",
+            1 => any::<char>().prop_map(String::from),
+        ];
+        let gap = prop_oneof![
+            Just(" "),
+            Just("  "),
+            Just("\n"),
+            Just("\t"),
+            Just("\u{00A0}"),
+            Just("\u{3000}")
+        ];
+        prop::collection::vec((token, gap), 0..400).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(t, g)| format!("{t}{g}"))
+                .collect::<String>()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn the_shared_top_ngrams_of_the_window_are_the_model_s_top_ngrams_over_the_whole_text(text in windowed_text()) {
+            let scan = ScanText::new(&text);
+            let expected = scan.classifier_score().map_or_else(Vec::new, |score| {
+                crate::classifier::builtin().top_ngrams(
+                    scan.classifier_text(),
+                    score.tokens.clone(),
+                    CLASSIFIER_EVIDENCE_NGRAMS,
+                )
+            });
+            prop_assert_eq!(scan.classifier_top_ngrams(), expected.as_slice());
+        }
+    }
 
     #[test]
     fn snapping_widens_to_char_boundaries() {
