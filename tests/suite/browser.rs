@@ -231,6 +231,25 @@ impl Browser {
         }
     }
 
+    /// Selects the option `value` of the first `select` matching `css`, finding it again if a
+    /// refresh replaced it.
+    pub(crate) async fn select(&self, css: &str, value: &str) {
+        let deadline = Instant::now() + STALE_RETRY;
+        loop {
+            let element = self
+                .client
+                .wait()
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
+            match element.select_by_value(value).await {
+                Ok(()) => return,
+                Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(err) => panic!("select {value} in {css}: {err}"),
+            }
+        }
+    }
+
     /// Logs in with `token` through the login form.
     pub(crate) async fn log_in(&self, token: &str) {
         self.open("/login").await;

@@ -75,6 +75,10 @@ async fn search_user(browser: &Browser, user: &str) {
     pick(browser, "#ev-from", "2026-04-08T10:00").await;
     pick(browser, "#ev-to", "2026-04-08T20:00").await;
     browser.click("#search").await;
+    // The page the search returns, not the one it was typed on: typing sets no attribute.
+    browser
+        .wait_for(&format!("#ev-user[value=\"{user}\"]"))
+        .await;
     browser.wait_for("#events").await;
 }
 
@@ -203,14 +207,7 @@ async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cook
 
 /// Picks the dataset `id` in the Add to dataset form and submits it.
 async fn add_to(browser: &Browser, id: i64) {
-    browser
-        .client
-        .find(Locator::Css("#ds-pick"))
-        .await
-        .expect("dataset select")
-        .select_by_value(&id.to_string())
-        .await
-        .expect("pick the dataset");
+    browser.select("#ds-pick", &id.to_string()).await;
     browser.click("#add-dataset").await;
 }
 
@@ -497,14 +494,7 @@ async fn opening_a_session_shows_its_whole_chat_in_order_with_the_violation_high
     browser.wait_for("#sessions").await;
     browser.check("sessions").await;
     fill(&browser, "#se-user", &session.user_email).await;
-    browser
-        .client
-        .find(Locator::Css("#se-violations"))
-        .await
-        .expect("violations select")
-        .select_by_value("with")
-        .await
-        .expect("with violations");
+    browser.select("#se-violations", "with").await;
     browser.click("#session-search-submit").await;
     browser.wait_for("#sessions").await;
     let listed = browser.text("#sessions tbody").await;
