@@ -185,9 +185,13 @@ impl Browser {
         self.screenshot(name).await;
     }
 
-    /// The text of the first element matching `css`. A page that refreshes itself may replace the
-    /// element between finding and reading it; then it is found again.
-    pub(crate) async fn text(&self, css: &str) -> String {
+    /// Runs `act` on the first element matching `css`. A page that refreshes itself may
+    /// replace the element between finding and acting on it; then it is found again.
+    async fn on_element<T, F, Fut>(&self, css: &str, what: &str, act: F) -> T
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
         let deadline = Instant::now() + STALE_RETRY;
         loop {
             let element = self
@@ -196,12 +200,22 @@ impl Browser {
                 .for_element(Locator::Css(css))
                 .await
                 .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
-            match element.text().await {
-                Ok(text) => return text,
+            match act(element).await {
+                Ok(value) => return value,
                 Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => {}
-                Err(err) => panic!("text of {css}: {err}"),
+                Err(err) => panic!("{what} {css}: {err}"),
             }
         }
+    }
+
+    /// The text of the first element matching `css`.
+    pub(crate) async fn text(&self, css: &str) -> String {
+        self.on_element(
+            css,
+            "text of",
+            |element| async move { element.text().await },
+        )
+        .await
     }
 
     pub(crate) async fn exists(&self, css: &str) -> bool {
@@ -213,41 +227,40 @@ impl Browser {
             .is_empty()
     }
 
-    /// Clicks the first element matching `css`, finding it again if a refresh replaced it.
+    /// Clicks the first element matching `css`.
     pub(crate) async fn click(&self, css: &str) {
-        let deadline = Instant::now() + STALE_RETRY;
+        self.on_element(css, "click", |element| async move { element.click().await })
+            .await;
+    }
+
+    /// Clicks the first element matching `css` and waits until the page it loads has replaced
+    /// the one shown, so that what is read next is the new page's.
+    pub(crate) async fn click_to_load(&self, css: &str) {
+        let shown = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("the page shown");
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let element = self
-                .client
-                .wait()
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
-            match element.click().await {
-                Ok(()) => return,
-                Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => {}
-                Err(err) => panic!("click {css}: {err}"),
+            // Chromium reports the old page's element stale, or as belonging to no document.
+            match shown.tag_name().await {
+                Err(_) => return,
+                Ok(_) => assert!(
+                    Instant::now() < deadline,
+                    "clicking {css} loaded no new page"
+                ),
             }
         }
     }
 
-    /// Selects the option `value` of the first `select` matching `css`, finding it again if a
-    /// refresh replaced it.
+    /// Selects the option `value` of the first `select` matching `css`.
     pub(crate) async fn select(&self, css: &str, value: &str) {
-        let deadline = Instant::now() + STALE_RETRY;
-        loop {
-            let element = self
-                .client
-                .wait()
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|err| panic!("no {css} on the page: {err}"));
-            match element.select_by_value(value).await {
-                Ok(()) => return,
-                Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => {}
-                Err(err) => panic!("select {value} in {css}: {err}"),
-            }
-        }
+        self.on_element(css, &format!("select {value} in"), |element| async move {
+            element.select_by_value(value).await
+        })
+        .await;
     }
 
     /// Logs in with `token` through the login form.

@@ -208,7 +208,7 @@ async fn the_csv_and_json_exports_downloaded_from_the_page_with_the_session_cook
 /// Picks the dataset `id` in the Add to dataset form and submits it.
 async fn add_to(browser: &Browser, id: i64) {
     browser.select("#ds-pick", &id.to_string()).await;
-    browser.click("#add-dataset").await;
+    browser.click_to_load("#add-dataset").await;
 }
 
 #[tokio::test]
